@@ -1,0 +1,158 @@
+"""Settings from the environment or a ``.env`` file, validated once at start-up."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+from bot.redaction import redact
+
+DEFAULT_ATLASSIAN_API_URL = "https://api.atlassian.com/public/backup-management/v1"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+CLOUD_ID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_ALIAS_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in re.split(r"[,\s]+", value) if item.strip()]
+    return value
+
+
+def _parse_sites(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    sites: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        alias, sep, cloud_id = entry.partition("=")
+        if not sep or not alias.strip() or not cloud_id.strip():
+            raise ValueError(f"entry {entry!r} is not alias=cloudId")
+        sites[alias.strip().lower()] = cloud_id.strip()
+    return sites
+
+
+class SiteDirectory:
+    """Site aliases from ATLASSIAN_SITES, resolved both ways."""
+
+    def __init__(self, aliases: Mapping[str, str]) -> None:
+        self._by_alias = {alias.lower(): cloud_id for alias, cloud_id in aliases.items()}
+        self._by_cloud_id = {cloud_id.lower(): alias for alias, cloud_id in aliases.items()}
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return dict(self._by_alias)
+
+    def resolve(self, text: str) -> str | None:
+        """An alias or a raw cloudId to a cloudId; None when it is neither."""
+        key = text.strip().lower()
+        if key in self._by_alias:
+            return self._by_alias[key]
+        if CLOUD_ID_PATTERN.match(key):
+            return key
+        return None
+
+    def name(self, cloud_id: str | None) -> str:
+        """The alias of a cloudId when one is configured, else the cloudId itself."""
+        if not cloud_id:
+            return "unknown site"
+        return self._by_cloud_id.get(cloud_id.lower(), cloud_id)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+
+    atlassian_api_url: str = DEFAULT_ATLASSIAN_API_URL
+    atlassian_org_id: str = ""
+    atlassian_email: str = ""
+    atlassian_api_token: SecretStr = SecretStr("")
+    atlassian_sites: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    bot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    bot_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    bot_four_eyes: bool = False
+    bot_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    bot_notify_channel: str | None = None
+    bot_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    _split_admins = field_validator("bot_admins", "bot_approvers", "bot_channels", mode="before")(
+        _split_list
+    )
+    _sites = field_validator("atlassian_sites", mode="before")(_parse_sites)
+
+    @field_validator("atlassian_sites")
+    @classmethod
+    def _check_sites(cls, sites: dict[str, str]) -> dict[str, str]:
+        for alias, cloud_id in sites.items():
+            if not _ALIAS_PATTERN.match(alias):
+                raise ValueError(f"alias {alias!r} must be lower-case letters, digits, . _ -")
+            if not CLOUD_ID_PATTERN.match(cloud_id):
+                raise ValueError(f"{alias}={cloud_id!r}: the cloudId is not a UUID")
+        return sites
+
+    @field_validator("atlassian_api_url", "slack_api_url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError("must be an http(s) URL")
+        return url.rstrip("/") + "/"
+
+    @model_validator(mode="after")
+    def _approvers_default_to_admins(self) -> Settings:
+        if not self.bot_approvers:
+            self.bot_approvers = list(self.bot_admins)
+        return self
+
+    @property
+    def sites(self) -> SiteDirectory:
+        return SiteDirectory(self.atlassian_sites)
+
+    @property
+    def has_slack_credentials(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))
+
+    def require(self, *names: str) -> None:
+        """Stop with one line naming the first required setting that is empty."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if not value:
+                raise ConfigError(f"{name.upper()} is not set; set it in the environment or .env.")
+
+    def register_secrets(self) -> None:
+        for secret in (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.atlassian_api_token,
+        ):
+            if secret is not None:
+                redact.add(secret.get_secret_value())
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings; a bad one becomes a ConfigError naming the variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name} is invalid: {message}.") from None
+    settings.register_secrets()
+    return settings

@@ -1,0 +1,196 @@
+"""The project's one error tree.
+
+    BotError                      every error the bot raises on purpose
+    ├── ConfigError               a missing or malformed setting (stops start-up)
+    ├── UsageError                a command typed wrongly: carries the correct usage
+    ├── NotAllowed                the caller's role does not permit the action
+    ├── RestoreRefused            a preflight rule says this restore may not start (and from when)
+    ├── SessionError              a button on a restore session that cannot act now
+    └── AtlassianError            a call to the backup and restore API failed
+        ├── AuthError             401: bad e-mail or API token
+        ├── ForbiddenError        403: not an org admin, or the org is not entitled
+        ├── NotFoundError         404: unknown id
+        ├── RuleViolation         400: a documented rule refused the request (code, message)
+        ├── ConflictError         409: e.g. an operation is already running
+        ├── RateLimited           429: carries retry_after seconds
+        ├── Unavailable           5xx, timeout or connection failure
+        │   └── OutcomeUnknown    a create may or may not have happened; it was not retried
+        └── UnexpectedResponse    the service answered with something we cannot read
+
+Every error has ``user_message``: one sentence for Slack that says what went wrong and what
+to do next. Nothing in an error's text may contain a secret; AtlassianError redacts its body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.redaction import redact
+
+
+class BotError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+class ConfigError(BotError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class UsageError(BotError):
+    """A command was typed wrongly."""
+
+    def __init__(self, problem: str, usage: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = usage
+
+    @property
+    def user_message(self) -> str:
+        return f"{self.problem} Usage: `{self.usage}`"
+
+
+class NotAllowed(BotError):
+    """The caller may not do this; the message says who can grant access."""
+
+
+class RestoreRefused(BotError):
+    """A preflight rule refuses the restore; ``possible_from`` says when it would be allowed."""
+
+    def __init__(self, reason: str, possible_from: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.possible_from = possible_from
+
+    @property
+    def user_message(self) -> str:
+        if self.possible_from is None:
+            return self.reason
+        return f"{self.reason} It becomes possible at {self.possible_from:%Y-%m-%d %H:%M} UTC."
+
+
+class SessionError(BotError):
+    """A click on a restore session that is expired, finished, unknown or not the clicker's."""
+
+
+class AtlassianError(BotError):
+    """A call to the Atlassian backup and restore API failed.
+
+    Carries the request's method and path, the HTTP status (None when no response came)
+    and the response body with secrets removed.
+    """
+
+    default_hint = "Try again later; if it keeps failing, check the API's status."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        status: int | None = None,
+        body: str = "",
+        code: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = redact(body)[:2000]
+        self.code = code
+        self.message = redact(message)
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.method} {self.path}".strip()
+        status = f" -> {self.status}" if self.status is not None else ""
+        return f"{self.message} ({where}{status})" if where else self.message
+
+    @property
+    def user_message(self) -> str:
+        return f"Atlassian said: {self.message.rstrip('.')}. {self.default_hint}"
+
+
+class AuthError(AtlassianError):
+    default_hint = (
+        "Check ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN (an org admin's API token from "
+        "id.atlassian.com)."
+    )
+
+    @property
+    def user_message(self) -> str:
+        return f"Atlassian refused the bot's credentials. {self.default_hint}"
+
+
+class ForbiddenError(AtlassianError):
+    default_hint = (
+        "The API token's owner must be an org admin of ATLASSIAN_ORG_ID and the org must be "
+        "entitled to backup and restore."
+    )
+
+    @property
+    def user_message(self) -> str:
+        return f"Atlassian refused the request as not permitted or not entitled. {self.default_hint}"
+
+
+class NotFoundError(AtlassianError):
+    default_hint = "Check the id; list commands show the ids that exist."
+
+    @property
+    def user_message(self) -> str:
+        return f"Atlassian does not know that id. {self.default_hint}"
+
+
+class RuleViolation(AtlassianError):
+    default_hint = "Change the request as the message says."
+
+    @property
+    def user_message(self) -> str:
+        return f"Atlassian refused: {self.message.rstrip('.')}."
+
+
+class ConflictError(AtlassianError):
+    default_hint = "Wait for the running operation to finish, then try again."
+
+    @property
+    def user_message(self) -> str:
+        return f"Atlassian refused: {self.message.rstrip('.')}. {self.default_hint}"
+
+
+class RateLimited(AtlassianError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+    @property
+    def user_message(self) -> str:
+        wait = f"{self.retry_after:.0f} s" if self.retry_after else "a minute"
+        return f"Atlassian is rate-limiting the bot; try again in {wait}."
+
+
+class Unavailable(AtlassianError):
+    @property
+    def user_message(self) -> str:
+        return "The Atlassian backup API is not answering right now; try again in a few minutes."
+
+
+class OutcomeUnknown(Unavailable):
+    """A create timed out or failed server-side and no created object could be found.
+
+    It was deliberately not retried: a blind retry could start a second backup or restore.
+    """
+
+    @property
+    def user_message(self) -> str:
+        return (
+            "Atlassian did not confirm the request and the bot could not find its result; "
+            "check the list command before trying again, so nothing runs twice."
+        )
+
+
+class UnexpectedResponse(AtlassianError):
+    @property
+    def user_message(self) -> str:
+        return "Atlassian answered in a form the bot cannot read; the details are in the bot's log."
