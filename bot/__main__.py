@@ -1,0 +1,57 @@
+"""``backup-bot``: serve the bot, run the simulator, or open the local console."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bot.errors import ConfigError
+
+# Each subcommand lives beside the part it starts; the module exposes
+# ``add_arguments(parser)`` and ``run(args) -> int``.
+SUBCOMMANDS = {
+    "serve": ("bot.slack.serve", "run the Slack bot (Socket Mode, or HTTP with --http)"),
+    "simulator": ("bot.simulator.cli", "serve a simulated Atlassian backup and restore API"),
+    "console": ("bot.console", "try the bot locally: simulator, stand-in Slack and a prompt"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backup-bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # With no Slack credentials there is nothing to serve: show the console instead.
+        from bot.config import Settings
+
+        args.command = "serve" if Settings().has_slack_credentials else "console"
+        if args.command not in SUBCOMMANDS or not hasattr(args, "module"):
+            args = parser.parse_args([args.command])
+    try:
+        return int(args.module.run(args))
+    except ConfigError as exc:
+        print(f"backup-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
