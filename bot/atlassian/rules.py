@@ -1,0 +1,360 @@
+"""The documented backup and restore rules, checked before the API is called.
+
+Atlassian refuses a request that breaks one of its rules, but its refusal rarely says when
+the request would succeed. These pure functions answer the same questions from the backups
+and restores already listed, so the bot can refuse first, in one plain sentence, and name the
+moment the action becomes possible. Atlassian stays the final arbiter: where the data cannot
+settle a question (an undated backup, say) the check lets the request through rather than
+blocking it forever.
+
+Nothing here does I/O or reads the clock: callers pass ``now`` (from an injected ``Clock``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+from bot.atlassian.models import (
+    Backup,
+    BackupSize,
+    BackupStatus,
+    Product,
+    Restore,
+    RestoreStatus,
+)
+from bot.clock import ensure_utc
+
+BACKUP_RETENTION = timedelta(days=14)
+BACKUP_INTERVAL = timedelta(days=7)
+RESTORE_INTERVAL = timedelta(days=7)
+
+RESTORABLE_BACKUP_STATUSES = frozenset({BackupStatus.COMPLETE, BackupStatus.INCOMPLETE})
+# A restore in any of these states occupies its destination site.
+ACTIVE_RESTORE_STATUSES = frozenset(
+    {RestoreStatus.VALIDATING, RestoreStatus.VALIDATION_FAILED, RestoreStatus.IN_PROGRESS}
+)
+
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an action may go ahead; if not, why in one sentence and, if known, from when."""
+
+    allowed: bool
+    reason: str = ""
+    possible_from: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.allowed and (self.reason or self.possible_from is not None):
+            raise ValueError("an allowed verdict carries no reason and no possible_from")
+        if not self.allowed and not self.reason:
+            raise ValueError("a refusal must say why")
+
+    @classmethod
+    def allow(cls) -> Verdict:
+        return cls(allowed=True)
+
+    @classmethod
+    def refuse(cls, reason: str, possible_from: datetime | None = None) -> Verdict:
+        return cls(allowed=False, reason=reason, possible_from=possible_from)
+
+
+@dataclass(frozen=True)
+class SizeLimit:
+    """Largest backup Atlassian storage accepts for a product, in GB."""
+
+    data_gb: float
+    attachments_gb: float
+
+
+SIZE_LIMITS: Mapping[Product, SizeLimit] = MappingProxyType(
+    {
+        Product.JIRA: SizeLimit(data_gb=40, attachments_gb=500),
+        Product.CONFLUENCE: SizeLimit(data_gb=30, attachments_gb=800),
+    }
+)
+
+
+def format_time(when: datetime) -> str:
+    """A time as shown in every reason: ``2026-11-20 09:00 UTC``."""
+    return ensure_utc(when).strftime(TIME_FORMAT)
+
+
+def backup_expiry(backup: Backup) -> datetime | None:
+    """When the backup leaves Atlassian storage: the API's expiryTime, else createdAt + 14 days."""
+    if backup.expiry_time is not None:
+        return ensure_utc(backup.expiry_time)
+    if backup.created_at is not None:
+        return ensure_utc(backup.created_at) + BACKUP_RETENTION
+    return None
+
+
+def time_to_expiry(backup: Backup, now: datetime) -> timedelta | None:
+    """Time left before the backup expires; negative once it has, None if its expiry is unknown."""
+    expiry = backup_expiry(backup)
+    return None if expiry is None else expiry - ensure_utc(now)
+
+
+def is_expired_by_time(backup: Backup, now: datetime) -> bool:
+    """True from the expiry instant on (a backup is kept exactly 14 days, not a moment longer)."""
+    remaining = time_to_expiry(backup, now)
+    return remaining is not None and remaining <= timedelta(0)
+
+
+def effective_backup_status(backup: Backup, now: datetime) -> BackupStatus | str:
+    """The status as it stands at ``now``: a finished backup past its expiry counts as EXPIRED.
+
+    The API may lag behind the clock and still list a backup as COMPLETE after it expired.
+    Running, failed and unrecognised statuses are returned unchanged.
+    """
+    if backup.status in RESTORABLE_BACKUP_STATUSES and is_expired_by_time(backup, now):
+        return BackupStatus.EXPIRED
+    return backup.status
+
+
+def _backup_time(backup: Backup) -> datetime | None:
+    # The backup's age, and so the 7-day interval, counts from when it was taken.
+    moment = backup.created_at or backup.completed_at
+    return None if moment is None else ensure_utc(moment)
+
+
+def may_run_backup(backups: Sequence[Backup], now: datetime) -> Verdict:
+    """Whether a new backup may run for a policy, given that policy's backups in any order.
+
+    Refused while one is in progress, and until 7 days after the last COMPLETE one.
+    """
+    now = ensure_utc(now)
+    running = sorted(b.backup_id for b in backups if b.status == BackupStatus.IN_PROGRESS)
+    if running:
+        return Verdict.refuse(
+            f"Backup {running[0]} of this policy is still in progress, "
+            "so a new one can start only after it finishes."
+        )
+    dated_complete = [
+        (moment, b.backup_id)
+        for b in backups
+        if b.status == BackupStatus.COMPLETE and (moment := _backup_time(b)) is not None
+    ]
+    if not dated_complete:
+        return Verdict.allow()
+    last_time, last_id = max(dated_complete)
+    possible_from = last_time + BACKUP_INTERVAL
+    if now < possible_from:
+        return Verdict.refuse(
+            f"The last complete backup of this policy, {last_id}, was taken on "
+            f"{format_time(last_time)}, so the next one can run from {format_time(possible_from)} "
+            "(one backup every 7 days).",
+            possible_from,
+        )
+    return Verdict.allow()
+
+
+def _status_refusal(backup: Backup, now: datetime) -> Verdict | None:
+    status = effective_backup_status(backup, now)
+    backup_id = backup.backup_id
+    if status in RESTORABLE_BACKUP_STATUSES:
+        return None
+    if status == BackupStatus.IN_PROGRESS:
+        return Verdict.refuse(
+            f"Backup {backup_id} is still in progress and can be restored once it completes."
+        )
+    if status == BackupStatus.EXPIRED:
+        expiry = backup_expiry(backup)
+        if expiry is not None and expiry <= now:
+            return Verdict.refuse(
+                f"Backup {backup_id} expired on {format_time(expiry)} (backups are kept 14 days)."
+            )
+        return Verdict.refuse(f"Backup {backup_id} has expired (backups are kept 14 days).")
+    if status == BackupStatus.FAILED:
+        detail = f" ({backup.status_message})" if backup.status_message else ""
+        return Verdict.refuse(f"Backup {backup_id} failed{detail} and cannot be restored.")
+    return Verdict.refuse(
+        f"Backup {backup_id} has the status {status!r}, which the bot does not recognise, "
+        "so it will not restore it."
+    )
+
+
+def _recent_restore_refusal(
+    backup: Backup, restores: Sequence[Restore], now: datetime
+) -> Verdict | None:
+    same_backup = [
+        r for r in restores if r.backup_id == backup.backup_id and r.status != RestoreStatus.FAILED
+    ]
+    dated = [
+        (ensure_utc(r.created_at), r.restore_id)
+        for r in same_backup
+        if r.created_at is not None and ensure_utc(r.created_at) + RESTORE_INTERVAL > now
+    ]
+    if dated:
+        started, restore_id = max(dated)
+        possible_from = started + RESTORE_INTERVAL
+        return Verdict.refuse(
+            f"Backup {backup.backup_id} was already restored on {format_time(started)} "
+            f"(restore {restore_id}), so it can be restored again from "
+            f"{format_time(possible_from)} (once every 7 days).",
+            possible_from,
+        )
+    # An undated restore that is still running certainly falls inside the window.
+    undated_running = sorted(
+        r.restore_id
+        for r in same_backup
+        if r.created_at is None and r.status in ACTIVE_RESTORE_STATUSES
+    )
+    if undated_running:
+        return Verdict.refuse(
+            f"Backup {backup.backup_id} is already being restored (restore "
+            f"{undated_running[0]}), and a backup can be restored only once every 7 days."
+        )
+    return None
+
+
+def restorability(backup: Backup, restores: Sequence[Restore], now: datetime) -> Verdict:
+    """Whether the backup itself may be restored now: status, expiry and the 7-day rule.
+
+    ``restores`` may list restores of any backup; those of other backups are ignored.
+    """
+    now = ensure_utc(now)
+    return (
+        _status_refusal(backup, now)
+        or _recent_restore_refusal(backup, restores, now)
+        or Verdict.allow()
+    )
+
+
+def restore_warning(backup: Backup) -> str | None:
+    """What the user should know before restoring an INCOMPLETE backup; None for any other."""
+    if backup.status != BackupStatus.INCOMPLETE:
+        return None
+    if backup.product == Product.JIRA:
+        missing = "Jira: attachments are missing"
+    elif backup.product == Product.CONFLUENCE:
+        missing = "Confluence: some spaces are missing"
+    else:
+        missing = "some content is missing"
+    detail = f" ({backup.status_message})" if backup.status_message else ""
+    return f"Backup {backup.backup_id} is incomplete, {missing}{detail}."
+
+
+def _has_no_attachments(backup: Backup) -> bool:
+    if backup.include_attachments is False:
+        return True
+    size = backup.backup_size
+    return size is not None and size.attachments_size == 0
+
+
+def preflight_restore(
+    *,
+    backup: Backup,
+    restores: Sequence[Restore],
+    dest_cloud_id: str | None,
+    dest_label: str,
+    known_cloud_ids: Collection[str],
+    include_attachments: bool | None,
+    now: datetime,
+) -> Verdict:
+    """Every check the bot makes before asking Atlassian to restore ``backup`` onto a site.
+
+    ``restores`` are the organisation's restores (any backup, any destination); ``dest_label``
+    is how the user named the destination and is only used in reasons.
+    """
+    verdict = restorability(backup, restores, now)
+    if not verdict.allowed:
+        return verdict
+    if dest_cloud_id is None or dest_cloud_id not in known_cloud_ids:
+        return Verdict.refuse(
+            f"The destination {dest_label!r} is not a site the bot knows; "
+            "use one of the configured site aliases."
+        )
+    if backup.cloud_id is not None and dest_cloud_id == backup.cloud_id:
+        return Verdict.refuse(
+            f"Backup {backup.backup_id} was taken from {dest_label} itself; "
+            "restore it onto another site of the organisation."
+        )
+    running_there = sorted(
+        r.restore_id
+        for r in restores
+        if r.cloud_id == dest_cloud_id and r.status in ACTIVE_RESTORE_STATUSES
+    )
+    if running_there:
+        return Verdict.refuse(
+            f"Restore {running_there[0]} is already running on {dest_label}; "
+            "wait for it to finish or cancel it before starting another."
+        )
+    if include_attachments is True and _has_no_attachments(backup):
+        return Verdict.refuse(
+            f"Backup {backup.backup_id} contains no attachments; "
+            "start the restore again without attachments."
+        )
+    return Verdict.allow()
+
+
+def size_limit_problems(product: Product | str | None, backup_size: BackupSize | None) -> list[str]:
+    """One sentence per Atlassian storage limit the backup exceeds; empty if within or unknown.
+
+    The API does not document units for ``dataSize`` and ``attachmentsSize``; they are taken
+    to be GB, like ``totalBackupSizeInGB`` beside them. An unrecognised product has no
+    documented limit, so nothing is reported for it.
+    """
+    if not isinstance(product, Product) or backup_size is None:
+        return []
+    limit = SIZE_LIMITS[product]
+    problems = []
+    if backup_size.data_size is not None and backup_size.data_size > limit.data_gb:
+        problems.append(
+            f"{product.label} data is {backup_size.data_size:g} GB, over the "
+            f"{limit.data_gb:g} GB limit of Atlassian storage."
+        )
+    if (
+        backup_size.attachments_size is not None
+        and backup_size.attachments_size > limit.attachments_gb
+    ):
+        problems.append(
+            f"{product.label} attachments are {backup_size.attachments_size:g} GB, over the "
+            f"{limit.attachments_gb:g} GB limit of Atlassian storage."
+        )
+    return problems
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def describe_age(then: datetime, now: datetime) -> str:
+    """How long ago ``then`` was, in its largest whole unit: "8 days", "3 hours", "12 minutes"."""
+    # A time slightly ahead of ours is clock skew between Atlassian and the bot, not the future.
+    age = max(ensure_utc(now) - ensure_utc(then), timedelta(0))
+    if age >= timedelta(days=1):
+        return _plural(age.days, "day")
+    if age >= timedelta(hours=1):
+        return _plural(age.seconds // 3600, "hour")
+    if age >= timedelta(minutes=1):
+        return _plural(age.seconds // 60, "minute")
+    return "less than a minute"
+
+
+__all__ = [
+    "ACTIVE_RESTORE_STATUSES",
+    "BACKUP_INTERVAL",
+    "BACKUP_RETENTION",
+    "RESTORABLE_BACKUP_STATUSES",
+    "RESTORE_INTERVAL",
+    "SIZE_LIMITS",
+    "TIME_FORMAT",
+    "SizeLimit",
+    "Verdict",
+    "backup_expiry",
+    "describe_age",
+    "effective_backup_status",
+    "format_time",
+    "is_expired_by_time",
+    "may_run_backup",
+    "preflight_restore",
+    "restorability",
+    "restore_warning",
+    "size_limit_problems",
+    "time_to_expiry",
+]
