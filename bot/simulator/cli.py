@@ -1,0 +1,98 @@
+"""``backup-bot simulator``: serve the simulated backup and restore API in real time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.simulator.seed import DEMO_ORG_ID, DEMO_SITES, DEMO_TOKEN
+from bot.simulator.server import SimulatorServer
+from bot.simulator.world import ShiftableClock, World
+
+SEEDS = ("demo",)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8900, help="port to listen on (0: any)")
+    parser.add_argument("--seed", default="demo", help="organisation to start with (demo)")
+    parser.add_argument(
+        "--op-seconds",
+        type=_non_negative,
+        default=5.0,
+        help="how long each backup, export, import and restore runs",
+    )
+    parser.add_argument(
+        "--fail-rate", type=_fraction, default=0.0, help="fraction of operations that fail"
+    )
+    parser.add_argument(
+        "--rate-limit-rate",
+        type=_fraction,
+        default=0.0,
+        help="fraction of requests answered 429",
+    )
+    parser.add_argument(
+        "--latency-ms", type=_non_negative, default=0.0, help="added latency per request"
+    )
+
+
+def build_world(args: argparse.Namespace) -> World:
+    # Real time, but shiftable through POST /_sim/clock so a demo can skip ahead.
+    world = World.demo(clock=ShiftableClock(), op_seconds=args.op_seconds, rng_seed=args.seed)
+    world.faults.fail_rate = args.fail_rate
+    world.faults.rate_limit_rate = args.rate_limit_rate
+    world.faults.latency_ms = args.latency_ms
+    return world
+
+
+async def serve(args: argparse.Namespace) -> None:
+    server = SimulatorServer(build_world(args), org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
+    url = await server.start(host=args.host, port=args.port)
+    sites = ",".join(f"{alias}={cloud_id}" for alias, cloud_id in DEMO_SITES.items())
+    print(
+        f"Simulated Atlassian backup API at {url} : ATLASSIAN_API_URL={url} "
+        f"ATLASSIAN_ORG_ID={DEMO_ORG_ID} ATLASSIAN_EMAIL=<any e-mail> "
+        f"ATLASSIAN_API_TOKEN={DEMO_TOKEN} ATLASSIAN_SITES={sites} (Ctrl-C stops)",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seed not in SEEDS:
+        print(f"backup-bot simulator: unknown seed {args.seed!r}; the only seed is 'demo'.",
+              file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"backup-bot simulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    return 0
