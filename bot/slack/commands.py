@@ -542,6 +542,10 @@ class _Arguments:
     def site(self, key: str, sites: SiteDirectory) -> str | None:
         if key not in self.options:
             return None
+        return self.required_site(key, sites)
+
+    def required_site(self, key: str, sites: SiteDirectory) -> str:
+        self.require(key)
         value = self.options[key]
         cloud_id = sites.resolve(value)
         if cloud_id is None:
@@ -552,13 +556,6 @@ class _Arguments:
             )
         return cloud_id
 
-    def required_site(self, key: str, sites: SiteDirectory) -> str:
-        self.require(key)
-        cloud_id = self.site(key, sites)
-        if cloud_id is None:  # unreachable after require(); keeps the type exact
-            raise self.fail(f"Missing option `{key}=`.")
-        return cloud_id
-
     def require(self, *keys: str) -> None:
         missing = [f"{key}=" for key in keys if key not in self.options]
         if len(missing) == 1:
@@ -567,9 +564,22 @@ class _Arguments:
             raise self.fail(f"Missing options {_listing(missing)}.")
 
 
+def _spaced_equals(tokens: Sequence[str]) -> str | None:
+    """The words of a `key = value` typed with spaces, which would otherwise read as ids."""
+    for index, token in enumerate(tokens):
+        if token.startswith("="):
+            return " ".join(tokens[max(index - 1, 0) : index + 2 if token == "=" else index + 1])
+        if token.endswith("=") and index + 1 < len(tokens) and "=" not in tokens[index + 1]:
+            return " ".join(tokens[index : index + 2])
+    return None
+
+
 def _arguments(tokens: Sequence[str], usage: str, allowed: Collection[str]) -> _Arguments:
     """Split tokens into positionals then options, refusing anything out of shape."""
     args = _Arguments(usage)
+    spaced = _spaced_equals(tokens)
+    if spaced is not None:
+        raise args.fail(f"{_shown(spaced)} has spaces around `=`: write `key=value` with none.")
     for token in tokens:
         key, equals, value = token.partition("=")
         if not equals:
@@ -580,20 +590,14 @@ def _arguments(tokens: Sequence[str], usage: str, allowed: Collection[str]) -> _
                 )
             args.positionals.append(token)
             continue
-        if not key:
-            raise args.fail(
-                f"{_shown(token)} has no option name: write `key=value` with no spaces around `=`."
-            )
         key = _word(key)
         if not value:
-            raise args.fail(
-                f"Option {_shown(key)} has no value: write `key=value` with no spaces around `=`."
-            )
+            raise args.fail(f"Option {_shown(key)} has no value: give one after `=`.")
         if key not in allowed:
             valid = (
                 f"valid options are {_listing(sorted(allowed))}"
                 if allowed
-                else ("this command takes no options")
+                else "this command takes no options"
             )
             raise args.fail(f"Unknown option {_shown(key)}: {valid}.")
         if key in args.options:
