@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -100,7 +100,11 @@ def normalise_status(raw: object, kind: type[E]) -> E | str:
     if isinstance(raw, kind):
         return raw
     text = "" if raw is None else str(raw)
-    key = re.sub(r"[\s\-]+", "_", text.strip()).upper()
+    key = re.sub(r"[\s\-_]+", "_", text.strip())
+    if not key.isascii():
+        # Unicode case mapping would turn look-alikes such as "ſ" into status letters.
+        return text
+    key = key.upper()
     key = _STATUS_SYNONYMS.get(key, key)
     try:
         return kind(key)
@@ -131,7 +135,11 @@ def _as_utc(value: object) -> object:
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Epoch milliseconds are common in Atlassian APIs.
         seconds = value / 1000 if value > 10**11 else value
-        return ensure_utc(datetime.fromtimestamp(seconds))
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError) as exc:
+            # As a ValueError it becomes a validation error instead of escaping the parser.
+            raise ValueError(f"timestamp {value} is out of range") from exc
     return value
 
 
