@@ -711,7 +711,12 @@ class AtlassianClient:
                 method=method, path=path, status=status, body=body, code=code,
             )
         if status == 403:
-            if "entitle" in f"{code or ''} {detail or ''}".lower():
+            # A code naming entitlement is decisive; a message counts only when it does not
+            # also blame the caller's admin rights.
+            said_entitled = "entitle" in (detail or "").lower()
+            if "entitle" in (code or "").lower() or (
+                said_entitled and "admin" not in (detail or "").lower()
+            ):
                 lead = "The organisation is not entitled to backup and restore"
             else:
                 lead = "Not permitted: the API token's owner must be an admin of this organisation"
