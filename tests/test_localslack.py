@@ -760,7 +760,7 @@ async def test_submit_view_with_errors_keeps_the_modal_open(
 async def test_submit_view_refuses_empty_required_inputs_and_foreign_users(
     slack_api: SlackWebApi, bolt: AsyncApp
 ) -> None:
-    """Slack will not submit a modal with a required input empty, nor from another's screen."""
+    """No submission with a required input empty, without a submit button, or by another user."""
     opened = await client_for(slack_api).views_open(
         trigger_id=slack_api.issue_trigger_id("U1"), view=FORM
     )
@@ -771,6 +771,12 @@ async def test_submit_view_refuses_empty_required_inputs_and_foreign_users(
             await driver.submit_view(opened["view"]["id"], {"site": "a", "product": "jira"}, "U2")
         with pytest.raises(LookupError, match="no option 'bamboo'"):
             await driver.submit_view(opened["view"]["id"], {"site": "a", "product": "bamboo"})
+    no_submit = await client_for(slack_api).views_open(
+        trigger_id=slack_api.issue_trigger_id("U1"), view=MODAL
+    )
+    async with driving(bolt, slack_api) as driver:
+        with pytest.raises(LookupError, match="no submit button"):
+            await driver.submit_view(no_submit["view"]["id"])
 
 
 async def test_select_in_a_modal_dispatches_and_the_bot_updates_the_view(
@@ -802,6 +808,124 @@ async def test_select_in_a_modal_dispatches_and_the_bot_updates_the_view(
     assert response is not None
     assert response.status == 200
     assert slack_api.views[view_id].blocks[-1]["text"]["text"] == "confluence on acme"
+
+
+async def test_click_inside_a_modal_carries_the_view_and_its_state(
+    slack_api: SlackWebApi, bolt: AsyncApp
+) -> None:
+    """A button in a modal sends a view container, the view with its state, and no response_url."""
+    bodies: list[dict[str, Any]] = []
+
+    @bolt.action("approve")
+    async def on_approve(ack: Any, body: dict[str, Any]) -> None:
+        bodies.append(body)
+        await ack()
+
+    opened = await client_for(slack_api).views_open(
+        trigger_id=slack_api.issue_trigger_id("U1"),
+        view={**FORM, "blocks": [*FORM["blocks"], *APPROVAL_BLOCKS]},
+    )
+    view_id = opened["view"]["id"]
+    async with driving(bolt, slack_api) as driver:
+        assert await driver.select(view_id, "site", "acme") is None
+        await driver.click(slack_api.views[view_id], "approve")
+    [body] = bodies
+    assert body["container"] == {"type": "view", "view_id": view_id}
+    assert body["view"]["id"] == view_id
+    assert body["view"]["state"]["values"]["site_block"]["site"]["value"] == "acme"
+    assert "response_url" not in body
+
+
+@pytest.mark.parametrize(
+    ("action", "stacked", "open_after"),
+    [("update", False, 1), ("push", False, 2), ("clear", True, 0), ("close", True, 1)],
+)
+async def test_submission_answers_shape_the_modal_stack(
+    slack_api: SlackWebApi, bolt: AsyncApp, action: str, stacked: bool, open_after: int
+) -> None:
+    """Update replaces the modal, push stacks one, clear closes the stack, a plain ack the top."""
+    answer: dict[str, Any] = {} if action == "close" else {"response_action": action}
+    if action in ("update", "push"):
+        answer["view"] = {**MODAL, "title": _plain("Step 2")}
+
+    @bolt.view("restore-form")
+    async def on_submit(ack: Any) -> None:
+        await ack(**answer)
+
+    client = client_for(slack_api)
+    root = (await client.views_open(trigger_id=slack_api.issue_trigger_id("U1"), view=FORM))[
+        "view"
+    ]
+    top = root
+    if stacked:
+        from_root = slack_api.issue_trigger_id("U1", view_id=root["id"])
+        top = (await client.views_push(trigger_id=from_root, view=FORM))["view"]
+    async with driving(bolt, slack_api) as driver:
+        if stacked:
+            with pytest.raises(LookupError, match="hidden under"):
+                await driver.submit_view(root["id"], {"site": "acme", "product": "jira"})
+        await driver.submit_view(top["id"], {"site": "acme", "product": "jira"})
+    assert len(slack_api.views) == open_after
+    if action == "update":
+        assert slack_api.views[top["id"]].view["title"]["text"] == "Step 2"
+        assert len(slack_api.views[top["id"]].history) == 1
+    if action == "push":
+        [pushed] = [v for v in slack_api.views.values() if v.id != top["id"]]
+        assert pushed.previous_view_id == top["id"]
+    if action == "close":
+        assert list(slack_api.views) == [root["id"]]
+
+
+async def test_invalid_view_in_a_response_action_is_recorded_as_invalid(
+    slack_api: SlackWebApi, bolt: AsyncApp
+) -> None:
+    """A response_action update with a broken view leaves the modal as it was and is marked."""
+
+    @bolt.view("restore-form")
+    async def on_submit(ack: Any) -> None:
+        await ack(response_action="update", view={**MODAL, "title": _plain("t" * 30)})
+
+    opened = await client_for(slack_api).views_open(
+        trigger_id=slack_api.issue_trigger_id("U1"), view=FORM
+    )
+    async with driving(bolt, slack_api) as driver:
+        await driver.submit_view(opened["view"]["id"], {"site": "acme", "product": "jira"})
+    [call] = slack_api.calls_to("response_action.update")
+    assert call.invalid
+    assert slack_api.views[opened["view"]["id"]].view["title"]["text"] == "Restore"
+
+
+async def test_closing_a_modal_notifies_only_when_asked(
+    slack_api: SlackWebApi, bolt: AsyncApp
+) -> None:
+    """Closing sends view_closed only for views with notify_on_close, and always closes."""
+    closed: list[str] = []
+
+    @bolt.view_closed("restore-form")
+    async def on_closed(ack: Any, view: dict[str, Any]) -> None:
+        closed.append(view["id"])
+        await ack()
+
+    client = client_for(slack_api)
+    quiet = await client.views_open(trigger_id=slack_api.issue_trigger_id("U1"), view=MODAL)
+    loud = await client.views_open(
+        trigger_id=slack_api.issue_trigger_id("U1"), view={**MODAL, "notify_on_close": True}
+    )
+    async with driving(bolt, slack_api) as driver:
+        assert await driver.close_view(quiet["view"]["id"]) is None
+        response = await driver.close_view(loud["view"]["id"])
+    assert response is not None
+    assert response.status == 200
+    assert closed == [loud["view"]["id"]]
+    assert slack_api.views == {}
+
+
+async def test_driver_and_server_reprs_hide_secrets(slack_api: SlackWebApi) -> None:
+    """Neither the signing secret nor the bot token shows in a repr."""
+    async with SlackDriver("http://127.0.0.1:9/slack/events", SECRET, slack_api) as driver:
+        shown = repr(driver) + repr(slack_api)
+    assert SECRET not in shown
+    assert TOKEN not in shown
 
 
 async def test_driver_payloads_are_form_encoded_json(slack_api: SlackWebApi) -> None:

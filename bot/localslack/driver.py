@@ -226,6 +226,8 @@ class SlackDriver:
         current = self._current(self._surface(view), user)
         if not isinstance(current, OpenView) or current.type != "modal":
             raise LookupError("only an open modal can be submitted")
+        if current.view.get("submit") is None:
+            raise LookupError(f"view {current.id} has no submit button")
         actor = user or current.user
         for key, value in (values or {}).items():
             block_id, action_id = key if isinstance(key, tuple) else (None, key)
@@ -465,6 +467,8 @@ class SlackDriver:
             raise LookupError(f"view {surface.id} is not open")
         if user is not None and user != view.user:
             raise LookupError(f"view {surface.id} is on {view.user}'s screen, not {user}'s")
+        if any(other.previous_view_id == view.id for other in self.api.views.values()):
+            raise LookupError(f"view {surface.id} is hidden under a view pushed on top of it")
         return view
 
     def _find_one(
