@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 
 from bot.simulator.seed import DEMO_ORG_ID, DEMO_SITES, DEMO_TOKEN
@@ -76,8 +78,12 @@ async def serve(args: argparse.Namespace) -> None:
         f"ATLASSIAN_API_TOKEN={DEMO_TOKEN} ATLASSIAN_SITES={sites} (Ctrl-C stops)",
         flush=True,
     )
+    stop = asyncio.Event()
+    # A service manager stops with SIGTERM; finish open responses as on Ctrl-C.
+    with contextlib.suppress(NotImplementedError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await server.stop()
 

@@ -516,7 +516,7 @@ class World:
         self.regions: list[str] = list(regions)
         self.faults = Faults(rng_seed=f"{rng_seed}:faults")
         self.calls: list[RecordedCall] = []
-        self.sites: dict[str, Site] = {}
+        self._sites: dict[str, Site] = {}
         self.storages: dict[str, StorageRecord] = {}
         self.policies: dict[str, PolicyRecord] = {}
         self.backups: dict[str, BackupRecord] = {}
@@ -574,6 +574,12 @@ class World:
         # Drawn even at fail_rate 0 so that changing the rate never shifts later outcomes.
         return self._outcome_rng.random() < self.faults.fail_rate
 
+    @property
+    def sites(self) -> dict[str, Site]:
+        """Sites by cloudId, with finished restores already applied (edit them freely)."""
+        self.settle()
+        return self._sites
+
     def settle(self) -> None:
         """Apply the effects of restores that have finished since the last look."""
         now = self.now()
@@ -585,7 +591,7 @@ class World:
                 continue
             restore.applied = True
             backup = self.backups[restore.backup_id]
-            site = self.sites[restore.cloud_id]
+            site = self._sites[restore.cloud_id]
             site.keys_for(restore.product).update(backup.content_keys)
             if restore.include_users_and_groups:
                 left_out = (
