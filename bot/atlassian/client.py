@@ -582,9 +582,7 @@ class AtlassianClient:
         while True:
             attempt += 1
             try:
-                response = await self._http.request(
-                    method, path, params=query or None, json=body
-                )
+                response = await self._http.request(method, path, params=query or None, json=body)
             except httpx.TransportError as exc:
                 failure = self._transport_error(exc, method, path)
                 not_sent = isinstance(exc, _NOT_SENT)
@@ -648,24 +646,27 @@ class AtlassianClient:
         logger.warning(
             "%s; it may have taken effect, so it is not retried: looking for its result", error
         )
-        context = {
-            "method": error.method,
-            "path": error.path,
-            "status": error.status,
-            "body": error.body,
-        }
+
+        def unknown(message: str) -> OutcomeUnknown:
+            return OutcomeUnknown(
+                message,
+                method=error.method,
+                path=error.path,
+                status=error.status,
+                body=error.body,
+                code=error.code,
+            )
+
         try:
             found = await find(started)
         except AtlassianError as lookup_error:
-            raise OutcomeUnknown(
-                f"{error.message}; looking for the result also failed: {lookup_error.message}",
-                **context,  # type: ignore[arg-type]
+            raise unknown(
+                f"{error.message}; looking for the result also failed: {lookup_error.message}"
             ) from lookup_error
         if found is None:
-            raise OutcomeUnknown(
+            raise unknown(
                 f"{error.message}; the request may or may not have taken effect and no "
-                "result of it was found, so it was not repeated",
-                **context,  # type: ignore[arg-type]
+                "result of it was found, so it was not repeated"
             ) from error
         logger.info("Found the result of %s %s after all", error.method, error.path)
         return found
@@ -708,7 +709,11 @@ class AtlassianClient:
         if status == 401:
             return AuthError(
                 _join("The e-mail or API token was not accepted", detail),
-                method=method, path=path, status=status, body=body, code=code,
+                method=method,
+                path=path,
+                status=status,
+                body=body,
+                code=code,
             )
         if status == 403:
             # A code naming entitlement is decisive; a message counts only when it does not
@@ -722,7 +727,11 @@ class AtlassianClient:
                 lead = "Not permitted: the API token's owner must be an admin of this organisation"
             return ForbiddenError(
                 _join(lead, detail),
-                method=method, path=path, status=status, body=body, code=code,
+                method=method,
+                path=path,
+                status=status,
+                body=body,
+                code=code,
             )
         if status == 404:
             return NotFoundError(
@@ -731,28 +740,48 @@ class AtlassianClient:
         if status in (400, 422):
             return RuleViolation(
                 said("The request was refused"),
-                method=method, path=path, status=status, body=body, code=code,
+                method=method,
+                path=path,
+                status=status,
+                body=body,
+                code=code,
             )
         if status == 409:
             return ConflictError(
                 said("Another operation is already running"),
-                method=method, path=path, status=status, body=body, code=code,
+                method=method,
+                path=path,
+                status=status,
+                body=body,
+                code=code,
             )
         if status == 429:
             retry_after = _retry_after(response.headers.get("Retry-After"), self.clock.now())
             return RateLimited(
                 _join("Too many requests", detail),
                 retry_after=retry_after,
-                method=method, path=path, status=status, body=body, code=code,
+                method=method,
+                path=path,
+                status=status,
+                body=body,
+                code=code,
             )
         if status >= 500:
             return Unavailable(
                 _join(f"The service failed (HTTP {status})", detail),
-                method=method, path=path, status=status, body=body, code=code,
+                method=method,
+                path=path,
+                status=status,
+                body=body,
+                code=code,
             )
         return UnexpectedResponse(
             _join(f"Unexpected HTTP {status}", detail),
-            method=method, path=path, status=status, body=body, code=code,
+            method=method,
+            path=path,
+            status=status,
+            body=body,
+            code=code,
         )
 
     def _parse(self, model: type[_ModelT], data: object, reply: _Reply) -> _ModelT:
