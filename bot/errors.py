@@ -4,7 +4,8 @@
     ├── ConfigError               a missing or malformed setting (stops start-up)
     ├── UsageError                a command typed wrongly: carries the correct usage
     ├── NotAllowed                the caller's role does not permit the action
-    ├── RestoreRefused            a preflight rule says this restore may not start (and from when)
+    ├── Refused                   a preflight rule says this may not happen now (and from when)
+    │   └── RestoreRefused        ... specifically a restore
     ├── SessionError              a button on a restore session that cannot act now
     └── AtlassianError            a call to the backup and restore API failed
         ├── AuthError             401: bad e-mail or API token
@@ -57,19 +58,19 @@ class NotAllowed(BotError):
     """The caller may not do this; the message says who can grant access."""
 
 
-class RestoreRefused(BotError):
-    """A preflight rule refuses the restore; ``possible_from`` says when it would be allowed."""
+class Refused(BotError):
+    """A preflight rule refuses the action; ``possible_from`` says when it would be allowed."""
 
     def __init__(self, reason: str, possible_from: datetime | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.possible_from = possible_from
 
-    @property
-    def user_message(self) -> str:
-        if self.possible_from is None:
-            return self.reason
-        return f"{self.reason} It becomes possible at {self.possible_from:%Y-%m-%d %H:%M} UTC."
+    # The reason already names the date in words a user reads; possible_from is for code.
+
+
+class RestoreRefused(Refused):
+    """A preflight rule refuses a restore."""
 
 
 class SessionError(BotError):

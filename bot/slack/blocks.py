@@ -1,0 +1,454 @@
+"""Block Kit builders: pure functions from API models to Slack message payloads.
+
+Every builder returns a ``Message`` (top-level ``text`` for notifications and screen readers,
+plus ``blocks``). Everything that came from a user or from the API is escaped, and lists are
+cut to stay inside Slack's 50-block and 3000-character limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.atlassian import rules
+from bot.atlassian.models import (
+    Backup,
+    BackupStatus,
+    Export,
+    Import,
+    OperationStatus,
+    Policy,
+    Product,
+    Restore,
+    RestoreStatus,
+    Storage,
+)
+from bot.config import SiteDirectory
+from bot.slack.commands import escape_mrkdwn as esc
+
+Block = dict[str, Any]
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_LIST_ITEMS = 40
+
+STATUS_EMOJI = {
+    "STARTING": ":arrows_counterclockwise:",
+    "IN_PROGRESS": ":hourglass_flowing_sand:",
+    "VALIDATING": ":hourglass_flowing_sand:",
+    "VALIDATION_FAILED": ":raised_hand:",
+    "COMPLETE": ":white_check_mark:",
+    "INCOMPLETE": ":warning:",
+    "FAILED": ":x:",
+    "EXPIRED": ":wastebasket:",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def _clip(text: str, limit: int = MAX_SECTION_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150), "emoji": True}}
+
+
+def section(markdown: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(markdown)}}
+
+
+def fields(pairs: Iterable[tuple[str, str]]) -> Block:
+    items = [
+        {"type": "mrkdwn", "text": _clip(f"*{label}*\n{value}", 2000)} for label, value in pairs
+    ][:10]
+    return {"type": "section", "fields": items}
+
+
+def context(markdown: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(markdown)}]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def status_label(status: object) -> str:
+    text = str(status)
+    emoji = STATUS_EMOJI.get(text, ":grey_question:")
+    return f"{emoji} {esc(text.replace('_', ' '))}"
+
+
+def when(moment: datetime | None) -> str:
+    """A time every reader sees in their own zone, with a UTC fallback."""
+    if moment is None:
+        return "—"
+    fallback = f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def product_label(product: object) -> str:
+    if isinstance(product, Product):
+        return product.label
+    return esc(str(product)) if product else "—"
+
+
+def code(value: object) -> str:
+    return f"`{esc(str(value))}`" if value not in (None, "") else "—"
+
+
+def _cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
+    return items[:MAX_LIST_ITEMS], max(0, len(items) - MAX_LIST_ITEMS)
+
+
+def _more(hidden: int, hint: str) -> list[Block]:
+    return [context(f"…and {hidden} more. {hint}")] if hidden else []
+
+
+def error_message(sentence: str, *, trusted: bool = False) -> Message:
+    """A one-sentence failure; ``trusted`` text is the bot's own mrkdwn (mentions, code)."""
+    shown = sentence if trusted else esc(sentence)
+    return Message(text=shown, blocks=[section(f":warning: {shown}")])
+
+
+def info_message(sentence: str) -> Message:
+    return Message(text=sentence, blocks=[section(sentence)])
+
+
+def help_message(help_markdown: str) -> Message:
+    return Message(text="Backup bot help", blocks=[section(chunk) for chunk in _chunks(help_markdown)])
+
+
+def _chunks(markdown: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for line in markdown.splitlines():
+        if len(current) + len(line) + 1 > limit:
+            chunks.append(current)
+            current = ""
+        current += line + "\n"
+    if current.strip():
+        chunks.append(current)
+    return chunks[:MAX_BLOCKS]
+
+
+def whoami_message(user_id: str, roles: Sequence[str]) -> Message:
+    role_text = ", ".join(roles)
+    return Message(
+        text=f"Your role: {role_text}",
+        blocks=[section(f"<@{esc(user_id)}>, your role with the backup bot: *{esc(role_text)}*.")],
+    )
+
+
+def sites_message(sites: SiteDirectory) -> Message:
+    aliases = sites.aliases
+    if not aliases:
+        return info_message(
+            "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use cloud ids."
+        )
+    lines = [f"• *{esc(alias)}* — {code(cloud_id)}" for alias, cloud_id in sorted(aliases.items())]
+    return Message(text="Configured sites", blocks=[header("Sites"), section("\n".join(lines))])
+
+
+def regions_message(regions: Sequence[str]) -> Message:
+    body = "\n".join(f"• {code(region)}" for region in regions) or "No regions were returned."
+    return Message(text="Storage regions", blocks=[header("Storage regions"), section(body)])
+
+
+def storage_line(storage: Storage, sites: SiteDirectory) -> str:
+    return (
+        f"{code(storage.storage_id)} *{esc(storage.storage_name or '')}* · "
+        f"{esc(storage.storage_region or '?')} · {esc(sites.name(storage.cloud_id))}"
+    )
+
+
+def storages_message(storages: Sequence[Storage], sites: SiteDirectory) -> Message:
+    if not storages:
+        return info_message("No customer storages yet. Create one with `/backup storage create`.")
+    shown, hidden = _cut(storages)
+    lines = [f"• {storage_line(storage, sites)}" for storage in shown]
+    return Message(
+        text=f"{len(storages)} storages",
+        blocks=[header("Customer storages"), *(_list_sections(lines)), *_more(hidden, "")],
+    )
+
+
+def storage_message(storage: Storage, sites: SiteDirectory) -> Message:
+    return Message(
+        text=f"Storage {storage.storage_id}",
+        blocks=[
+            header(f"Storage {storage.storage_name or storage.storage_id}"),
+            fields(
+                [
+                    ("Id", code(storage.storage_id)),
+                    ("Site", esc(sites.name(storage.cloud_id))),
+                    ("Region", esc(storage.storage_region or "—")),
+                    ("Prefix", code(storage.storage_prefix)),
+                    ("Type", esc(storage.storage_type or "—")),
+                    ("Role", code(storage.role_identifier)),
+                    ("Principal tag", code(storage.principal_tag)),
+                    ("Status", esc(storage.status or "—")),
+                ]
+            ),
+        ],
+    )
+
+
+def _list_sections(lines: Sequence[str]) -> list[Block]:
+    return [section(chunk) for chunk in _chunks("\n".join(lines))][: MAX_BLOCKS - 3]
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
+
+
+def policy_line(policy: Policy, sites: SiteDirectory) -> str:
+    storage = code(policy.storage_id) if policy.storage_id else "Atlassian storage"
+    return (
+        f"{code(policy.policy_id)} *{product_label(policy.product)}* on "
+        f"*{esc(sites.name(policy.cloud_id))}* · {storage} · "
+        f"attachments {_yes_no(policy.include_attachments)}"
+    )
+
+
+def policies_message(policies: Sequence[Policy], sites: SiteDirectory) -> Message:
+    if not policies:
+        return info_message("No backup policies yet. Create one with `/backup policy create`.")
+    shown, hidden = _cut(policies)
+    lines = [f"• {policy_line(policy, sites)}" for policy in shown]
+    return Message(
+        text=f"{len(policies)} backup policies",
+        blocks=[header("Backup policies"), *_list_sections(lines), *_more(hidden, "")],
+    )
+
+
+def policy_message(policy: Policy, sites: SiteDirectory) -> Message:
+    pairs = [
+        ("Id", code(policy.policy_id)),
+        ("Product", product_label(policy.product)),
+        ("Site", esc(sites.name(policy.cloud_id))),
+        ("Storage", code(policy.storage_id) if policy.storage_id else "Atlassian storage"),
+        ("Attachments", _yes_no(policy.include_attachments)),
+        ("Status", esc(policy.status or "—")),
+        ("Created", when(policy.created_at)),
+    ]
+    if policy.product == Product.CONFLUENCE:
+        pairs.insert(5, ("Personal spaces", _yes_no(policy.include_personal_spaces)))
+    return Message(
+        text=f"Policy {policy.policy_id}",
+        blocks=[
+            header(f"{product_label(policy.product)} backup policy"),
+            fields(pairs),
+            context(f"Run a backup: `/backup run {esc(policy.policy_id)}`"),
+        ],
+    )
+
+
+def backup_line(backup: Backup, now: datetime) -> str:
+    status = rules.effective_backup_status(backup, now)
+    age = rules.describe_age(backup.created_at, now) + " old" if backup.created_at else "age unknown"
+    expiry = rules.backup_expiry(backup)
+    expires = ""
+    if expiry is not None and status in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE):
+        expires = f" · expires {when(expiry)}"
+    return f"{code(backup.backup_id)} {status_label(status)} · {age}{expires}"
+
+
+def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) -> Message:
+    if not backups:
+        return info_message(
+            f"Policy {code(policy_id)} has no backups yet. Start one with "
+            f"`/backup run {esc(policy_id)}`."
+        )
+    ordered = sorted(backups, key=lambda b: b.created_at or now, reverse=True)
+    shown, hidden = _cut(ordered)
+    lines = [f"• {backup_line(backup, now)}" for backup in shown]
+    return Message(
+        text=f"{len(backups)} backups of policy {policy_id}",
+        blocks=[header("Backups"), context(f"Policy {code(policy_id)}"), *_list_sections(lines),
+                *_more(hidden, "")],
+    )
+
+
+def _size(backup: Backup) -> str:
+    size = backup.backup_size
+    if size is None or size.total_backup_size_in_gb is None:
+        return "—"
+    return f"{size.total_backup_size_in_gb:g} GB"
+
+
+def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Message:
+    status = rules.effective_backup_status(backup, now)
+    pairs = [
+        ("Id", code(backup.backup_id)),
+        ("Status", status_label(status)),
+        ("Product", product_label(backup.product)),
+        ("Site", esc(sites.name(backup.cloud_id))),
+        ("Policy", code(backup.policy_id)),
+        ("Created", when(backup.created_at)),
+        ("Expires", when(rules.backup_expiry(backup))),
+        ("Size", _size(backup)),
+    ]
+    blocks = [header("Backup"), fields(pairs)]
+    if backup.status_message:
+        blocks.append(section(f"_{esc(backup.status_message)}_"))
+    warning = rules.restore_warning(backup)
+    if warning:
+        blocks.append(context(f":warning: {esc(warning)}"))
+    return Message(text=f"Backup {backup.backup_id}: {status}", blocks=blocks)
+
+
+def _operation_line(kind: str, operation_id: str, status: object, extra: str) -> str:
+    return f"• {kind} {code(operation_id)} {status_label(status)} · {extra}"
+
+
+def exports_message(exports: Sequence[Export], sites: SiteDirectory) -> Message:
+    if not exports:
+        return info_message("No exports yet. Export a backup with `/backup export <backupId>`.")
+    shown, hidden = _cut(exports)
+    lines = [
+        _operation_line(
+            "export",
+            export.export_id,
+            export.status,
+            f"backup {code(export.backup_id)} · {esc(sites.name(export.cloud_id))} · "
+            f"{when(export.created_at)}",
+        )
+        for export in shown
+    ]
+    return Message(
+        text=f"{len(exports)} exports",
+        blocks=[header("Exports to customer storage"), *_list_sections(lines), *_more(hidden, "")],
+    )
+
+
+def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> Message:
+    operation_id = item.export_id if isinstance(item, Export) else item.import_id
+    blocks = [
+        header(f"{kind.capitalize()} {operation_id}"),
+        fields(
+            [
+                ("Status", status_label(item.status)),
+                ("Backup", code(item.backup_id)),
+                ("Product", product_label(item.product)),
+                ("Site", esc(sites.name(item.cloud_id))),
+                ("Started", when(item.created_at)),
+                ("Finished", when(item.completed_at)),
+            ]
+        ),
+    ]
+    if item.status_message:
+        blocks.append(section(f"_{esc(item.status_message)}_"))
+    return Message(text=f"{kind.capitalize()} {operation_id}: {item.status}", blocks=blocks)
+
+
+def restores_message(restores: Sequence[Restore], sites: SiteDirectory) -> Message:
+    if not restores:
+        return info_message("No restores found.")
+    shown, hidden = _cut(restores)
+    lines = [
+        _operation_line(
+            "restore",
+            restore.restore_id,
+            restore.status,
+            f"backup {code(restore.backup_id)} → *{esc(sites.name(restore.cloud_id))}* · "
+            f"{when(restore.created_at)}",
+        )
+        for restore in shown
+    ]
+    return Message(
+        text=f"{len(restores)} restores",
+        blocks=[header("Restores"), *_list_sections(lines), *_more(hidden, "")],
+    )
+
+
+def restore_message(
+    restore: Restore, sites: SiteDirectory, decisions: Sequence[str] = ()
+) -> Message:
+    pairs = [
+        ("Id", code(restore.restore_id)),
+        ("Status", status_label(restore.status)),
+        ("Backup", code(restore.backup_id)),
+        ("Product", product_label(restore.product)),
+        ("Destination", esc(sites.name(restore.cloud_id))),
+        ("Migration", code(restore.migration_id)),
+        ("Started", when(restore.created_at)),
+        ("Finished", when(restore.completed_at)),
+    ]
+    blocks = [header("Restore"), fields(pairs)]
+    if restore.status_message:
+        blocks.append(section(f"_{esc(restore.status_message)}_"))
+    if restore.failed_checks and restore.status == RestoreStatus.VALIDATION_FAILED:
+        checks = "\n".join(
+            f"• {esc(str(check.check))}: {esc(check.message or '')}" for check in restore.failed_checks
+        )
+        blocks.append(section(f"*Failed checks*\n{checks}"))
+    if decisions:
+        blocks.append(section("*Decisions*\n" + "\n".join(decisions)))
+    return Message(text=f"Restore {restore.restore_id}: {restore.status}", blocks=blocks)
+
+
+def report_message(restore_ref: str, url: str) -> Message:
+    safe_url = esc(url)
+    return Message(
+        text=f"Post-restore report for {restore_ref}: {url}",
+        blocks=[section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")],
+    )
+
+
+FINAL_OPERATION_TEXT = {
+    "COMPLETE": "finished",
+    "INCOMPLETE": "finished incomplete",
+    "FAILED": "failed",
+    "EXPIRED": "expired",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OperationCard:
+    """What a status card shows about one backup, export or import the bot started."""
+
+    kind: str
+    operation_id: str
+    product: object
+    site: str
+    started_by: str | None
+    status: object
+    started_at: datetime | None = None
+    status_message: str | None = None
+    detail: str | None = None
+    updated_at: datetime | None = None
+
+
+def operation_card(card: OperationCard) -> Message:
+    title = f"{card.kind.capitalize()} of {product_label(card.product)} on {card.site}"
+    pairs = [
+        ("Status", status_label(card.status)),
+        ("Id", code(card.operation_id)),
+        ("Site", esc(card.site)),
+        ("Started by", f"<@{esc(card.started_by)}>" if card.started_by else "the bot"),
+        ("Started", when(card.started_at)),
+    ]
+    if card.detail:
+        pairs.append(("Detail", card.detail))
+    blocks = [header(title), fields(pairs)]
+    if card.status_message:
+        blocks.append(section(f"_{esc(card.status_message)}_"))
+    if card.updated_at is not None:
+        blocks.append(context(f"Updated {when(card.updated_at)}"))
+    return Message(text=f"{title}: {str(card.status).replace('_', ' ')}", blocks=blocks)
+
+
+def is_final_status(status: object) -> bool:
+    return str(status) in {s.value for s in (OperationStatus.COMPLETE, OperationStatus.FAILED)} | {
+        BackupStatus.INCOMPLETE.value,
+        BackupStatus.EXPIRED.value,
+    }

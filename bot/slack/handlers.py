@@ -1,0 +1,436 @@
+"""What each slash command does once it has been acknowledged.
+
+The Bolt listener (bot/slack/app.py) parses and authorises with no I/O, acknowledges, and
+then hands the parsed command to ``CommandHandlers.execute``. Read-only commands answer
+through ``reply`` (ephemeral, only the caller sees it); anything that starts work posts a
+status card in the channel, whose channel and ts are kept in Redis for the tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.atlassian import rules
+from bot.atlassian.client import UNSET
+from bot.atlassian.models import Backup, BackupRef, Product, Restore
+from bot.errors import BotError, NotFoundError, Refused, UsageError
+from bot.runtime import Services
+from bot.slack import blocks
+from bot.slack import commands as cmd
+from bot.slack.blocks import Message, OperationCard
+from bot.slack.commands import escape_mrkdwn
+from bot.store.operations import OperationKind
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """Who ran a command, and where."""
+
+    user_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostedCard:
+    channel: str
+    ts: str
+
+
+class SlackPostFailed(BotError):
+    """The bot could not post in the channel; the message says how to fix it."""
+
+
+def _product_name(product: object) -> str | None:
+    return str(product) if product else None
+
+
+class CommandHandlers:
+    def __init__(self, services: Services, slack: AsyncWebClient) -> None:
+        self._services = services
+        self._slack = slack
+        self._atlassian = services.atlassian
+        self._sites = services.sites
+        self._handlers: dict[type[Any], Callable[[Any, Invocation, Reply], Awaitable[None]]] = {
+            cmd.WhoAmI: self.whoami,
+            cmd.Sites: self.sites,
+            cmd.Regions: self.regions,
+            cmd.StorageCreate: self.storage_create,
+            cmd.StorageList: self.storage_list,
+            cmd.StorageShow: self.storage_show,
+            cmd.PolicyCreate: self.policy_create,
+            cmd.PolicyList: self.policy_list,
+            cmd.PolicyShow: self.policy_show,
+            cmd.PolicyUpdate: self.policy_update,
+            cmd.BackupRun: self.backup_run,
+            cmd.BackupList: self.backup_list,
+            cmd.BackupShow: self.backup_show,
+            cmd.Export: self.export,
+            cmd.Exports: self.exports,
+            cmd.ExportStatus: self.export_status,
+            cmd.Import: self.import_,
+            cmd.ImportStatus: self.import_status,
+            cmd.RestoreList: self.restore_list,
+            cmd.RestoreShow: self.restore_show,
+            cmd.RestoreReport: self.restore_report,
+        }
+
+    def handles(self, command: object) -> bool:
+        return type(command) in self._handlers
+
+    async def execute(self, command: object, who: Invocation, reply: Reply) -> None:
+        await self._handlers[type(command)](command, who, reply)
+
+    @property
+    def _now(self) -> Any:
+        return self._services.clock.now()
+
+    # -- cards -------------------------------------------------------------------------
+
+    async def post_card(self, channel: str, message: Message) -> PostedCard:
+        try:
+            response = await self._slack.chat_postMessage(channel=channel, **message.as_kwargs())
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+            if error in ("not_in_channel", "channel_not_found", "is_archived"):
+                raise SlackPostFailed(
+                    "The bot cannot post in this channel; invite it with `/invite @backup-bot` "
+                    "and run the command again."
+                ) from None
+            raise SlackPostFailed(
+                f"Slack refused the bot's status card ({error}); nothing was started, try again."
+            ) from None
+        return PostedCard(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    async def update_card(self, card: PostedCard, message: Message) -> None:
+        try:
+            await self._slack.chat_update(channel=card.channel, ts=card.ts, **message.as_kwargs())
+        except SlackApiError:
+            # The operation itself went ahead; the tracker redraws the card on its next pass.
+            log.warning("could not update card %s/%s", card.channel, card.ts, exc_info=True)
+
+    def _site(self, cloud_id: str | None) -> str:
+        return self._sites.name(cloud_id)
+
+    # -- read-only ---------------------------------------------------------------------
+
+    async def whoami(self, command: cmd.WhoAmI, who: Invocation, reply: Reply) -> None:
+        roles = [role.value for role in self._services.access.roles(who.user_id)]
+        await reply(blocks.whoami_message(who.user_id, roles))
+
+    async def sites(self, command: cmd.Sites, who: Invocation, reply: Reply) -> None:
+        await reply(blocks.sites_message(self._sites))
+
+    async def regions(self, command: cmd.Regions, who: Invocation, reply: Reply) -> None:
+        await reply(blocks.regions_message(await self._atlassian.list_regions()))
+
+    async def storage_list(self, command: cmd.StorageList, who: Invocation, reply: Reply) -> None:
+        storages = await self._atlassian.list_storages(
+            cloud_id=command.cloud_id, product=command.product
+        )
+        await reply(blocks.storages_message(storages, self._sites))
+
+    async def storage_show(self, command: cmd.StorageShow, who: Invocation, reply: Reply) -> None:
+        storage = await self._atlassian.get_storage(command.storage_id)
+        await reply(blocks.storage_message(storage, self._sites))
+
+    async def policy_list(self, command: cmd.PolicyList, who: Invocation, reply: Reply) -> None:
+        await reply(blocks.policies_message(await self._atlassian.list_policies(), self._sites))
+
+    async def policy_show(self, command: cmd.PolicyShow, who: Invocation, reply: Reply) -> None:
+        policy = await self._atlassian.get_policy(command.policy_id)
+        await reply(blocks.policy_message(policy, self._sites))
+
+    async def backup_list(self, command: cmd.BackupList, who: Invocation, reply: Reply) -> None:
+        backups = await self._atlassian.list_backups(command.policy_id)
+        await reply(blocks.backups_message(command.policy_id, backups, self._now))
+
+    async def backup_show(self, command: cmd.BackupShow, who: Invocation, reply: Reply) -> None:
+        backup = await self._atlassian.get_backup(command.backup_id)
+        await reply(blocks.backup_message(backup, self._sites, self._now))
+
+    async def exports(self, command: cmd.Exports, who: Invocation, reply: Reply) -> None:
+        exports = await self._atlassian.list_exports(product=command.product)
+        await reply(blocks.exports_message(exports, self._sites))
+
+    async def export_status(self, command: cmd.ExportStatus, who: Invocation, reply: Reply) -> None:
+        cloud_id = command.cloud_id or await self._services.operations.site_of(
+            OperationKind.EXPORT, command.export_id
+        )
+        if cloud_id is None:
+            listed = [e for e in await self._atlassian.list_exports() if e.export_id == command.export_id]
+            cloud_id = listed[0].cloud_id if listed else None
+        if cloud_id is None:
+            raise UsageError(
+                f"The bot does not know which site export `{command.export_id}` belongs to; "
+                "add site=ALIAS.",
+                cmd.ExportStatus.usage,
+            )
+        export = await self._atlassian.get_export(cloud_id=cloud_id, export_id=command.export_id)
+        await reply(blocks.transfer_message("export", export, self._sites))
+
+    async def import_status(self, command: cmd.ImportStatus, who: Invocation, reply: Reply) -> None:
+        cloud_id = command.cloud_id or await self._services.operations.site_of(
+            OperationKind.IMPORT, command.import_id
+        )
+        if cloud_id is None:
+            raise UsageError(
+                f"The bot did not start import `{command.import_id}`, so it does not know its "
+                "site; add site=ALIAS.",
+                cmd.ImportStatus.usage,
+            )
+        item = await self._atlassian.get_import(cloud_id=cloud_id, import_id=command.import_id)
+        await reply(blocks.transfer_message("import", item, self._sites))
+
+    async def restore_list(self, command: cmd.RestoreList, who: Invocation, reply: Reply) -> None:
+        restores = await self._atlassian.list_restores(
+            cloud_id=command.cloud_id, product=command.product
+        )
+        await reply(blocks.restores_message(restores, self._sites))
+
+    async def restore_show(self, command: cmd.RestoreShow, who: Invocation, reply: Reply) -> None:
+        restore = await self._atlassian.get_restore(command.restore_id)
+        decisions: list[str] = []
+        session = await self._services.sessions.find_by_restore_id(restore.restore_id)
+        if session is not None:
+            for entry in await self._services.sessions.audit_trail(session.session_id):
+                actor = "the bot" if entry.actor == "system" else f"<@{escape_mrkdwn(entry.actor)}>"
+                decisions.append(
+                    f"• {blocks.when(entry.at)} {actor} {escape_mrkdwn(entry.action)}: "
+                    f"{escape_mrkdwn(entry.outcome)}"
+                )
+        await reply(blocks.restore_message(restore, self._sites, decisions[-20:]))
+
+    async def restore_report(self, command: cmd.RestoreReport, who: Invocation, reply: Reply) -> None:
+        restore = await self._find_restore_for_report(command)
+        if restore.migration_id is None or restore.cloud_id is None:
+            raise Refused(
+                f"Restore {restore.restore_id} has not started migrating yet ({restore.status}); "
+                "its report exists once it has run."
+            )
+        url = await self._atlassian.get_post_op_report(
+            cloud_id=command.cloud_id or restore.cloud_id, migration_id=restore.migration_id
+        )
+        await reply(blocks.report_message(command.ref, url))
+
+    async def _find_restore_for_report(self, command: cmd.RestoreReport) -> Restore:
+        try:
+            return await self._atlassian.get_restore(command.ref)
+        except NotFoundError:
+            pass
+        # Not a restore id: look for a restore with that migration id.
+        for restore in await self._atlassian.list_restores(cloud_id=command.cloud_id):
+            if restore.migration_id == command.ref:
+                return restore
+        raise Refused(
+            f"No restore or migration has the id {command.ref}; `/restore list` shows them."
+        )
+
+    # -- changing things ---------------------------------------------------------------
+
+    async def storage_create(self, command: cmd.StorageCreate, who: Invocation, reply: Reply) -> None:
+        storage = await self._atlassian.create_storage(
+            name=command.name,
+            region=command.region,
+            prefix=command.prefix,
+            role_identifier=command.role,
+            principal_tag=command.tag,
+            cloud_id=command.cloud_id,
+        )
+        message = blocks.storage_message(storage, self._sites)
+        await self.post_card(who.channel_id, _announce(message, f"<@{who.user_id}> created a storage."))
+
+    async def policy_create(self, command: cmd.PolicyCreate, who: Invocation, reply: Reply) -> None:
+        policy = await self._atlassian.create_policy(
+            cloud_id=command.cloud_id,
+            product=command.product,
+            include_attachments=command.include_attachments,
+            include_personal_spaces=command.include_personal_spaces,
+            storage_id=command.storage_id,
+        )
+        message = blocks.policy_message(policy, self._sites)
+        await self.post_card(
+            who.channel_id, _announce(message, f"<@{who.user_id}> created a backup policy.")
+        )
+
+    async def policy_update(self, command: cmd.PolicyUpdate, who: Invocation, reply: Reply) -> None:
+        current = await self._atlassian.get_policy(command.policy_id)
+        if command.include_personal_spaces is not None and current.product != Product.CONFLUENCE:
+            raise UsageError(
+                "personal-spaces applies only to Confluence policies.", cmd.PolicyUpdate.usage
+            )
+        storage: str | None | Any = UNSET
+        if command.storage_id is cmd.ATLASSIAN_STORAGE:
+            storage = None
+        elif isinstance(command.storage_id, str):
+            storage = command.storage_id
+        policy = await self._atlassian.update_policy(
+            command.policy_id,
+            storage_id=storage,
+            include_attachments=command.include_attachments,
+            include_personal_spaces=command.include_personal_spaces,
+        )
+        message = blocks.policy_message(policy, self._sites)
+        await self.post_card(
+            who.channel_id, _announce(message, f"<@{who.user_id}> updated a backup policy.")
+        )
+
+    async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
+        policy = await self._atlassian.get_policy(command.policy_id)
+        verdict = rules.may_run_backup(await self._atlassian.list_backups(policy.policy_id), self._now)
+        if not verdict.allowed:
+            raise Refused(verdict.reason, verdict.possible_from)
+        card_view = OperationCard(
+            kind="backup",
+            operation_id="(starting)",
+            product=policy.product,
+            site=self._site(policy.cloud_id),
+            started_by=who.user_id,
+            status="STARTING",
+            started_at=self._now,
+        )
+        card = await self.post_card(who.channel_id, blocks.operation_card(card_view))
+        try:
+            backup = await self._atlassian.run_backup(
+                policy_id=policy.policy_id, cloud_id=policy.cloud_id
+            )
+        except BotError as exc:
+            await self.update_card(card, _failed_to_start(card_view, exc))
+            raise
+        await self._services.operations.register(
+            OperationKind.BACKUP,
+            backup.backup_id,
+            cloud_id=policy.cloud_id,
+            product=_product_name(policy.product),
+            channel=card.channel,
+            card_ts=card.ts,
+            started_by=who.user_id,
+            status=str(backup.status),
+            policy_id=policy.policy_id,
+        )
+        await self.update_card(
+            card,
+            blocks.operation_card(
+                _started(card_view, backup.backup_id, backup.status, backup.created_at)
+            ),
+        )
+
+    async def _backups_for_transfer(self, backup_ids: tuple[str, ...]) -> list[Backup]:
+        found: list[Backup] = []
+        for backup_id in backup_ids:
+            try:
+                found.append(await self._atlassian.get_backup(backup_id))
+            except NotFoundError:
+                raise Refused(
+                    f"Backup {backup_id} does not exist; `/backup list POLICY_ID` shows the ids."
+                ) from None
+        for backup in found:
+            if backup.product is None or backup.cloud_id is None:
+                raise Refused(
+                    f"Atlassian did not say which product and site backup {backup.backup_id} "
+                    "belongs to, so the bot cannot fill them in."
+                )
+        return found
+
+    async def export(self, command: cmd.Export, who: Invocation, reply: Reply) -> None:
+        await self._transfer(OperationKind.EXPORT, command.backup_ids, who)
+
+    async def import_(self, command: cmd.Import, who: Invocation, reply: Reply) -> None:
+        await self._transfer(OperationKind.IMPORT, command.backup_ids, who)
+
+    async def _transfer(
+        self, kind: OperationKind, backup_ids: tuple[str, ...], who: Invocation
+    ) -> None:
+        backups = await self._backups_for_transfer(backup_ids)
+        views: dict[str, OperationCard] = {}
+        cards: dict[str, PostedCard] = {}
+        for backup in backups:
+            views[backup.backup_id] = OperationCard(
+                kind=kind.value,
+                operation_id="(starting)",
+                product=backup.product,
+                site=self._site(backup.cloud_id),
+                started_by=who.user_id,
+                status="STARTING",
+                started_at=self._now,
+                detail=f"backup {blocks.code(backup.backup_id)}",
+            )
+            cards[backup.backup_id] = await self.post_card(
+                who.channel_id, blocks.operation_card(views[backup.backup_id])
+            )
+        refs = [
+            BackupRef(product=b.product or "", cloud_id=b.cloud_id or "", backup_id=b.backup_id)
+            for b in backups
+        ]
+        try:
+            if kind is OperationKind.EXPORT:
+                results: list[Any] = await self._atlassian.export_backups(refs)
+            else:
+                results = await self._atlassian.import_backups(refs)
+        except BotError as exc:
+            for backup_id, card in cards.items():
+                await self.update_card(card, _failed_to_start(views[backup_id], exc))
+            raise
+        for result in results:
+            operation_id = result.export_id if kind is OperationKind.EXPORT else result.import_id
+            backup_id = result.backup_id or ""
+            posted = cards.get(backup_id)
+            view = views.get(backup_id)
+            if posted is None or view is None:
+                log.warning("%s %s answered for an unrequested backup %s", kind, operation_id, backup_id)
+                continue
+            await self._services.operations.register(
+                kind,
+                operation_id,
+                cloud_id=result.cloud_id,
+                product=_product_name(result.product),
+                channel=posted.channel,
+                card_ts=posted.ts,
+                started_by=who.user_id,
+                status=str(result.status),
+                backup_id=backup_id,
+            )
+            await self.update_card(
+                posted, blocks.operation_card(_started(view, operation_id, result.status, result.created_at))
+            )
+
+
+def _announce(message: Message, line: str) -> Message:
+    return Message(text=f"{line} {message.text}", blocks=[blocks.context(line), *message.blocks])
+
+
+def _started(view: OperationCard, operation_id: str, status: object, at: Any) -> OperationCard:
+    return OperationCard(
+        kind=view.kind,
+        operation_id=operation_id,
+        product=view.product,
+        site=view.site,
+        started_by=view.started_by,
+        status=status,
+        started_at=at or view.started_at,
+        detail=view.detail,
+    )
+
+
+def _failed_to_start(view: OperationCard, error: BotError) -> Message:
+    failed = OperationCard(
+        kind=view.kind,
+        operation_id="(not started)",
+        product=view.product,
+        site=view.site,
+        started_by=view.started_by,
+        status="FAILED",
+        started_at=view.started_at,
+        status_message=f"Could not start: {error.user_message}",
+        detail=view.detail,
+    )
+    return blocks.operation_card(failed)

@@ -1,0 +1,1 @@
+"""Redis-backed state the bot must not lose."""
