@@ -11,7 +11,7 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
-    def formatException(self, ei: object) -> str:  # noqa: N802 (logging's own name)
+    def formatException(self, ei: object) -> str:
         return redact(super().formatException(ei))  # type: ignore[arg-type]
 
 

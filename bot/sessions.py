@@ -879,6 +879,10 @@ class RestoreSessionStore:
     async def running(self) -> list[RestoreSession]:
         return await self._in_states({SessionState.RUNNING})
 
+    async def unfinished(self) -> list[RestoreSession]:
+        """Every session not in a final state: open, in flight or running."""
+        return await self._in_states(set(SessionState) - FINAL_STATES)
+
     async def open_sessions_awaiting(
         self, user_id: str, approvers: Collection[str], *, four_eyes: bool = False
     ) -> list[RestoreSession]:

@@ -74,7 +74,9 @@ class AccessPolicy:
                 "to BOT_APPROVERS."
             )
         if self.four_eyes and user_id == requester:
-            return "Four-eyes rule: a different approver than the requester must start this restore."
+            return (
+                "Four-eyes rule: a different approver than the requester must start this restore."
+            )
         return None
 
     def consent_refusal(self, user_id: str, requester: str) -> str | None:

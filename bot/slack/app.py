@@ -48,7 +48,8 @@ async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None])
         await reply(
             blocks.error_message(
                 f"Something went wrong while handling {what}; nothing more was changed. "
-                f"Try again, and give the bot's operator the reference {reference} if it fails again."
+                f"Try again, and give the bot's operator the reference {reference} if it fails "
+                "again."
             )
         )
 
@@ -103,8 +104,12 @@ def build_app(
     restore = RestoreHandlers(services, web_client, handlers)
 
     async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
-        who = Invocation(user_id=command.get("user_id", ""), channel_id=command.get("channel_id", ""))
-        parsed = cmd.parse_command(command.get("command", ""), command.get("text", ""), services.sites)
+        who = Invocation(
+            user_id=command.get("user_id", ""), channel_id=command.get("channel_id", "")
+        )
+        parsed = cmd.parse_command(
+            command.get("command", ""), command.get("text", ""), services.sites
+        )
         if isinstance(parsed, UsageError):
             await ack(response_type="ephemeral", **user_error_message(parsed).as_kwargs())
             return
@@ -112,10 +117,15 @@ def build_app(
             who.user_id, who.channel_id, changes_things=parsed.changes_things
         )
         if refusal:
-            await ack(response_type="ephemeral", **blocks.error_message(refusal, trusted=True).as_kwargs())
+            await ack(
+                response_type="ephemeral", **blocks.error_message(refusal, trusted=True).as_kwargs()
+            )
             return
         if isinstance(parsed, cmd.Help):
-            await ack(response_type="ephemeral", **blocks.help_message(cmd.help_text(parsed.topic)).as_kwargs())
+            await ack(
+                response_type="ephemeral",
+                **blocks.help_message(cmd.help_text(parsed.topic)).as_kwargs(),
+            )
             return
         reply = make_reply(respond, web_client, who)
         if isinstance(parsed, cmd.RestoreModal):

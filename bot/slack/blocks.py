@@ -59,7 +59,10 @@ def _clip(text: str, limit: int = MAX_SECTION_TEXT) -> str:
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150), "emoji": True}}
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _clip(text, 150), "emoji": True},
+    }
 
 
 def section(markdown: str) -> Block:
@@ -124,7 +127,9 @@ def info_message(sentence: str) -> Message:
 
 
 def help_message(help_markdown: str) -> Message:
-    return Message(text="Backup bot help", blocks=[section(chunk) for chunk in _chunks(help_markdown)])
+    return Message(
+        text="Backup bot help", blocks=[section(chunk) for chunk in _chunks(help_markdown)]
+    )
 
 
 def _chunks(markdown: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
@@ -152,7 +157,8 @@ def sites_message(sites: SiteDirectory) -> Message:
     aliases = sites.aliases
     if not aliases:
         return info_message(
-            "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use cloud ids."
+            "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use "
+            "cloud ids."
         )
     lines = [f"• *{esc(alias)}* — {code(cloud_id)}" for alias, cloud_id in sorted(aliases.items())]
     return Message(text="Configured sites", blocks=[header("Sites"), section("\n".join(lines))])
@@ -254,7 +260,9 @@ def policy_message(policy: Policy, sites: SiteDirectory) -> Message:
 
 def backup_line(backup: Backup, now: datetime) -> str:
     status = rules.effective_backup_status(backup, now)
-    age = rules.describe_age(backup.created_at, now) + " old" if backup.created_at else "age unknown"
+    age = (
+        rules.describe_age(backup.created_at, now) + " old" if backup.created_at else "age unknown"
+    )
     expiry = rules.backup_expiry(backup)
     expires = ""
     if expiry is not None and status in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE):
@@ -273,8 +281,12 @@ def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) ->
     lines = [f"• {backup_line(backup, now)}" for backup in shown]
     return Message(
         text=f"{len(backups)} backups of policy {policy_id}",
-        blocks=[header("Backups"), context(f"Policy {code(policy_id)}"), *_list_sections(lines),
-                *_more(hidden, "")],
+        blocks=[
+            header("Backups"),
+            context(f"Policy {code(policy_id)}"),
+            *_list_sections(lines),
+            *_more(hidden, ""),
+        ],
     )
 
 
@@ -388,7 +400,8 @@ def restore_message(
         blocks.append(section(f"_{esc(restore.status_message)}_"))
     if restore.failed_checks and restore.status == RestoreStatus.VALIDATION_FAILED:
         checks = "\n".join(
-            f"• {esc(str(check.check))}: {esc(check.message or '')}" for check in restore.failed_checks
+            f"• {esc(str(check.check))}: {esc(check.message or '')}"
+            for check in restore.failed_checks
         )
         blocks.append(section(f"*Failed checks*\n{checks}"))
     if decisions:
@@ -400,7 +413,9 @@ def report_message(restore_ref: str, url: str) -> Message:
     safe_url = esc(url)
     return Message(
         text=f"Post-restore report for {restore_ref}: {url}",
-        blocks=[section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")],
+        blocks=[
+            section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")
+        ],
     )
 
 

@@ -167,7 +167,9 @@ class CommandHandlers:
             OperationKind.EXPORT, command.export_id
         )
         if cloud_id is None:
-            listed = [e for e in await self._atlassian.list_exports() if e.export_id == command.export_id]
+            listed = [
+                e for e in await self._atlassian.list_exports() if e.export_id == command.export_id
+            ]
             cloud_id = listed[0].cloud_id if listed else None
         if cloud_id is None:
             raise UsageError(
@@ -210,7 +212,9 @@ class CommandHandlers:
                 )
         await reply(blocks.restore_message(restore, self._sites, decisions[-20:]))
 
-    async def restore_report(self, command: cmd.RestoreReport, who: Invocation, reply: Reply) -> None:
+    async def restore_report(
+        self, command: cmd.RestoreReport, who: Invocation, reply: Reply
+    ) -> None:
         restore = await self._find_restore_for_report(command)
         if restore.migration_id is None or restore.cloud_id is None:
             raise Refused(
@@ -237,7 +241,9 @@ class CommandHandlers:
 
     # -- changing things ---------------------------------------------------------------
 
-    async def storage_create(self, command: cmd.StorageCreate, who: Invocation, reply: Reply) -> None:
+    async def storage_create(
+        self, command: cmd.StorageCreate, who: Invocation, reply: Reply
+    ) -> None:
         storage = await self._atlassian.create_storage(
             name=command.name,
             region=command.region,
@@ -247,7 +253,9 @@ class CommandHandlers:
             cloud_id=command.cloud_id,
         )
         message = blocks.storage_message(storage, self._sites)
-        await self.post_card(who.channel_id, _announce(message, f"<@{who.user_id}> created a storage."))
+        await self.post_card(
+            who.channel_id, _announce(message, f"<@{who.user_id}> created a storage.")
+        )
 
     async def policy_create(self, command: cmd.PolicyCreate, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.create_policy(
@@ -268,7 +276,7 @@ class CommandHandlers:
             raise UsageError(
                 "personal-spaces applies only to Confluence policies.", cmd.PolicyUpdate.usage
             )
-        storage: str | None | Any = UNSET
+        storage: str | Any | None = UNSET
         if command.storage_id is cmd.ATLASSIAN_STORAGE:
             storage = None
         elif isinstance(command.storage_id, str):
@@ -286,7 +294,9 @@ class CommandHandlers:
 
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
-        verdict = rules.may_run_backup(await self._atlassian.list_backups(policy.policy_id), self._now)
+        verdict = rules.may_run_backup(
+            await self._atlassian.list_backups(policy.policy_id), self._now
+        )
         if not verdict.allowed:
             raise Refused(verdict.reason, verdict.possible_from)
         card_view = OperationCard(
@@ -386,7 +396,9 @@ class CommandHandlers:
             posted = cards.get(backup_id)
             view = views.get(backup_id)
             if posted is None or view is None:
-                log.warning("%s %s answered for an unrequested backup %s", kind, operation_id, backup_id)
+                log.warning(
+                    "%s %s answered for an unrequested backup %s", kind, operation_id, backup_id
+                )
                 continue
             await self._services.operations.register(
                 kind,
@@ -400,7 +412,10 @@ class CommandHandlers:
                 backup_id=backup_id,
             )
             await self.update_card(
-                posted, blocks.operation_card(_started(view, operation_id, result.status, result.created_at))
+                posted,
+                blocks.operation_card(
+                    _started(view, operation_id, result.status, result.created_at)
+                ),
             )
 
 

@@ -1,0 +1,431 @@
+"""Block Kit for restores: the restore card and the restore modal. Pure functions.
+
+Buttons carry only the session id (unguessable); the action id says what was pressed and,
+for consent buttons, which check and which answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.atlassian import rules
+from bot.atlassian.models import Backup, ConsentCheck, Product
+from bot.sessions import RestoreSession, SessionState, is_custom_group_check, valid_consents
+from bot.slack.blocks import (
+    Block,
+    Message,
+    code,
+    context,
+    divider,
+    fields,
+    header,
+    product_label,
+    section,
+    status_label,
+    when,
+)
+from bot.slack.commands import escape_mrkdwn as esc
+
+ACTION_START = "restore_start"
+ACTION_CANCEL = "restore_cancel"
+ACTION_ANSWER_PREFIX = "restore_answer:"
+
+MODAL_CALLBACK = "restore_modal"
+MODAL_PRODUCT_ACTION = "restore_modal_product"
+BLOCK_PRODUCT, BLOCK_BACKUP, BLOCK_DEST, BLOCK_OPTIONS = (
+    "product",
+    "backup",
+    "destination",
+    "options",
+)
+ACTION_BACKUP, ACTION_DEST, ACTION_OPTIONS = "backup", "destination", "options"
+
+
+def answer_action_id(check: str, consent: str) -> str:
+    return f"{ACTION_ANSWER_PREFIX}{check}:{consent}"
+
+
+def parse_answer_action_id(action_id: str) -> tuple[str, str] | None:
+    if not action_id.startswith(ACTION_ANSWER_PREFIX):
+        return None
+    check, sep, consent = action_id[len(ACTION_ANSWER_PREFIX) :].partition(":")
+    return (check, consent) if sep and check and consent else None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFacts:
+    """What the card shows about the backup, captured when the restore was requested."""
+
+    created_at: datetime | None
+    expiry: datetime | None
+    status: str
+    warning: str | None
+
+    @classmethod
+    def of(cls, backup: Backup, now: datetime) -> BackupFacts:
+        return cls(
+            created_at=backup.created_at,
+            expiry=rules.backup_expiry(backup),
+            status=str(rules.effective_backup_status(backup, now)),
+            warning=rules.restore_warning(backup),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "expiry": self.expiry.isoformat() if self.expiry else None,
+            "status": self.status,
+            "warning": self.warning,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackupFacts:
+        def parse(value: object) -> datetime | None:
+            return datetime.fromisoformat(str(value)) if value else None
+
+        return cls(
+            created_at=parse(data.get("created_at")),
+            expiry=parse(data.get("expiry")),
+            status=str(data.get("status") or "unknown"),
+            warning=data.get("warning"),
+        )
+
+
+def check_meaning(check: str, dest: str, product: str) -> str:
+    """What a failed validation check means for the destination, in plain words."""
+    meanings = {
+        ConsentCheck.CONFLICTING_SPACE.value: (
+            f"{product} spaces or projects with the same keys already exist on *{dest}*. "
+            f"If you consent, those are skipped and *{dest}* keeps its own version of them."
+        ),
+        ConsentCheck.CONFLICTING_GROUP.value: (
+            f"Groups with the same names already exist on *{dest}*. If you consent, the groups "
+            "are merged, and their members may gain permissions they should not have."
+        ),
+        ConsentCheck.PRODUCT_LICENSE.value: (
+            f"*{dest}* has a free or lower {product} plan than the backed-up site. If you "
+            "consent, the restore goes ahead anyway; upgrading the plan first is advised."
+        ),
+        ConsentCheck.SITE_LICENSE.value: (
+            f"*{dest}* is on a free trial. If you consent, the restore goes ahead anyway; a "
+            "standard, premium or enterprise licence is advised."
+        ),
+        ConsentCheck.TDP_SHARD.value: (
+            f"*{dest}* is on a different data shard than the backup. If you consent, the "
+            "restore goes ahead anyway; the same shard is advised."
+        ),
+    }
+    if is_custom_group_check(check):
+        return (
+            "The backup contains custom groups. *Accept* restores them onto "
+            f"*{dest}*; *Deny* leaves them out of the restore."
+        )
+    return meanings.get(check, f"Atlassian reported the check `{esc(check)}` on *{dest}*.")
+
+
+_BUTTON_LABELS = {
+    ConsentCheck.ACCEPT_CUSTOM_GROUP.value: "Accept custom groups",
+    ConsentCheck.DENY_CUSTOM_GROUP.value: "Deny custom groups",
+}
+
+
+def _button(
+    text: str,
+    action_id: str,
+    session_id: str,
+    style: str | None = None,
+    confirm: Block | None = None,
+) -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75], "emoji": True},
+        "action_id": action_id,
+        "value": session_id,
+    }
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def _confirm(title: str, text: str, ok: str) -> Block:
+    return {
+        "title": {"type": "plain_text", "text": title[:100]},
+        "text": {"type": "mrkdwn", "text": text[:300]},
+        "confirm": {"type": "plain_text", "text": ok[:30]},
+        "deny": {"type": "plain_text", "text": "Not now"},
+        "style": "danger",
+    }
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _mention(user: str | None) -> str:
+    return f"<@{esc(user)}>" if user else "the bot"
+
+
+STATE_LINES = {
+    SessionState.AWAITING_START: ":raised_hand: Waiting for an approver to press *Start restore*.",
+    SessionState.VALIDATING: ":hourglass_flowing_sand: Atlassian is validating the restore…",
+    SessionState.AWAITING_CONSENT: ":raised_hand: Atlassian's validation found checks that "
+    "need an approver's answer before the restore can run.",
+    SessionState.REVALIDATING: ":hourglass_flowing_sand: Revalidating with the answers given…",
+    SessionState.RUNNING: ":rocket: The restore is running.",
+    SessionState.DONE: ":white_check_mark: The restore has finished.",
+    SessionState.FAILED: ":x: The restore failed.",
+    SessionState.CANCELLED: ":no_entry_sign: The restore was cancelled.",
+    SessionState.EXPIRED: ":hourglass: This request expired: nobody decided within 24 hours. "
+    "Start a new one with `/restore start`.",
+}
+
+
+def restore_card(
+    session: RestoreSession,
+    facts: BackupFacts,
+    *,
+    source: str,
+    now: datetime,
+    restore_status: str | None = None,
+    cancelled_by: str | None = None,
+) -> Message:
+    """The restore card in the channel, for the session as it stands."""
+    dest = esc(session.dest_label)
+    product = product_label(session.product)
+    age = rules.describe_age(facts.created_at, now) if facts.created_at else "unknown"
+    title = f"Restore of {product} backup onto {session.dest_label}"
+    blocks: list[Block] = [
+        header(title),
+        fields(
+            [
+                ("Backup", f"{code(session.backup_id)} {status_label(facts.status)}"),
+                ("Product", product),
+                ("Age", f"{age} · expires {when(facts.expiry)}"),
+                ("From → to", f"{esc(source)} → *{dest}*"),
+                (
+                    "Options",
+                    f"attachments {_yes_no(session.include_attachments)} · users and groups "
+                    f"{_yes_no(session.include_users_and_groups)}",
+                ),
+                ("Requested by", _mention(session.requester)),
+            ]
+        ),
+    ]
+    if facts.warning:
+        blocks.append(context(f":warning: {esc(facts.warning)}"))
+    blocks.append(divider())
+    state_line = STATE_LINES[session.state]
+    if session.state is SessionState.CANCELLED and cancelled_by:
+        state_line = f":no_entry_sign: Cancelled by {_mention(cancelled_by)}."
+    blocks.append(section(state_line))
+    if session.started_by:
+        detail = f"Started by {_mention(session.started_by)}"
+        if session.restore_id:
+            detail += f" · restore {code(session.restore_id)}"
+        if session.migration_id:
+            detail += f" · migration {code(session.migration_id)}"
+        if restore_status:
+            detail += f" · Atlassian status {status_label(restore_status)}"
+        blocks.append(context(detail))
+    if session.failed_checks and session.state in (
+        SessionState.AWAITING_CONSENT,
+        SessionState.REVALIDATING,
+    ):
+        blocks.extend(_consent_blocks(session, dest, product))
+    if session.outcome and session.state in (SessionState.FAILED, SessionState.DONE):
+        blocks.append(section(esc(session.outcome)))
+    if session.report_url:
+        blocks.append(section(f":page_facing_up: <{esc(session.report_url)}|Post-restore report>"))
+    actions: list[Block] = []
+    if session.state is SessionState.AWAITING_START:
+        actions.append(
+            _button(
+                "Start restore",
+                ACTION_START,
+                session.session_id,
+                style="danger",
+                confirm=_confirm(
+                    "Start the restore?",
+                    f"This restores backup {session.backup_id} onto {session.dest_label} and "
+                    "changes its data.",
+                    "Start restore",
+                ),
+            )
+        )
+    if session.state in (SessionState.AWAITING_START, SessionState.AWAITING_CONSENT):
+        actions.append(_button("Cancel", ACTION_CANCEL, session.session_id))
+        blocks.append({"type": "actions", "block_id": "restore_controls", "elements": actions})
+        blocks.append(
+            context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
+        )
+    text = f"{title}: {session.state.value.replace('_', ' ').lower()}"
+    return Message(text=text, blocks=blocks[:50])
+
+
+def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Block]:
+    blocks: list[Block] = [section("*Validation checks*")]
+    for index, failed in enumerate(session.failed_checks):
+        check = str(failed.get("check") or "")
+        meaning = check_meaning(check, dest, product)
+        service_says = failed.get("message")
+        if service_says:
+            meaning += f"\n_Atlassian: {esc(str(service_says))}_"
+        answer = session.answers.get(check)
+        if answer is not None:
+            given = answer.get("consent", "")
+            verb = (
+                "Accepted custom groups"
+                if given == ConsentCheck.ACCEPT_CUSTOM_GROUP.value
+                else "Denied custom groups"
+                if given == ConsentCheck.DENY_CUSTOM_GROUP.value
+                else "Consent given"
+            )
+            blocks.append(
+                section(f"{meaning}\n:white_check_mark: {verb} by {_mention(answer.get('by'))}.")
+            )
+            continue
+        blocks.append(section(meaning))
+        if session.state is SessionState.AWAITING_CONSENT:
+            buttons = [
+                _button(
+                    _BUTTON_LABELS.get(consent, "Consent"),
+                    answer_action_id(check, consent),
+                    session.session_id,
+                    style="primary" if consent != ConsentCheck.DENY_CUSTOM_GROUP.value else None,
+                )
+                for consent in valid_consents(check)
+            ]
+            blocks.append({"type": "actions", "block_id": f"check_{index}", "elements": buttons})
+    return blocks
+
+
+def restore_thread_line(session: RestoreSession, line: str) -> Message:
+    return Message(text=line, blocks=[section(line)])
+
+
+# -- the modal ---------------------------------------------------------------------------
+
+
+def _option(text: str, value: str) -> Block:
+    return {"text": {"type": "plain_text", "text": text[:75], "emoji": True}, "value": value[:150]}
+
+
+def loading_modal() -> Block:
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "title": {"type": "plain_text", "text": "Restore a backup"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(":hourglass_flowing_sand: Looking up restorable backups…")],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RestorableBackup:
+    backup: Backup
+    site: str
+    age: str
+    expiry: datetime | None
+
+
+def restore_modal(
+    *,
+    channel_id: str,
+    product: Product | None,
+    backups: Sequence[RestorableBackup],
+    destinations: Sequence[tuple[str, str]],
+    note: str | None = None,
+) -> Block:
+    """Product first (changing it refreshes the backup list), then backup, destination, options."""
+    product_select: Block = {
+        "type": "static_select",
+        "action_id": MODAL_PRODUCT_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Jira or Confluence"},
+        "options": [
+            _option("Jira", Product.JIRA.value),
+            _option("Confluence", Product.CONFLUENCE.value),
+        ],
+    }
+    if product is not None:
+        product_select["initial_option"] = _option(product.label, product.value)
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "block_id": BLOCK_PRODUCT,
+            "text": {"type": "mrkdwn", "text": "*Product*"},
+            "accessory": product_select,
+        }
+    ]
+    if note:
+        blocks.append(context(esc(note)))
+    if product is not None and backups:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": BLOCK_BACKUP,
+                "label": {"type": "plain_text", "text": "Backup"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": ACTION_BACKUP,
+                    "placeholder": {"type": "plain_text", "text": "A restorable backup"},
+                    "options": [
+                        _option(
+                            f"{item.site} · {item.age} old · expires {item.expiry:%b %d}"
+                            if item.expiry
+                            else f"{item.site} · {item.age} old",
+                            item.backup.backup_id,
+                        )
+                        for item in backups[:100]
+                    ],
+                },
+            }
+        )
+    elif product is not None:
+        blocks.append(section(f"No {product.label} backup can be restored right now."))
+    if product is not None and backups:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": BLOCK_DEST,
+                "label": {"type": "plain_text", "text": "Destination site"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": ACTION_DEST,
+                    "placeholder": {"type": "plain_text", "text": "Where to restore"},
+                    "options": [_option(alias, cloud_id) for alias, cloud_id in destinations[:100]],
+                },
+            }
+        )
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": BLOCK_OPTIONS,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Options"},
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": ACTION_OPTIONS,
+                    "options": [
+                        _option("Include attachments", "attachments"),
+                        _option("Include users and groups", "users"),
+                    ],
+                    "initial_options": [_option("Include users and groups", "users")],
+                },
+            }
+        )
+    view: Block = {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "private_metadata": channel_id,
+        "title": {"type": "plain_text", "text": "Restore a backup"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": blocks,
+    }
+    if product is not None and backups:
+        view["submit"] = {"type": "plain_text", "text": "Request restore"}
+    return view
