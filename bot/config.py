@@ -15,7 +15,9 @@ from bot.redaction import redact
 DEFAULT_ATLASSIAN_API_URL = "https://api.atlassian.com/public/backup-management/v1"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
-CLOUD_ID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+CLOUD_ID_PATTERN = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _ALIAS_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 

@@ -133,7 +133,9 @@ class ForbiddenError(AtlassianError):
 
     @property
     def user_message(self) -> str:
-        return f"Atlassian refused the request as not permitted or not entitled. {self.default_hint}"
+        return (
+            f"Atlassian refused the request as not permitted or not entitled. {self.default_hint}"
+        )
 
 
 class NotFoundError(AtlassianError):

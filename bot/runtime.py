@@ -65,7 +65,9 @@ async def open_services(
     clock = clock or SystemClock()
     own_redis = redis is None
     redis_client = redis if redis is not None else await connect_redis(settings.redis_url)
-    atlassian = AtlassianClient.from_settings(settings, transport=transport, retry=retry, clock=clock)
+    atlassian = AtlassianClient.from_settings(
+        settings, transport=transport, retry=retry, clock=clock
+    )
     try:
         yield Services(
             settings=settings,
