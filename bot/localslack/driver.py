@@ -496,7 +496,8 @@ class SlackDriver:
         if not matches:
             raise LookupError(
                 f"no {'/'.join(sorted(kinds)) if kinds else 'element'} with action_id "
-                f"{action_id!r}" + (f" and value {value!r}" if value is not None else "")
+                f"{action_id!r}"
+                + (f" and value {value!r}" if value is not None else "")
                 + f" on this surface; it has: {', '.join(available) or 'nothing to click'}"
             )
         if len(matches) > 1:

@@ -1153,11 +1153,7 @@ class SlackWebApi:
 
     def _redeem_trigger(self, trigger_id: object) -> _Trigger:
         trigger = self._triggers.get(str(trigger_id or ""))
-        if (
-            trigger is None
-            or trigger.used
-            or self.clock.now() - trigger.issued > TRIGGER_LIFETIME
-        ):
+        if trigger is None or trigger.used or self.clock.now() - trigger.issued > TRIGGER_LIFETIME:
             raise _Refusal("expired_trigger_id")
         trigger.used = True
         return trigger

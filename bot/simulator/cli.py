@@ -90,15 +90,19 @@ async def serve(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.seed not in SEEDS:
-        print(f"backup-bot simulator: unknown seed {args.seed!r}; the only seed is 'demo'.",
-              file=sys.stderr)
+        print(
+            f"backup-bot simulator: unknown seed {args.seed!r}; the only seed is 'demo'.",
+            file=sys.stderr,
+        )
         return 2
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
-        print(f"backup-bot simulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"backup-bot simulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -73,9 +73,7 @@ def populate_demo(world: World) -> None:
     )
 
     created = now - timedelta(days=30)
-    world.add_policy(
-        ACME_CLOUD_ID, Product.JIRA, policy_id=ACME_JIRA_POLICY, created_at=created
-    )
+    world.add_policy(ACME_CLOUD_ID, Product.JIRA, policy_id=ACME_JIRA_POLICY, created_at=created)
     world.add_policy(
         ACME_CLOUD_ID,
         Product.CONFLUENCE,

@@ -660,9 +660,7 @@ class World:
             storage_id=storage_id,
             include_attachments=include_attachments,
             include_personal_spaces=(
-                (include_personal_spaces or False)
-                if product is Product.CONFLUENCE
-                else None
+                (include_personal_spaces or False) if product is Product.CONFLUENCE else None
             ),
             created_at=created_at or self.now(),
         )
@@ -799,7 +797,7 @@ class World:
         if storage_type != "aws":
             raise rule_violation(
                 "UNSUPPORTED_STORAGE_TYPE",
-                f"Storage type {storage_type!r} is not supported; the only type is \"aws\".",
+                f'Storage type {storage_type!r} is not supported; the only type is "aws".',
             )
         if storage_region not in self.regions:
             raise rule_violation(
