@@ -7,10 +7,11 @@ transport and the Redis client without patching anything.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
@@ -28,6 +29,38 @@ from bot.store.operations import OperationStore
 log = logging.getLogger(__name__)
 
 
+class PendingWork:
+    """Counts requests whose post-ack work is still running, so shutdown can let them finish."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def drain(self, within: float = 30.0) -> bool:
+        """Wait until no work is pending; False if ``within`` seconds passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -38,6 +71,7 @@ class Services:
     sessions: RestoreSessionStore
     access: AccessPolicy
     sites: SiteDirectory
+    pending: PendingWork = field(default_factory=PendingWork)
 
 
 async def connect_redis(url: str) -> aioredis.Redis:

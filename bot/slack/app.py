@@ -9,68 +9,37 @@ one sentence and the log as a redacted stack trace.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import BotError, UsageError
+from bot.errors import UsageError
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
-from bot.slack.blocks import Message
-from bot.slack.handlers import CommandHandlers, Invocation, Reply
+from bot.slack.handlers import (
+    CommandHandlers,
+    Invocation,
+    make_reply,
+    run_reporting_failures,
+    user_error_message,
+)
+from bot.slack.home import register_home
+from bot.slack.restore_handlers import RestoreHandlers
 
 log = logging.getLogger(__name__)
 
 
-def user_error_message(exc: BotError) -> Message:
-    # Usage errors and access refusals are the bot's own mrkdwn (code spans, mentions);
-    # everything else may carry text from the API and is escaped.
-    trusted = isinstance(exc, UsageError)
-    return blocks.error_message(exc.user_message, trusted=trusted)
+@dataclass(frozen=True)
+class SlackBot:
+    """The Bolt app and the handlers behind it (the tracker and housekeeping use the latter)."""
 
-
-async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None]) -> None:
-    """Await post-ack work; any failure becomes one sentence for the user and a log entry."""
-    try:
-        await work
-    except BotError as exc:
-        log.info("%s refused: %s", what, exc)
-        await reply(user_error_message(exc))
-    except Exception:
-        reference = uuid.uuid4().hex[:8]
-        log.exception("%s failed (ref %s)", what, reference)
-        await reply(
-            blocks.error_message(
-                f"Something went wrong while handling {what}; nothing more was changed. "
-                f"Try again, and give the bot's operator the reference {reference} if it fails "
-                "again."
-            )
-        )
-
-
-def make_reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
-    """Answer privately: through response_url, falling back to chat.postEphemeral."""
-
-    async def reply(message: Message) -> None:
-        try:
-            await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
-            return
-        except Exception:
-            log.warning("response_url failed; falling back to chat.postEphemeral", exc_info=True)
-        try:
-            await client.chat_postEphemeral(
-                channel=who.channel_id, user=who.user_id, **message.as_kwargs()
-            )
-        except SlackApiError:
-            log.exception("could not answer %s privately in %s", who.user_id, who.channel_id)
-
-    return reply
+    app: AsyncApp
+    commands: CommandHandlers
+    restore: RestoreHandlers
 
 
 def build_app(
@@ -80,7 +49,7 @@ def build_app(
     signing_secret: str | None,
     bot_identity: AuthorizeResult,
     socket_mode: bool = False,
-) -> AsyncApp:
+) -> SlackBot:
     """The Bolt app with every listener; ``bot_identity`` comes from auth.test at start-up.
 
     Passing the identity instead of a token keeps Bolt from calling auth.test on the first
@@ -99,11 +68,13 @@ def build_app(
         process_before_response=False,
     )
     handlers = CommandHandlers(services, web_client)
-    from bot.slack.restore_handlers import RestoreHandlers
-
     restore = RestoreHandlers(services, web_client, handlers)
 
     async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        async with services.pending.track():
+            await handle_command(ack, command, respond)
+
+    async def handle_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         who = Invocation(
             user_id=command.get("user_id", ""), channel_id=command.get("channel_id", "")
         )
@@ -146,10 +117,5 @@ def build_app(
     app.command("/restore")(on_command)
     restore.register(app)
 
-    from bot.slack.home import register_home
-
     register_home(app, services)
-    return app
-
-
-Listener = Callable[..., Awaitable[None]]
+    return SlackBot(app=app, commands=handlers, restore=restore)

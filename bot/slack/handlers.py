@@ -9,6 +9,7 @@ status card in the channel, whose channel and ts are kept in Redis for the track
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -449,3 +450,48 @@ def _failed_to_start(view: OperationCard, error: BotError) -> Message:
         detail=view.detail,
     )
     return blocks.operation_card(failed)
+
+
+def user_error_message(exc: BotError) -> Message:
+    # Usage errors and access refusals are the bot's own mrkdwn (code spans, mentions);
+    # everything else may carry text from the API and is escaped.
+    trusted = isinstance(exc, UsageError)
+    return blocks.error_message(exc.user_message, trusted=trusted)
+
+
+async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None]) -> None:
+    """Await post-ack work; any failure becomes one sentence for the user and a log entry."""
+    try:
+        await work
+    except BotError as exc:
+        log.info("%s refused: %s", what, exc)
+        await reply(user_error_message(exc))
+    except Exception:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("%s failed (ref %s)", what, reference)
+        await reply(
+            blocks.error_message(
+                f"Something went wrong while handling {what}; nothing more was changed. "
+                f"Try again, and give the bot's operator the reference {reference} if it fails "
+                "again."
+            )
+        )
+
+
+def make_reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
+    """Answer privately: through response_url, falling back to chat.postEphemeral."""
+
+    async def reply(message: Message) -> None:
+        try:
+            await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
+            return
+        except Exception:
+            log.warning("response_url failed; falling back to chat.postEphemeral", exc_info=True)
+        try:
+            await client.chat_postEphemeral(
+                channel=who.channel_id, user=who.user_id, **message.as_kwargs()
+            )
+        except SlackApiError:
+            log.exception("could not answer %s privately in %s", who.user_id, who.channel_id)
+
+    return reply

@@ -46,7 +46,13 @@ from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
 from bot.slack.blocks import Message
-from bot.slack.handlers import CommandHandlers, Invocation, Reply
+from bot.slack.handlers import (
+    CommandHandlers,
+    Invocation,
+    Reply,
+    make_reply,
+    run_reporting_failures,
+)
 from bot.store.operations import OperationKind, TrackedOperation
 
 log = logging.getLogger(__name__)
@@ -86,8 +92,6 @@ class RestoreHandlers:
         app.view(rb.MODAL_CALLBACK)(self._on_modal_submit)
 
     def _click_reply(self, respond: Any, user: str, channel: str) -> Reply:
-        from bot.slack.app import make_reply
-
         return make_reply(respond, self._slack, Invocation(user_id=user, channel_id=channel))
 
     async def _clicked(
@@ -99,9 +103,18 @@ class RestoreHandlers:
         what: str,
         work: Callable[[str, str, str, Reply], Awaitable[None]],
     ) -> None:
-        await ack()
-        from bot.slack.app import run_reporting_failures
+        async with self._services.pending.track():
+            await ack()
+            await self._clicked_after_ack(body, action, respond, what, work)
 
+    async def _clicked_after_ack(
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Any,
+        what: str,
+        work: Callable[[str, str, str, Reply], Awaitable[None]],
+    ) -> None:
         user = str(body.get("user", {}).get("id", ""))
         channel = str((body.get("channel") or {}).get("id", ""))
         reply = self._click_reply(respond, user, channel)
@@ -685,6 +698,10 @@ class RestoreHandlers:
         return found
 
     async def _on_modal_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        async with self._services.pending.track():
+            await self._submit_modal(ack, body, view)
+
+    async def _submit_modal(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = (view.get("state") or {}).get("values") or {}
 
         def picked(block: str, action: str) -> str | None:
@@ -703,8 +720,6 @@ class RestoreHandlers:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        from bot.slack.app import make_reply, run_reporting_failures
-
         user = str(body.get("user", {}).get("id", ""))
         channel = str(view.get("private_metadata", ""))
         who = Invocation(user_id=user, channel_id=channel)

@@ -1,0 +1,182 @@
+"""``backup-bot serve``: run the bot in Socket Mode, or over HTTP with ``--http``.
+
+HTTP mode serves ``POST /slack/events`` (slash commands, interactivity and events, all
+signed) and ``GET /healthz``. Start-up validates the settings, reaches Redis and asks Slack
+who the bot is, so a wrong token or URL stops it with one line instead of failing later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+from bot.logging_setup import configure_logging
+from bot.runtime import Services, open_services
+from bot.slack.app import build_app
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
+    parser.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind")  # noqa: S104
+    parser.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging()
+    settings = load_settings()
+    socket_mode = bool(settings.slack_app_token) and not args.http
+    required = ["slack_bot_token", "atlassian_org_id", "atlassian_email", "atlassian_api_token"]
+    required.append("slack_app_token" if socket_mode else "slack_signing_secret")
+    settings.require(*required)
+    if not settings.bot_admins:
+        log.warning("BOT_ADMINS is empty: nobody can change anything until it is set")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, socket_mode=socket_mode, host=args.host, port=args.port))
+    return 0
+
+
+def make_web_client(settings: Settings) -> AsyncWebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
+    try:
+        response = await client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "error") if exc.response else "error"
+        raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error}).") from None
+    except OSError as exc:
+        raise ConfigError(f"SLACK_API_URL: cannot reach Slack ({exc}).") from None
+    return AuthorizeResult(
+        enterprise_id=response.get("enterprise_id"),
+        team_id=response.get("team_id"),
+        bot_user_id=response.get("user_id"),
+        bot_id=response.get("bot_id"),
+        bot_token=client.token,
+    )
+
+
+@dataclass
+class RunningBot:
+    """A bot serving HTTP, with its background loops; ``stop`` ends both."""
+
+    app: AsyncApp
+    services: Services
+    url: str
+    runner: web.AppRunner
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.runner.cleanup()
+
+
+def http_application(app: AsyncApp) -> web.Application:
+    async def events(request: web.Request) -> web.Response:
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    application = web.Application()
+    application.router.add_post("/slack/events", events)
+    application.router.add_get("/healthz", healthz)
+    return application
+
+
+async def start_http(app: AsyncApp, services: Services, host: str, port: int) -> RunningBot:
+    runner = web.AppRunner(http_application(app), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = port
+    server = getattr(site, "_server", None)
+    if server is not None and server.sockets:
+        bound = server.sockets[0].getsockname()[1]
+    return RunningBot(
+        app=app, services=services, url=f"http://{host}:{bound}/slack/events", runner=runner
+    )
+
+
+@contextlib.asynccontextmanager
+async def bot_services(
+    settings: Settings,
+) -> AsyncIterator[tuple[Services, AsyncWebClient, AuthorizeResult]]:
+    web_client = make_web_client(settings)
+    identity = await identify_bot(web_client)
+    async with open_services(settings) as services:
+        yield services, web_client, identity
+
+
+async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int) -> None:
+    from bot.background import start_background
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with bot_services(settings) as (services, web_client, identity):
+        signing = (
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else None
+        )
+        bot = build_app(
+            services,
+            web_client=web_client,
+            signing_secret=signing,
+            bot_identity=identity,
+            socket_mode=socket_mode,
+        )
+        background = await start_background(bot, services, web_client)
+        try:
+            if socket_mode:
+                from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+                assert settings.slack_app_token is not None
+                handler = AsyncSocketModeHandler(
+                    bot.app, settings.slack_app_token.get_secret_value(), web_client=web_client
+                )
+                await handler.connect_async()  # type: ignore[no-untyped-call]
+                log.info("connected to Slack in Socket Mode")
+                await stop.wait()
+                await handler.close_async()  # type: ignore[no-untyped-call]
+            else:
+                running = await start_http(bot.app, services, host, port)
+                log.info("serving Slack requests at %s (health: /healthz)", running.url)
+                await stop.wait()
+                await running.stop()
+        finally:
+            await background.stop()
