@@ -1,0 +1,79 @@
+"""The bot's background loops: the tracker, restore-session expiry and crash recovery.
+
+They run beside Slack handling in the same event loop and never block it: each loop awaits
+only network I/O and catches its own failures, so one bad cycle is logged and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Services
+from bot.slack.app import SlackBot
+from bot.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+@dataclass
+class Background:
+    tracker: Tracker
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def housekeeping_once(bot: SlackBot) -> None:
+    """Expire undecided restore sessions and settle unconfirmed restore calls."""
+    await bot.restore.expire_due()
+    await bot.restore.recover_in_flight()
+
+
+async def _housekeeping(bot: SlackBot, stop: asyncio.Event, interval: float) -> None:
+    while not stop.is_set():
+        try:
+            await housekeeping_once(bot)
+        except Exception:
+            log.exception("restore housekeeping failed; retrying in %.0f s", interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def start_background(
+    bot: SlackBot,
+    services: Services,
+    slack: AsyncWebClient,
+    *,
+    housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
+) -> Background:
+    tracker = Tracker(services, slack, process_id=process_id(), restore_hooks=bot.restore)
+    background = Background(tracker=tracker)
+    try:
+        await tracker.adopt_running()
+    except Exception:
+        log.exception("could not adopt running operations at start-up; the tracker will go on")
+    for work in (
+        tracker.run(background.stop_event),
+        _housekeeping(bot, background.stop_event, housekeeping_seconds),
+    ):
+        task = asyncio.create_task(work)
+        background.tasks.add(task)
+    return background
