@@ -50,6 +50,10 @@ class PostedCard:
 class SlackPostFailed(BotError):
     """The bot could not post in the channel; the message says how to fix it."""
 
+    def __init__(self, message: str, *, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+
 
 def _product_name(product: object) -> str | None:
     return str(product) if product else None
@@ -89,7 +93,23 @@ class CommandHandlers:
         return type(command) in self._handlers
 
     async def execute(self, command: object, who: Invocation, reply: Reply) -> None:
-        await self._handlers[type(command)](command, who, reply)
+        try:
+            await self._handlers[type(command)](command, who, reply)
+        except NotFoundError as exc:
+            sentence = self._not_found_sentence(command)
+            if sentence is None:
+                raise
+            raise Refused(sentence) from exc
+
+    def _not_found_sentence(self, command: object) -> str | None:
+        """For commands that name one id, a 404 can only mean that id: say which it was."""
+        known = _NOT_FOUND.get(type(command))
+        if known is None:
+            return None
+        attribute, what, hint = known
+        cloud_id = getattr(command, "cloud_id", None)
+        where = f" on site {self._site(cloud_id)}" if cloud_id else ""
+        return f"Atlassian has no {what} `{getattr(command, attribute)}`{where}; {hint}."
 
     @property
     def _now(self) -> Any:
@@ -105,12 +125,39 @@ class CommandHandlers:
             if error in ("not_in_channel", "channel_not_found", "is_archived"):
                 raise SlackPostFailed(
                     "The bot cannot post in this channel; invite it with `/invite @backup-bot` "
-                    "and run the command again."
+                    "and run the command again.",
+                    error=error,
                 ) from None
             raise SlackPostFailed(
-                f"Slack refused the bot's status card ({error}); nothing was started, try again."
+                f"Slack refused the bot's status card ({error}); nothing was started, try again.",
+                error=error,
             ) from None
         return PostedCard(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    async def announce_change(
+        self, who: Invocation, reply: Reply, message: Message, line: str
+    ) -> None:
+        """Show the channel a change that has already been made.
+
+        The change cannot be undone, so when Slack refuses the card the caller is told
+        privately that it happened: a suggestion to run the command again would make it twice.
+        """
+        announced = _announce(message, line)
+        try:
+            await self.post_card(who.channel_id, announced)
+        except SlackPostFailed as exc:
+            log.warning("could not announce a change in %s: %s", who.channel_id, exc.error)
+            note = (
+                f":warning: Done, but Slack would not let the bot post this in the channel "
+                f"({escape_mrkdwn(exc.error)}), so only you can see it; do not run the command "
+                "again."
+            )
+            await reply(
+                Message(
+                    text=f"Done: {announced.text}",
+                    blocks=[*announced.blocks[: blocks.MAX_BLOCKS - 1], blocks.context(note)],
+                )
+            )
 
     async def update_card(self, card: PostedCard, message: Message) -> None:
         try:
@@ -253,9 +300,11 @@ class CommandHandlers:
             principal_tag=command.tag,
             cloud_id=command.cloud_id,
         )
-        message = blocks.storage_message(storage, self._sites)
-        await self.post_card(
-            who.channel_id, _announce(message, f"<@{who.user_id}> created a storage.")
+        await self.announce_change(
+            who,
+            reply,
+            blocks.storage_message(storage, self._sites),
+            f"<@{escape_mrkdwn(who.user_id)}> created a storage.",
         )
 
     async def policy_create(self, command: cmd.PolicyCreate, who: Invocation, reply: Reply) -> None:
@@ -266,9 +315,11 @@ class CommandHandlers:
             include_personal_spaces=command.include_personal_spaces,
             storage_id=command.storage_id,
         )
-        message = blocks.policy_message(policy, self._sites)
-        await self.post_card(
-            who.channel_id, _announce(message, f"<@{who.user_id}> created a backup policy.")
+        await self.announce_change(
+            who,
+            reply,
+            blocks.policy_message(policy, self._sites),
+            f"<@{escape_mrkdwn(who.user_id)}> created a backup policy.",
         )
 
     async def policy_update(self, command: cmd.PolicyUpdate, who: Invocation, reply: Reply) -> None:
@@ -288,9 +339,11 @@ class CommandHandlers:
             include_attachments=command.include_attachments,
             include_personal_spaces=command.include_personal_spaces,
         )
-        message = blocks.policy_message(policy, self._sites)
-        await self.post_card(
-            who.channel_id, _announce(message, f"<@{who.user_id}> updated a backup policy.")
+        await self.announce_change(
+            who,
+            reply,
+            blocks.policy_message(policy, self._sites),
+            f"<@{escape_mrkdwn(who.user_id)}> updated a backup policy.",
         )
 
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
@@ -375,9 +428,15 @@ class CommandHandlers:
                 started_at=self._now,
                 detail=f"backup {blocks.code(backup.backup_id)}",
             )
-            cards[backup.backup_id] = await self.post_card(
-                who.channel_id, blocks.operation_card(views[backup.backup_id])
-            )
+            try:
+                cards[backup.backup_id] = await self.post_card(
+                    who.channel_id, blocks.operation_card(views[backup.backup_id])
+                )
+            except SlackPostFailed as exc:
+                # Nothing was started: the cards already posted must not go on saying STARTING.
+                for backup_id, card in cards.items():
+                    await self.update_card(card, _failed_to_start(views[backup_id], exc))
+                raise
         refs = [
             BackupRef(product=b.product or "", cloud_id=b.cloud_id or "", backup_id=b.backup_id)
             for b in backups
@@ -418,6 +477,20 @@ class CommandHandlers:
                     _started(view, operation_id, result.status, result.created_at)
                 ),
             )
+
+
+_POLICY_NOT_FOUND = ("policy_id", "backup policy", "`/backup policy list` shows the policies")
+# Commands naming exactly one id: (attribute holding it, what it is, where to find real ones).
+_NOT_FOUND: dict[type[Any], tuple[str, str, str]] = {
+    cmd.StorageShow: ("storage_id", "storage", "`/backup storage list` shows the storages"),
+    cmd.PolicyShow: _POLICY_NOT_FOUND,
+    cmd.BackupRun: _POLICY_NOT_FOUND,
+    cmd.BackupList: _POLICY_NOT_FOUND,
+    cmd.BackupShow: ("backup_id", "backup", "`/backup list POLICY_ID` shows a policy's backups"),
+    cmd.ExportStatus: ("export_id", "export", "`/backup exports` shows the exports"),
+    cmd.ImportStatus: ("import_id", "import", "check the id and the site"),
+    cmd.RestoreShow: ("restore_id", "restore", "`/restore list` shows the restores"),
+}
 
 
 def _announce(message: Message, line: str) -> Message:
