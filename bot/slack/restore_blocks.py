@@ -44,6 +44,23 @@ BLOCK_PRODUCT, BLOCK_BACKUP, BLOCK_DEST, BLOCK_OPTIONS = (
 ACTION_BACKUP, ACTION_DEST, ACTION_OPTIONS = "backup", "destination", "options"
 
 
+def backup_option_value(backup_id: str, source_cloud_id: str | None) -> str:
+    """A backup choice in the modal: its id and the site it was taken from.
+
+    Carrying the source lets the submission refuse the backup's own site as destination
+    in the acknowledgement itself, as a field error, before any I/O.
+    """
+    return f"{backup_id}@{source_cloud_id or ''}"
+
+
+def parse_backup_option_value(value: str) -> tuple[str, str | None]:
+    # Cloud ids never contain "@", so the last one separates even an id that has one.
+    backup_id, sep, source = value.rpartition("@")
+    if not sep:
+        return value, None
+    return backup_id, source or None
+
+
 def answer_action_id(check: str, consent: str) -> str:
     return f"{ACTION_ANSWER_PREFIX}{check}:{consent}"
 
@@ -232,9 +249,11 @@ def restore_card(
         if restore_status:
             detail += f" · Atlassian status {status_label(restore_status)}"
         blocks.append(context(detail))
-    if session.failed_checks and session.state in (
-        SessionState.AWAITING_CONSENT,
-        SessionState.REVALIDATING,
+    # Once answered, the checks stay on the card for good: who consented to what is part of
+    # the record everyone in the channel must be able to see, also after the restore ran.
+    if session.failed_checks and (
+        session.answers
+        or session.state in (SessionState.AWAITING_CONSENT, SessionState.REVALIDATING)
     ):
         blocks.extend(_consent_blocks(session, dest, product))
     if session.outcome and session.state in (SessionState.FAILED, SessionState.DONE):
@@ -378,7 +397,7 @@ def restore_modal(
                             f"{item.site} · {item.age} old · expires {item.expiry:%b %d}"
                             if item.expiry
                             else f"{item.site} · {item.age} old",
-                            item.backup.backup_id,
+                            backup_option_value(item.backup.backup_id, item.backup.cloud_id),
                         )
                         for item in backups[:100]
                     ],

@@ -609,8 +609,16 @@ class RestoreHandlers:
         session = await self._session_for(operation, restore)
         if session is None:
             return None
+        shown: dict[str, Any] = {}
         if report_url and not session.report_url:
-            session = session.model_copy(update={"report_url": report_url})
+            shown["report_url"] = report_url
+        if session.state is SessionState.RUNNING and restore.status in FINAL_RESTORE_STATUSES:
+            # The tracker may redraw the card before it calls ``finished``: the card must
+            # already say how the restore ended, not that it is still running.
+            state, outcome = _final_state(restore)
+            shown.update(state=state, outcome=outcome)
+        if shown:
+            session = session.model_copy(update=shown)
         return self._render(session, await self._facts(session.session_id), str(restore.status))
 
     async def finished(
@@ -619,13 +627,7 @@ class RestoreHandlers:
         session = await self._session_for(operation, restore)
         if session is None or restore.status not in FINAL_RESTORE_STATUSES:
             return
-        target = (
-            SessionState.FAILED if restore.status == RestoreStatus.FAILED else SessionState.DONE
-        )
-        message = restore.status_message or ""
-        outcome = f"Atlassian reports {str(restore.status).lower()}" + (
-            f": {message}" if message else "."
-        )
+        target, outcome = _final_state(restore)
         await self._sessions.transition(
             session.session_id,
             to=target,
@@ -647,7 +649,15 @@ class RestoreHandlers:
     async def _on_modal_product(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any]
     ) -> None:
-        await ack()
+        async with self._services.pending.track():
+            await ack()
+            try:
+                await self._fill_modal(body, action)
+            except Exception:
+                # A view action has no response_url: the log is the only place left to tell.
+                log.exception("could not fill the restore form")
+
+    async def _fill_modal(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         view = body.get("view") or {}
         view_id = str(view.get("id", ""))
         channel_id = str(view.get("private_metadata", ""))
@@ -709,13 +719,20 @@ class RestoreHandlers:
             value = option.get("value")
             return str(value) if value else None
 
-        backup_id = picked(rb.BLOCK_BACKUP, rb.ACTION_BACKUP)
+        backup_choice = picked(rb.BLOCK_BACKUP, rb.ACTION_BACKUP)
+        backup_id, source_cloud_id = (
+            rb.parse_backup_option_value(backup_choice) if backup_choice else (None, None)
+        )
         dest_cloud_id = picked(rb.BLOCK_DEST, rb.ACTION_DEST)
         errors = {}
         if not backup_id:
             errors[rb.BLOCK_BACKUP] = "Pick a backup to restore."
         if not dest_cloud_id:
             errors[rb.BLOCK_DEST] = "Pick the site to restore onto."
+        elif source_cloud_id and dest_cloud_id.lower() == source_cloud_id.lower():
+            errors[rb.BLOCK_DEST] = (
+                "The backup was taken from this site; pick another site to restore onto."
+            )
         if errors:
             await ack(response_action="errors", errors=errors)
             return
@@ -744,6 +761,16 @@ class RestoreHandlers:
 
 async def _no_response_url(**_: Any) -> None:
     raise RuntimeError("view submissions carry no response_url")
+
+
+def _final_state(restore: Restore) -> tuple[SessionState, str]:
+    """The session state and outcome line for a restore Atlassian reports as ended."""
+    target = SessionState.FAILED if restore.status == RestoreStatus.FAILED else SessionState.DONE
+    message = restore.status_message or ""
+    outcome = f"Atlassian reports {str(restore.status).lower()}" + (
+        f": {message}" if message else "."
+    )
+    return target, outcome
 
 
 def _has_attachments(backup: Backup) -> bool:
