@@ -112,6 +112,10 @@ def _cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
     return items[:MAX_LIST_ITEMS], max(0, len(items) - MAX_LIST_ITEMS)
 
 
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def _more(hidden: int, hint: str) -> list[Block]:
     return [context(f"…and {hidden} more. {hint}")] if hidden else []
 
@@ -136,7 +140,8 @@ def _chunks(markdown: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
     chunks: list[str] = []
     current = ""
     for line in markdown.splitlines():
-        if len(current) + len(line) + 1 > limit:
+        # Slack refuses an empty section, so a first line over the limit starts no chunk.
+        if current and len(current) + len(line) + 1 > limit:
             chunks.append(current)
             current = ""
         current += line + "\n"
@@ -182,14 +187,14 @@ def storages_message(storages: Sequence[Storage], sites: SiteDirectory) -> Messa
     shown, hidden = _cut(storages)
     lines = [f"• {storage_line(storage, sites)}" for storage in shown]
     return Message(
-        text=f"{len(storages)} storages",
+        text=_count(len(storages), "storage"),
         blocks=[header("Customer storages"), *(_list_sections(lines)), *_more(hidden, "")],
     )
 
 
 def storage_message(storage: Storage, sites: SiteDirectory) -> Message:
     return Message(
-        text=f"Storage {storage.storage_id}",
+        text=f"Storage {esc(storage.storage_id)}",
         blocks=[
             header(f"Storage {storage.storage_name or storage.storage_id}"),
             fields(
@@ -231,7 +236,7 @@ def policies_message(policies: Sequence[Policy], sites: SiteDirectory) -> Messag
     shown, hidden = _cut(policies)
     lines = [f"• {policy_line(policy, sites)}" for policy in shown]
     return Message(
-        text=f"{len(policies)} backup policies",
+        text=_count(len(policies), "backup policy", "backup policies"),
         blocks=[header("Backup policies"), *_list_sections(lines), *_more(hidden, "")],
     )
 
@@ -249,7 +254,7 @@ def policy_message(policy: Policy, sites: SiteDirectory) -> Message:
     if policy.product == Product.CONFLUENCE:
         pairs.insert(5, ("Personal spaces", _yes_no(policy.include_personal_spaces)))
     return Message(
-        text=f"Policy {policy.policy_id}",
+        text=f"Policy {esc(policy.policy_id)}",
         blocks=[
             header(f"{product_label(policy.product)} backup policy"),
             fields(pairs),
@@ -280,7 +285,7 @@ def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) ->
     shown, hidden = _cut(ordered)
     lines = [f"• {backup_line(backup, now)}" for backup in shown]
     return Message(
-        text=f"{len(backups)} backups of policy {policy_id}",
+        text=f"{_count(len(backups), 'backup')} of policy {esc(policy_id)}",
         blocks=[
             header("Backups"),
             context(f"Policy {code(policy_id)}"),
@@ -315,7 +320,7 @@ def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Messa
     warning = rules.restore_warning(backup)
     if warning:
         blocks.append(context(f":warning: {esc(warning)}"))
-    return Message(text=f"Backup {backup.backup_id}: {status}", blocks=blocks)
+    return Message(text=f"Backup {esc(backup.backup_id)}: {esc(str(status))}", blocks=blocks)
 
 
 def _operation_line(kind: str, operation_id: str, status: object, extra: str) -> str:
@@ -337,7 +342,7 @@ def exports_message(exports: Sequence[Export], sites: SiteDirectory) -> Message:
         for export in shown
     ]
     return Message(
-        text=f"{len(exports)} exports",
+        text=_count(len(exports), "export"),
         blocks=[header("Exports to customer storage"), *_list_sections(lines), *_more(hidden, "")],
     )
 
@@ -359,7 +364,9 @@ def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> 
     ]
     if item.status_message:
         blocks.append(section(f"_{esc(item.status_message)}_"))
-    return Message(text=f"{kind.capitalize()} {operation_id}: {item.status}", blocks=blocks)
+    return Message(
+        text=f"{kind.capitalize()} {esc(operation_id)}: {esc(str(item.status))}", blocks=blocks
+    )
 
 
 def restores_message(restores: Sequence[Restore], sites: SiteDirectory) -> Message:
@@ -377,7 +384,7 @@ def restores_message(restores: Sequence[Restore], sites: SiteDirectory) -> Messa
         for restore in shown
     ]
     return Message(
-        text=f"{len(restores)} restores",
+        text=_count(len(restores), "restore"),
         blocks=[header("Restores"), *_list_sections(lines), *_more(hidden, "")],
     )
 
@@ -406,13 +413,15 @@ def restore_message(
         blocks.append(section(f"*Failed checks*\n{checks}"))
     if decisions:
         blocks.append(section("*Decisions*\n" + "\n".join(decisions)))
-    return Message(text=f"Restore {restore.restore_id}: {restore.status}", blocks=blocks)
+    return Message(
+        text=f"Restore {esc(restore.restore_id)}: {esc(str(restore.status))}", blocks=blocks
+    )
 
 
 def report_message(restore_ref: str, url: str) -> Message:
     safe_url = esc(url)
     return Message(
-        text=f"Post-restore report for {restore_ref}: {url}",
+        text=f"Post-restore report for {esc(restore_ref)}: {safe_url}",
         blocks=[
             section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")
         ],
@@ -459,7 +468,12 @@ def operation_card(card: OperationCard) -> Message:
         blocks.append(section(f"_{esc(card.status_message)}_"))
     if card.updated_at is not None:
         blocks.append(context(f"Updated {when(card.updated_at)}"))
-    return Message(text=f"{title}: {str(card.status).replace('_', ' ')}", blocks=blocks)
+    # The top-level text is mrkdwn too (notifications), unlike the plain-text header.
+    text = (
+        f"{card.kind.capitalize()} of {product_label(card.product)} on {esc(card.site)}: "
+        f"{esc(str(card.status).replace('_', ' '))}"
+    )
+    return Message(text=text, blocks=blocks)
 
 
 def is_final_status(status: object) -> bool:
@@ -467,3 +481,114 @@ def is_final_status(status: object) -> bool:
         BackupStatus.INCOMPLETE.value,
         BackupStatus.EXPIRED.value,
     }
+
+
+# -- tracker notifications ----------------------------------------------------------------
+
+OUTCOME_TEXT = {
+    **FINAL_OPERATION_TEXT,
+    "GONE": "is no longer reported by Atlassian, so the bot stopped tracking it",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OperationOutcome:
+    """How an operation ended, for the message in its card's thread and the notify channel."""
+
+    kind: str
+    operation_id: str
+    product: object
+    site: str
+    status: str
+    status_message: str | None = None
+    started_by: str | None = None
+    report_url: str | None = None
+
+
+def _outcome_verb(status: str) -> str:
+    return OUTCOME_TEXT.get(status, f"ended with the status {status.replace('_', ' ')}")
+
+
+def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = None) -> Message:
+    """The final state of an operation; ``card_channel`` points a mirrored copy at the card."""
+    kind = outcome.kind.capitalize()
+    verb = _outcome_verb(outcome.status)
+    emoji = STATUS_EMOJI.get(outcome.status, ":grey_question:")
+    who = f" <@{esc(outcome.started_by)}>" if outcome.started_by else ""
+    lead = (
+        f"{emoji} {kind} {code(outcome.operation_id)} of *{product_label(outcome.product)}* on "
+        f"*{esc(outcome.site)}* {verb}.{who}"
+    )
+    blocks = [section(lead)]
+    text = (
+        f"{kind} {outcome.operation_id} of {product_label(outcome.product)} on "
+        f"{outcome.site} {verb}"
+    )
+    if outcome.status_message:
+        blocks.append(section(f"_{esc(outcome.status_message)}_"))
+        text += f": {outcome.status_message}"
+    if outcome.report_url:
+        blocks.append(section(f":page_facing_up: <{esc(outcome.report_url)}|Post-restore report>"))
+        text += f" Report: {outcome.report_url}"
+    if card_channel:
+        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+    return Message(text=text, blocks=blocks)
+
+
+def adopted_card(card: OperationCard) -> Message:
+    """A card for an operation the bot found running at start-up rather than started itself."""
+    message = operation_card(card)
+    note = "Found running when the bot started; tracked from here."
+    return Message(text=message.text, blocks=[*message.blocks, context(note)])
+
+
+def expiry_reminder_message(
+    *,
+    backup_id: str,
+    product: object,
+    site: str,
+    expiry: datetime,
+    now: datetime,
+    card_channel: str | None = None,
+) -> Message:
+    """A reminder that a complete backup leaves Atlassian storage soon."""
+    hours = max(0, int((expiry - now).total_seconds() // 3600))
+    lead = (
+        f":hourglass: Backup {code(backup_id)} of *{product_label(product)}* on *{esc(site)}* "
+        f"expires {when(expiry)} (in about {hours} hours). Export or restore it before then "
+        "if you still need it."
+    )
+    blocks = [section(lead)]
+    if card_channel:
+        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+    return Message(
+        text=(
+            f"Backup {backup_id} of {product_label(product)} on {site} expires in about "
+            f"{hours} hours"
+        ),
+        blocks=blocks,
+    )
+
+
+def policy_nudge_message(
+    *,
+    policy_id: str,
+    product: object,
+    site: str,
+    last_complete: datetime | None,
+    now: datetime,
+) -> Message:
+    """A nudge that a policy has had no complete backup for the last 7 days."""
+    last = (
+        f"the last one was taken {rules.describe_age(last_complete, now)} ago"
+        if last_complete is not None
+        else "it has never had one"
+    )
+    lead = (
+        f":alarm_clock: *{product_label(product)}* on *{esc(site)}* has no complete backup from "
+        f"the last 7 days ({last}). Run one with `/backup run {esc(policy_id)}`."
+    )
+    return Message(
+        text=f"No complete {product_label(product)} backup of {site} in the last 7 days",
+        blocks=[section(lead)],
+    )

@@ -1,0 +1,1388 @@
+"""The tracker: polls every running backup, export, import and restore and reports on Slack.
+
+Admins must learn how each operation ended without asking, exactly once, even when the bot
+restarts or runs as several replicas. The tracker keeps no state of its own: everything is
+in Redis (``bot.store.operations``), and any number of tracker processes may run.
+
+One poll cycle (``poll_once``)
+------------------------------
+1. Leases: the operations are split into ``shards`` by a hash of their key. Each process
+   holds leases on a fair share of the shards (leases are renewed every cycle and lapse
+   ``lease_seconds`` after the last renewal; a heartbeat set counts the live processes). A
+   process polls and notifies only for the shards it holds, so each operation is handled by
+   one process at a time, and the shards of a dead process are taken over at the first
+   cycle after its leases lapse. Lease times come from the injected clock, not from Redis
+   TTLs, so every process and every test agrees on them; each acquisition takes a new
+   fencing number, and a sender proves it still holds the lease (owner and fencing number)
+   in the same Redis step that claims a notification.
+2. Fetching: one call covers many operations. Backups are listed once per policy that has
+   tracked backups, restores and exports once per cycle (the client follows the pages).
+   Imports have no list endpoint, so each import is fetched on its own; anything missing
+   from a list is fetched on its own too. Calls per cycle therefore grow with policies and
+   pages, not with operations (imports excepted).
+3. Recording: a status change is written by one Lua script that checks the operation's
+   ``version`` (compare-and-set), stores the new status and appends the notifications it
+   causes to the operation's outbox, all or nothing. Two processes seeing the same change
+   record it once; a change is never recorded without its notifications.
+4. Sending: outbox entries go to Slack in order. Each is claimed (lease check plus a
+   per-entry claim that expires with the lease), sent, and acknowledged only after Slack
+   accepted it, so a failed, throttled or rate-limited send stays in the outbox and is
+   retried: a final-state message is never dropped. The card is one entry holding the
+   version it must show; several changes before an edit is allowed become one
+   ``chat.update`` that draws the latest state. Sends are throttled per channel and method
+   in Redis, shared by all processes (``chat.update`` about 50 a minute, ``chat.postMessage``
+   about 1 a second with short bursts); a 429 blocks that channel and method for
+   ``Retry-After`` seconds.
+
+What is guaranteed, and the remaining window
+--------------------------------------------
+Each transition is recorded once and its notifications are queued with it, so nothing is
+lost to a crash, a restart, a Slack outage or a 429. Slack's chat.postMessage has no
+idempotency key, so delivery is exactly once except in one window: a process that dies (or
+stalls longer than its lease) after Slack accepted a message and before the
+acknowledgement reached Redis leaves the entry in the outbox, and the next holder of the
+shard posts it again. The window is one Slack round trip plus one Redis round trip wide.
+The same holds for the card posted for an operation adopted at start-up.
+
+Adoption, reminders, nudges
+---------------------------
+``adopt_running`` (under a Redis lock, and with create-if-absent registration) adopts
+restores and backups running in the organisation that nobody tracks, with a new card in
+``BOT_NOTIFY_CHANNEL``. A COMPLETE backup gets one expiry reminder 48 hours before it
+expires; a policy without a COMPLETE backup for 7 days gets one nudge per missing period.
+Both are guarded by Redis markers set in the same step that queues the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import functools
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.atlassian import rules
+from bot.atlassian.models import (
+    FINAL_BACKUP_STATUSES,
+    FINAL_OPERATION_STATUSES,
+    FINAL_RESTORE_STATUSES,
+    Backup,
+    BackupStatus,
+    Export,
+    Import,
+    Restore,
+    RestoreStatus,
+    normalise_product,
+)
+from bot.clock import ensure_utc
+from bot.errors import (
+    AtlassianError,
+    ConflictError,
+    NotFoundError,
+    RateLimited,
+    Unavailable,
+)
+from bot.runtime import Services
+from bot.slack import blocks
+from bot.slack.blocks import Message, OperationCard, OperationOutcome
+from bot.slack.commands import escape_mrkdwn
+from bot.store.operations import (
+    OperationKind,
+    OutboxEntry,
+    TrackedOperation,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHARDS: Final = 32
+REMINDER_LEAD: Final = timedelta(hours=48)
+NUDGE_AFTER: Final = timedelta(days=7)
+POLICY_CHECK_INTERVAL: Final = timedelta(hours=1)
+# A report that is still not available a day after the restore ended will not come.
+REPORT_GIVE_UP: Final = timedelta(days=1)
+ADOPT_LOCK_SECONDS: Final = 300.0
+# Retry soon after a Slack failure that is not a rate limit, without waiting a whole cycle.
+SEND_RETRY_SECONDS: Final = 5.0
+SEND_CONCURRENCY: Final = 8
+FETCH_CONCURRENCY: Final = 8
+MAX_BACKOFF_FACTOR: Final = 10
+GONE_STATUS: Final = "GONE"
+
+FINAL_STATUSES: Final[Mapping[OperationKind, frozenset[str]]] = {
+    OperationKind.BACKUP: frozenset(str(s) for s in FINAL_BACKUP_STATUSES),
+    OperationKind.EXPORT: frozenset(str(s) for s in FINAL_OPERATION_STATUSES),
+    OperationKind.IMPORT: frozenset(str(s) for s in FINAL_OPERATION_STATUSES),
+    OperationKind.RESTORE: frozenset(str(s) for s in FINAL_RESTORE_STATUSES),
+}
+_REPORTED_RESTORE_STATUSES: Final = frozenset({RestoreStatus.COMPLETE, RestoreStatus.INCOMPLETE})
+_ADOPTABLE_RESTORE_STATUSES: Final = frozenset(
+    {RestoreStatus.VALIDATING, RestoreStatus.IN_PROGRESS}
+)
+
+# Slack errors that no retry can fix: the entry is dropped (with a fallback for threads).
+_PERMANENT_SLACK_ERRORS: Final = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "thread_not_found",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_arguments",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+    }
+)
+
+ApiItem = Backup | Export | Import | Restore
+_T = TypeVar("_T")
+
+
+class RestoreHooks(Protocol):
+    """What the restore flow supplies so that it, not the tracker, owns the restore card."""
+
+    async def card_for(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> Message | None:
+        """The restore card as it should look now (None: leave the card alone)."""
+        ...
+
+    async def finished(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> None:
+        """Move the restore session to DONE/FAILED; called once before the final announcement."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SlackRate:
+    """A send rate: one call per ``interval`` seconds, with bursts of up to ``burst`` calls."""
+
+    interval: float
+    burst: int
+
+    @property
+    def window(self) -> float:
+        return self.interval * (self.burst - 1)
+
+
+# Any 60 s window holds at most 60/interval + burst - 1 calls: 49 edits (Slack allows about
+# 50 a minute) and 59 posts per channel (about 1 a second, short bursts tolerated).
+CARD_EDIT_RATE: Final = SlackRate(interval=60 / 48, burst=2)
+POST_RATE: Final = SlackRate(interval=60 / 57, burst=3)
+
+
+@dataclass
+class CycleStats:
+    """What one poll cycle did."""
+
+    operations_polled: int = 0
+    atlassian_calls: int = 0
+    transitions: int = 0
+    messages_sent: int = 0
+    errors: int = 0
+    shards_held: int = 0
+    deferred: int = 0
+    # Atlassian was unavailable or rate limiting: the loop backs off.
+    service_trouble: bool = False
+    retry_after: float | None = None
+
+
+class _Gone:
+    """Atlassian answered 404 for an operation the bot tracks."""
+
+
+GONE: Final = _Gone()
+
+
+class _Send(enum.Enum):
+    DONE = "done"
+    WAIT = "wait"
+
+
+def shard_of(owner: str, shards: int) -> int:
+    return zlib.crc32(owner.encode()) % shards
+
+
+def _ms(moment: datetime) -> int:
+    return int(ensure_utc(moment).timestamp() * 1000)
+
+
+# Renews this process's leases up to its fair share, gives up the excess and takes free or
+# lapsed shards. Lease value: "owner|fence|expiry_ms". Returns shard, fence, shard, fence...
+_LEASE_CYCLE = """
+local prefix, shards, me = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now, lease, start = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('ZADD', KEYS[1], now + lease, me)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+local live = math.max(redis.call('ZCARD', KEYS[1]), 1)
+local target = math.ceil(shards / live)
+local held = {}
+local function parse(value)
+  local a = string.find(value, '|', 1, true)
+  local b = string.find(value, '|', a + 1, true)
+  local expiry = tonumber(string.sub(value, b + 1))
+  return string.sub(value, 1, a - 1), string.sub(value, a + 1, b - 1), expiry
+end
+for s = 0, shards - 1 do
+  local key = prefix .. s
+  local value = redis.call('GET', key)
+  if value then
+    local owner, fence = parse(value)
+    if owner == me then
+      if #held / 2 < target then
+        redis.call('SET', key, me .. '|' .. fence .. '|' .. (now + lease))
+        table.insert(held, s)
+        table.insert(held, fence)
+      else
+        redis.call('DEL', key)
+      end
+    end
+  end
+end
+for i = 0, shards - 1 do
+  if #held / 2 >= target then break end
+  local s = (start + i) % shards
+  local key = prefix .. s
+  local value = redis.call('GET', key)
+  local free = true
+  if value then
+    local owner, fence, expiry = parse(value)
+    free = owner ~= me and expiry <= now
+  end
+  if free then
+    local fence = redis.call('INCR', KEYS[2])
+    redis.call('SET', key, me .. '|' .. fence .. '|' .. (now + lease))
+    table.insert(held, s)
+    table.insert(held, tostring(fence))
+  end
+end
+return held
+"""
+
+# Gives up the leases this process still holds with the given fencing numbers.
+_LEASE_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[2])
+for i = 3, #ARGV, 2 do
+  local key = ARGV[1] .. ARGV[i]
+  local value = redis.call('GET', key)
+  local prefix = ARGV[2] .. '|' .. ARGV[i + 1] .. '|'
+  if value and string.sub(value, 1, #prefix) == prefix then redis.call('DEL', key) end
+end
+return 1
+"""
+
+# A lock on the injected clock: "owner|expiry_ms"; the owner may take it again.
+_LOCK = """
+local value = redis.call('GET', KEYS[1])
+if value then
+  local sep = string.find(value, '|', 1, true)
+  local owner = string.sub(value, 1, sep - 1)
+  local expiry = tonumber(string.sub(value, sep + 1))
+  if owner ~= ARGV[1] and expiry > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[3])
+return 1
+"""
+
+_UNLOCK = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+"""
+
+# Once per interval across all processes: the first caller after the due time wins.
+_DUE = """
+local due = tonumber(redis.call('GET', KEYS[1]) or '0')
+if due > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+# Generic cell rate algorithm on the injected clock: 0 = send now, else milliseconds to wait.
+# The key's real-time expiry only cleans up; the decision uses the stored time.
+_THROTTLE = """
+local now, interval, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > window then return math.ceil(tat - now - window) end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', 600000)
+return 0
+"""
+
+_THROTTLE_BLOCK = """
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local blocked = tonumber(ARGV[1])
+if blocked > tat then redis.call('SET', KEYS[1], tostring(blocked), 'PX', 600000) end
+return 1
+"""
+
+
+class ShardLeases:
+    """This process's share of the shards, on the injected clock, with fencing numbers."""
+
+    def __init__(
+        self, services: Services, process_id: str, *, shards: int, lease_seconds: float
+    ) -> None:
+        if "|" in process_id or not process_id:
+            raise ValueError("process_id must be non-empty and must not contain '|'")
+        redis = services.redis
+        prefix = services.operations.key_prefix
+        self._clock = services.clock
+        self._process_id = process_id
+        self.shards = shards
+        self.lease_ms = int(lease_seconds * 1000)
+        self._key_prefix = f"{prefix}tracker:lease:"
+        self._members_key = f"{prefix}tracker:members"
+        self._fence_key = f"{prefix}tracker:fence"
+        self._cycle = redis.register_script(_LEASE_CYCLE)
+        self._release = redis.register_script(_LEASE_RELEASE)
+        self._start = zlib.crc32(process_id.encode()) % shards
+        self.held: dict[int, str] = {}
+
+    def key(self, shard: int) -> str:
+        return f"{self._key_prefix}{shard}"
+
+    def guard(self, shard: int) -> tuple[str, str] | None:
+        """The lease key and the value prefix that prove this process holds ``shard``."""
+        fence = self.held.get(shard)
+        return None if fence is None else (self.key(shard), f"{self._process_id}|{fence}|")
+
+    async def refresh(self) -> frozenset[int]:
+        raw: list[Any] = await self._cycle(
+            keys=[self._members_key, self._fence_key],
+            args=[
+                self._key_prefix,
+                str(self.shards),
+                self._process_id,
+                str(_ms(self._clock.now())),
+                str(self.lease_ms),
+                str(self._start),
+            ],
+        )
+        values = [item.decode() if isinstance(item, bytes) else str(item) for item in raw]
+        self.held = {int(values[i]): values[i + 1] for i in range(0, len(values), 2)}
+        return frozenset(self.held)
+
+    async def release_all(self) -> None:
+        args = [self._key_prefix, self._process_id]
+        for shard, fence in self.held.items():
+            args.extend([str(shard), fence])
+        await self._release(keys=[self._members_key], args=args)
+        self.held = {}
+
+
+class _Throttle:
+    """Per channel and method send budgets shared by every process through Redis."""
+
+    def __init__(self, services: Services) -> None:
+        redis = services.redis
+        self._prefix = f"{services.operations.key_prefix}throttle:"
+        self._clock = services.clock
+        self._take = redis.register_script(_THROTTLE)
+        self._block = redis.register_script(_THROTTLE_BLOCK)
+
+    def _key(self, method: str, channel: str) -> str:
+        return f"{self._prefix}{method}:{channel}"
+
+    async def take(self, method: str, channel: str, rate: SlackRate) -> float:
+        """0 when a call may go now (and it is counted), else the seconds to wait."""
+        wait_ms = await self._take(
+            keys=[self._key(method, channel)],
+            args=[
+                str(_ms(self._clock.now())),
+                str(int(rate.interval * 1000)),
+                str(int(rate.window * 1000)),
+            ],
+        )
+        return int(wait_ms) / 1000
+
+    async def block(self, method: str, channel: str, seconds: float, rate: SlackRate) -> None:
+        until = self._clock.now() + timedelta(seconds=seconds + rate.window)
+        await self._block(keys=[self._key(method, channel)], args=[str(_ms(until))])
+
+
+@dataclass(frozen=True, slots=True)
+class _Posted:
+    ts: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """Slack refused for good (the channel is gone, the message cannot be edited...)."""
+
+    error: str
+
+
+_SlackResult = _Posted | _Refused | _Send
+
+
+class Tracker:
+    """Polls tracked operations, records their changes and tells Slack, across replicas."""
+
+    def __init__(
+        self,
+        services: Services,
+        slack: AsyncWebClient,
+        *,
+        process_id: str,
+        restore_hooks: RestoreHooks | None = None,
+        lease_seconds: float | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        shards: int = DEFAULT_SHARDS,
+        card_edit_rate: SlackRate = CARD_EDIT_RATE,
+        post_rate: SlackRate = POST_RATE,
+    ) -> None:
+        self._services = services
+        self._slack = slack
+        self._store = services.operations
+        self._atlassian = services.atlassian
+        self._clock = services.clock
+        self._process_id = process_id
+        self._hooks = restore_hooks
+        self._sleep = sleep
+        self._poll_seconds = float(services.settings.bot_poll_seconds)
+        self._notify_channel = services.settings.bot_notify_channel or None
+        self.lease_seconds = lease_seconds if lease_seconds is not None else 3 * self._poll_seconds
+        self._leases = ShardLeases(
+            services, process_id, shards=shards, lease_seconds=self.lease_seconds
+        )
+        self._throttle = _Throttle(services)
+        self._card_edit_rate = card_edit_rate
+        self._post_rate = post_rate
+        prefix = self._store.key_prefix
+        redis = services.redis
+        self._lock = redis.register_script(_LOCK)
+        self._unlock = redis.register_script(_UNLOCK)
+        self._due = redis.register_script(_DUE)
+        self._adopt_lock_key = f"{prefix}tracker:adopt-lock"
+        self._policy_check_key = f"{prefix}tracker:policy-check-due"
+        self._parsed: dict[str, tuple[str, TrackedOperation]] = {}
+        self._next_send_at: datetime | None = None
+        # Channels known to be throttled, so a backlog costs no Redis call per waiting entry.
+        self._blocked: dict[tuple[str, str], datetime] = {}
+
+    @property
+    def process_id(self) -> str:
+        return self._process_id
+
+    @property
+    def held_shards(self) -> frozenset[int]:
+        return frozenset(self._leases.held)
+
+    @property
+    def next_send_at(self) -> datetime | None:
+        """When a notification held back by a throttle or a failure can next be tried."""
+        return self._next_send_at
+
+    def _mine(self, owner: str) -> bool:
+        return shard_of(owner, self._leases.shards) in self._leases.held
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, adopt: bool = False) -> None:
+        """Poll every BOT_POLL_SECONDS until ``stop`` is set, backing off while Atlassian fails.
+
+        Nothing raised by one cycle ends the loop. Between cycles, throttled notifications
+        are sent as soon as their channel allows it. Start-up normally calls
+        ``adopt_running()`` first; ``adopt=True`` does that here.
+        """
+        if adopt:
+            try:
+                await self.adopt_running()
+            except Exception:
+                log.exception("adopting running operations failed; tracking continues")
+        failures = 0
+        next_poll = self._clock.now()
+        try:
+            while not stop.is_set():
+                now = self._clock.now()
+                if now >= next_poll:
+                    delay = self._poll_seconds
+                    try:
+                        stats = await self.poll_once()
+                    except Exception:
+                        log.exception("tracker cycle failed; retrying after a pause")
+                        failures += 1
+                        delay = self._backoff(failures, None)
+                    else:
+                        failures = failures + 1 if stats.service_trouble else 0
+                        if failures:
+                            delay = self._backoff(failures, stats.retry_after)
+                    next_poll = self._clock.now() + timedelta(seconds=delay)
+                else:
+                    try:
+                        await self.flush()
+                    except Exception:
+                        log.exception("sending notifications failed; retrying later")
+                wake = next_poll
+                if self._next_send_at is not None and self._next_send_at < wake:
+                    wake = self._next_send_at
+                pause = max(0.0, (wake - self._clock.now()).total_seconds())
+                await self._pause(stop, pause)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._leases.release_all()
+
+    def _backoff(self, failures: int, retry_after: float | None) -> float:
+        factor = min(2.0**failures, float(MAX_BACKOFF_FACTOR))
+        delay: float = self._poll_seconds * factor
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopper):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def release(self) -> None:
+        """Give up this process's leases now, so others take its shards without waiting."""
+        await self._leases.release_all()
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    async def poll_once(self) -> CycleStats:
+        """Renew leases, poll this process's operations, queue and send notifications."""
+        stats = CycleStats()
+        held = await self._leases.refresh()
+        stats.shards_held = len(held)
+        operations = await self._load_mine()
+        stats.operations_polled = len(operations)
+        await self._poll(operations, stats)
+        await self._queue_expiry_reminders(stats)
+        await self._check_policies(stats)
+        await self.flush(stats)
+        return stats
+
+    async def _load_mine(self) -> list[TrackedOperation]:
+        keys = [key for key in await self._store.active_keys() if self._mine(key)]
+        raws = await self._store.load_raw(keys)
+        parsed: dict[str, tuple[str, TrackedOperation]] = {}
+        operations: list[TrackedOperation] = []
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                continue
+            cached = self._parsed.get(key)
+            # Parsing thousands of unchanged operations every cycle would dominate its cost.
+            if cached is not None and cached[0] == raw:
+                operation = cached[1]
+            else:
+                operation = TrackedOperation.from_json(raw)
+            parsed[key] = (raw, operation)
+            operations.append(operation)
+        self._parsed = parsed
+        return operations
+
+    async def _api(self, stats: CycleStats, call: Awaitable[_T]) -> _T | _Gone | None:
+        """One Atlassian call: its result, GONE on 404, or None after a logged failure."""
+        stats.atlassian_calls += 1
+        try:
+            return await call
+        except NotFoundError:
+            return GONE
+        except AtlassianError as exc:
+            stats.errors += 1
+            if isinstance(exc, RateLimited | Unavailable):
+                stats.service_trouble = True
+                if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    stats.retry_after = max(stats.retry_after or 0.0, exc.retry_after)
+            log.warning("tracker: %s", exc)
+            return None
+
+    async def _bounded(self, jobs: Iterable[Awaitable[None]], limit: int) -> None:
+        gate = asyncio.Semaphore(limit)
+
+        async def run(job: Awaitable[None]) -> None:
+            async with gate:
+                await job
+
+        await asyncio.gather(*(run(job) for job in jobs))
+
+    async def _poll(self, operations: Sequence[TrackedOperation], stats: CycleStats) -> None:
+        observed: dict[str, ApiItem | _Gone] = {}
+        singles: list[TrackedOperation] = []
+        by_policy: dict[str, list[TrackedOperation]] = defaultdict(list)
+        exports: list[TrackedOperation] = []
+        restores: list[TrackedOperation] = []
+        awaiting_report: list[TrackedOperation] = []
+        for operation in operations:
+            if operation.final:
+                if operation.awaiting_report:
+                    awaiting_report.append(operation)
+                continue
+            if operation.kind is OperationKind.BACKUP and operation.policy_id:
+                by_policy[operation.policy_id].append(operation)
+            elif operation.kind is OperationKind.EXPORT:
+                exports.append(operation)
+            elif operation.kind is OperationKind.RESTORE:
+                restores.append(operation)
+            else:
+                # Imports have no list endpoint; a backup without a policy cannot be listed.
+                singles.append(operation)
+
+        async def list_policy(policy_id: str, group: list[TrackedOperation]) -> None:
+            listed = await self._api(stats, self._atlassian.list_backups(policy_id))
+            if isinstance(listed, list):
+                self._match(group, {b.backup_id: b for b in listed}, observed, singles)
+
+        await self._bounded(
+            (list_policy(policy_id, group) for policy_id, group in by_policy.items()),
+            FETCH_CONCURRENCY,
+        )
+        if exports:
+            listed_exports = await self._api(stats, self._atlassian.list_exports())
+            if isinstance(listed_exports, list):
+                self._match(exports, {e.export_id: e for e in listed_exports}, observed, singles)
+        if restores:
+            listed_restores = await self._api(stats, self._atlassian.list_restores())
+            if isinstance(listed_restores, list):
+                self._match(restores, {r.restore_id: r for r in listed_restores}, observed, singles)
+
+        async def fetch_one(operation: TrackedOperation) -> None:
+            call = self._get_one(operation)
+            if call is None:
+                return
+            item = await self._api(stats, call)
+            if item is not None:
+                observed[operation.key] = item
+
+        await self._bounded((fetch_one(operation) for operation in singles), FETCH_CONCURRENCY)
+
+        async def observe(operation: TrackedOperation) -> None:
+            item = observed.get(operation.key)
+            if item is not None:
+                await self._observe(operation, item, stats)
+
+        await self._bounded((observe(operation) for operation in operations), FETCH_CONCURRENCY)
+        await self._bounded(
+            (self._retry_report(operation, stats) for operation in awaiting_report),
+            FETCH_CONCURRENCY,
+        )
+
+    @staticmethod
+    def _match(
+        group: Sequence[TrackedOperation],
+        listed: Mapping[str, ApiItem],
+        observed: dict[str, ApiItem | _Gone],
+        singles: list[TrackedOperation],
+    ) -> None:
+        for operation in group:
+            item = listed.get(operation.operation_id)
+            if item is None:
+                singles.append(operation)
+            else:
+                observed[operation.key] = item
+
+    def _get_one(self, operation: TrackedOperation) -> Awaitable[ApiItem] | None:
+        kind, operation_id, cloud_id = operation.kind, operation.operation_id, operation.cloud_id
+        if kind is OperationKind.BACKUP:
+            return self._atlassian.get_backup(operation_id)
+        if kind is OperationKind.RESTORE:
+            return self._atlassian.get_restore(operation_id)
+        if cloud_id is None:
+            log.warning("tracker: %s has no site, so it cannot be looked up", operation.key)
+            return None
+        if kind is OperationKind.EXPORT:
+            return self._atlassian.get_export(cloud_id=cloud_id, export_id=operation_id)
+        return self._atlassian.get_import(cloud_id=cloud_id, import_id=operation_id)
+
+    # -- recording changes --------------------------------------------------------------------
+
+    def _status_of(self, item: ApiItem) -> tuple[str, str | None]:
+        if isinstance(item, Backup):
+            status: object = rules.effective_backup_status(item, self._clock.now())
+        else:
+            status = item.status
+        return str(status), item.status_message
+
+    async def _observe(
+        self, operation: TrackedOperation, item: ApiItem | _Gone, stats: CycleStats
+    ) -> None:
+        status: str
+        message: str | None
+        if isinstance(item, _Gone):
+            status, message = GONE_STATUS, "Atlassian no longer knows this operation."
+            snapshot = operation.snapshot
+            final = True
+        else:
+            status, message = self._status_of(item)
+            snapshot = item.model_dump_json(by_alias=True)
+            final = status in FINAL_STATUSES[operation.kind]
+        if status == operation.status and message == operation.status_message:
+            return
+        report_url: str | None = None
+        awaiting = False
+        if final and isinstance(item, Restore):
+            report_url, awaiting = await self._report_for(item, stats)
+        remind_at: datetime | None = None
+        if isinstance(item, Backup) and status == BackupStatus.COMPLETE:
+            expiry = rules.backup_expiry(item)
+            if expiry is not None:
+                remind_at = expiry - REMINDER_LEAD
+        updated = replace(
+            operation,
+            status=status,
+            status_message=message,
+            final=final,
+            version=operation.version + 1,
+            snapshot=snapshot,
+            changed_at=self._clock.now().isoformat(),
+            report_url=report_url or operation.report_url,
+            awaiting_report=awaiting,
+            cloud_id=operation.cloud_id or _item_cloud_id(item),
+            product=operation.product or _item_product(item),
+        )
+        notify = self._final_entries(updated) if final else []
+        recorded = await self._store.record(
+            updated,
+            expected_version=operation.version,
+            notify=notify,
+            redraw_card=True,
+            remind_at=remind_at,
+        )
+        if recorded:
+            stats.transitions += 1
+            log.info("%s is now %s", operation.key, status)
+
+    def _final_entries(self, operation: TrackedOperation) -> list[dict[str, Any]]:
+        outcome = {
+            "what": "final",
+            "status": operation.status,
+            "message": operation.status_message,
+            "report_url": operation.report_url,
+        }
+        entries: list[dict[str, Any]] = []
+        if operation.kind is OperationKind.RESTORE and self._hooks is not None:
+            entries.append({"type": "hook"})
+        entries.append({"type": "post", "to": "thread", **outcome})
+        if self._notify_channel:
+            entries.append({"type": "post", "to": "notify", **outcome})
+        return entries
+
+    async def _report_for(self, restore: Restore, stats: CycleStats) -> tuple[str | None, bool]:
+        """The report URL, and whether to try again later because it is not ready yet."""
+        if (
+            restore.status not in _REPORTED_RESTORE_STATUSES
+            or not restore.migration_id
+            or not restore.cloud_id
+        ):
+            return None, False
+        stats.atlassian_calls += 1
+        try:
+            url = await self._atlassian.get_post_op_report(
+                cloud_id=restore.cloud_id, migration_id=restore.migration_id
+            )
+        except (ConflictError, Unavailable, RateLimited) as exc:
+            log.info("report of restore %s not available yet: %s", restore.restore_id, exc)
+            return None, True
+        except AtlassianError as exc:
+            stats.errors += 1
+            log.warning("report of restore %s cannot be fetched: %s", restore.restore_id, exc)
+            return None, False
+        return url, False
+
+    async def _retry_report(self, operation: TrackedOperation, stats: CycleStats) -> None:
+        restore = _restore_of(operation)
+        url, still_waiting = await self._report_for(restore, stats)
+        if url is None and still_waiting:
+            ended = operation.changed_at or operation.registered_at
+            if self._clock.now() - datetime.fromisoformat(ended) < REPORT_GIVE_UP:
+                return
+            log.warning("giving up on the report of restore %s", operation.operation_id)
+        updated = replace(
+            operation,
+            version=operation.version + 1,
+            report_url=url,
+            awaiting_report=False,
+        )
+        notify = (
+            [{"type": "post", "to": "thread", "what": "report", "report_url": url}] if url else []
+        )
+        if await self._store.record(
+            updated, expected_version=operation.version, notify=notify, redraw_card=bool(url)
+        ):
+            stats.transitions += 1
+
+    # -- reminders and nudges ---------------------------------------------------------------
+
+    async def _queue_expiry_reminders(self, stats: CycleStats) -> None:
+        now = self._clock.now()
+        for owner in await self._store.due_reminders(now):
+            if not self._mine(owner):
+                continue
+            operation = await self._store.get_by_key(owner)
+            backup = _backup_of(operation) if operation is not None else None
+            expiry = rules.backup_expiry(backup) if backup is not None else None
+            if operation is not None and expiry is not None and expiry > now:
+                entry = {"type": "post", "what": "reminder", "expiry": expiry.isoformat()}
+                await self._store.enqueue_once(
+                    owner,
+                    [{**entry, "to": "thread"}, {**entry, "to": "notify"}],
+                    marker=f"expiry-reminder:{operation.operation_id}",
+                )
+            await self._store.drop_reminder(owner)
+
+    async def _check_policies(self, stats: CycleStats) -> None:
+        """At most once per POLICY_CHECK_INTERVAL across all processes: nudge idle policies."""
+        if not self._notify_channel:
+            return
+        now = self._clock.now()
+        due = await self._due(
+            keys=[self._policy_check_key],
+            args=[str(_ms(now)), str(_ms(now + POLICY_CHECK_INTERVAL))],
+        )
+        if not due:
+            return
+        policies = await self._api(stats, self._atlassian.list_policies())
+        if not isinstance(policies, list):
+            return
+        for policy in policies:
+            backups = await self._api(stats, self._atlassian.list_backups(policy.policy_id))
+            if not isinstance(backups, list):
+                continue
+            if any(b.status == BackupStatus.IN_PROGRESS for b in backups):
+                continue
+            complete = [
+                ensure_utc(b.created_at)
+                for b in backups
+                if b.status == BackupStatus.COMPLETE and b.created_at is not None
+            ]
+            last = max(complete, default=None)
+            if last is not None and now - last < NUDGE_AFTER:
+                continue
+            since = last or (ensure_utc(policy.created_at) if policy.created_at else None)
+            period = since + NUDGE_AFTER if since is not None else None
+            period_id = "never" if period is None else str(int(period.timestamp()))
+            await self._store.enqueue_once(
+                f"policy:{policy.policy_id}",
+                [
+                    {
+                        "type": "post",
+                        "to": "notify",
+                        "what": "nudge",
+                        "policy_id": policy.policy_id,
+                        "product": str(policy.product),
+                        "cloud_id": policy.cloud_id,
+                        "last_complete": last.isoformat() if last else None,
+                    }
+                ],
+                marker=f"policy-nudge:{policy.policy_id}:{period_id}",
+            )
+
+    # -- adoption ----------------------------------------------------------------------------
+
+    async def adopt_running(self) -> list[TrackedOperation]:
+        """Track restores and backups running in the org that the bot is not tracking yet.
+
+        Each is announced with a new card in BOT_NOTIFY_CHANNEL (without one, it is tracked
+        without a card). A restore that belongs to a restore session keeps that session's
+        card. Returns what this process adopted; another process holding the adoption lock
+        means that process is doing it, and this one adopts nothing.
+        """
+        now = self._clock.now()
+        locked = await self._lock(
+            keys=[self._adopt_lock_key],
+            args=[
+                self._process_id,
+                str(_ms(now)),
+                str(_ms(now + timedelta(seconds=ADOPT_LOCK_SECONDS))),
+            ],
+        )
+        if not locked:
+            log.info("another tracker process is adopting running operations")
+            return []
+        stats = CycleStats()
+        adopted: list[TrackedOperation] = []
+        try:
+            restores = await self._api(stats, self._atlassian.list_restores())
+            for restore in restores if isinstance(restores, list) else []:
+                if restore.status in _ADOPTABLE_RESTORE_STATUSES:
+                    operation = await self._adopt(
+                        OperationKind.RESTORE, restore.restore_id, restore
+                    )
+                    if operation is not None:
+                        adopted.append(operation)
+            policies = await self._api(stats, self._atlassian.list_policies())
+            for policy in policies if isinstance(policies, list) else []:
+                backups = await self._api(stats, self._atlassian.list_backups(policy.policy_id))
+                for backup in backups if isinstance(backups, list) else []:
+                    if backup.status == BackupStatus.IN_PROGRESS:
+                        operation = await self._adopt(
+                            OperationKind.BACKUP,
+                            backup.backup_id,
+                            backup,
+                            policy_id=policy.policy_id,
+                        )
+                        if operation is not None:
+                            adopted.append(operation)
+        finally:
+            await self._unlock(keys=[self._adopt_lock_key], args=[self._process_id])
+        return adopted
+
+    async def _adopt(
+        self,
+        kind: OperationKind,
+        operation_id: str,
+        item: Backup | Restore,
+        *,
+        policy_id: str | None = None,
+    ) -> TrackedOperation | None:
+        if await self._store.get(kind, operation_id) is not None:
+            return None
+        session = (
+            await self._services.sessions.find_by_restore_id(operation_id)
+            if kind is OperationKind.RESTORE
+            else None
+        )
+        status, message = self._status_of(item)
+        operation = TrackedOperation(
+            kind=kind,
+            operation_id=operation_id,
+            cloud_id=item.cloud_id,
+            product=_item_product(item),
+            channel=session.channel if session else None,
+            card_ts=session.card_ts if session else None,
+            started_by=session.requester if session else None,
+            registered_at=self._clock.now().isoformat(),
+            policy_id=policy_id,
+            backup_id=item.backup_id if isinstance(item, Restore) else None,
+            session_id=session.session_id if session else None,
+            status=status,
+            status_message=message,
+            adopted=True,
+            snapshot=item.model_dump_json(by_alias=True),
+        )
+        notify: list[dict[str, Any]] = []
+        if session is None and self._notify_channel:
+            notify.append({"type": "announce"})
+        elif session is None:
+            log.info("adopted %s without a card: BOT_NOTIFY_CHANNEL is not set", operation.key)
+        if not await self._store.create(operation, notify=notify):
+            return None
+        log.info("adopted running %s", operation.key)
+        return operation
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def flush(self, stats: CycleStats | None = None) -> CycleStats:
+        """Send what the outboxes of this process's shards still owe Slack."""
+        stats = stats or CycleStats()
+        self._next_send_at = None
+        now = self._clock.now()
+        self._blocked = {key: until for key, until in self._blocked.items() if until > now}
+        owners = [owner for owner in await self._store.pending_owners() if self._mine(owner)]
+        await self._bounded((self._flush_owner(owner, stats) for owner in owners), SEND_CONCURRENCY)
+        return stats
+
+    def _defer(self, seconds: float, stats: CycleStats) -> _Send:
+        stats.deferred += 1
+        at = self._clock.now() + timedelta(seconds=max(seconds, 0.001))
+        if self._next_send_at is None or at < self._next_send_at:
+            self._next_send_at = at
+        return _Send.WAIT
+
+    async def _flush_owner(self, owner: str, stats: CycleStats) -> None:
+        view = await self._store.outbox(owner)
+        if view.empty:
+            return
+        operation = await self._store.get_by_key(owner)
+        announce_pending = False
+        for index, entry in enumerate(view.entries):
+            outcome = await self._claimed(
+                owner, entry.field, stats, functools.partial(self._send_entry, owner, entry, stats)
+            )
+            if outcome is _Send.WAIT:
+                # Entries wait in order; a card not announced yet cannot be edited either.
+                announce_pending = any(
+                    later.payload.get("type") == "announce" for later in view.entries[index:]
+                )
+                break
+            if entry.payload.get("type") == "announce":
+                operation = await self._store.get_by_key(owner)
+        if view.card_version is not None and not announce_pending:
+            version = view.card_version
+            await self._claimed(
+                owner,
+                "card",
+                stats,
+                lambda: self._send_card(operation, stats),
+                card_version=version,
+            )
+
+    async def _claimed(
+        self,
+        owner: str,
+        entry_field: str,
+        stats: CycleStats,
+        send: Callable[[], Awaitable[_Send]],
+        *,
+        card_version: int | None = None,
+    ) -> _Send:
+        guard = self._leases.guard(shard_of(owner, self._leases.shards))
+        if guard is None:
+            return _Send.WAIT
+        lease_key, lease_prefix = guard
+        now_ms = _ms(self._clock.now())
+        claimed = await self._store.claim(
+            owner,
+            entry_field,
+            holder=self._process_id,
+            now_ms=now_ms,
+            until_ms=now_ms + self._leases.lease_ms,
+            lease_key=lease_key,
+            lease_prefix=lease_prefix,
+        )
+        if claimed == 0:
+            return _Send.DONE
+        if claimed < 0:
+            return _Send.WAIT
+        try:
+            outcome = await send()
+        except BaseException:
+            await self._store.unclaim(owner, entry_field, holder=self._process_id)
+            raise
+        if outcome is _Send.DONE:
+            await self._store.ack(owner, entry_field, card_version=card_version)
+        else:
+            await self._store.unclaim(owner, entry_field, holder=self._process_id)
+        return outcome
+
+    async def _call_slack(
+        self,
+        method: str,
+        channel: str,
+        rate: SlackRate,
+        stats: CycleStats,
+        call: Callable[[], Awaitable[Any]],
+    ) -> _SlackResult:
+        now = self._clock.now()
+        blocked_until = self._blocked.get((method, channel))
+        if blocked_until is not None and blocked_until > now:
+            return self._defer((blocked_until - now).total_seconds(), stats)
+        wait = await self._throttle.take(method, channel, rate)
+        if wait > 0:
+            self._blocked[(method, channel)] = now + timedelta(seconds=wait)
+            return self._defer(wait, stats)
+        try:
+            response = await call()
+        except SlackApiError as exc:
+            response_data = exc.response
+            status = getattr(response_data, "status_code", None)
+            error = str(response_data.get("error", "")) if response_data is not None else ""
+            if status == 429 or error == "ratelimited":
+                retry_after = _retry_after(response_data)
+                await self._throttle.block(method, channel, retry_after, rate)
+                self._blocked[(method, channel)] = self._clock.now() + timedelta(
+                    seconds=retry_after
+                )
+                log.info("Slack rate-limits %s in %s for %.0f s", method, channel, retry_after)
+                return self._defer(retry_after, stats)
+            if error in _PERMANENT_SLACK_ERRORS:
+                return _Refused(error)
+            stats.errors += 1
+            log.warning("Slack refused %s in %s (%s); will retry", method, channel, error)
+            return self._defer(SEND_RETRY_SECONDS, stats)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            stats.errors += 1
+            log.warning("Slack %s failed (%s); will retry", method, type(exc).__name__)
+            return self._defer(SEND_RETRY_SECONDS, stats)
+        stats.messages_sent += 1
+        ts = response.get("ts") if hasattr(response, "get") else None
+        return _Posted(ts=str(ts) if ts else None)
+
+    async def _post(
+        self,
+        channel: str,
+        message: Message,
+        stats: CycleStats,
+        *,
+        thread_ts: str | None = None,
+    ) -> _SlackResult:
+        async def call() -> Any:
+            arguments: dict[str, Any] = {"channel": channel, **message.as_kwargs()}
+            if thread_ts:
+                arguments["thread_ts"] = thread_ts
+            return await self._slack.chat_postMessage(**arguments)
+
+        result = await self._call_slack("chat.postMessage", channel, self._post_rate, stats, call)
+        if (
+            isinstance(result, _Refused)
+            and thread_ts
+            and result.error
+            in (
+                "thread_not_found",
+                "message_not_found",
+            )
+        ):
+            log.warning("the card in %s is gone; posting without a thread", channel)
+            return await self._post(channel, message, stats)
+        return result
+
+    async def _send_entry(self, owner: str, entry: OutboxEntry, stats: CycleStats) -> _Send:
+        payload = entry.payload
+        operation = await self._store.get_by_key(owner)
+        kind = payload.get("type")
+        if kind == "hook":
+            return await self._run_finished_hook(operation)
+        if kind == "announce":
+            return await self._announce(operation, stats)
+        if kind != "post":
+            log.error("unknown outbox entry %s for %s; dropped", kind, owner)
+            return _Send.DONE
+        to_thread = payload.get("to") == "thread"
+        if to_thread:
+            if operation is None or not operation.channel or not operation.card_ts:
+                return _Send.DONE
+            channel, thread_ts = operation.channel, operation.card_ts
+        else:
+            if not self._notify_channel:
+                return _Send.DONE
+            if operation is not None and operation.channel == self._notify_channel:
+                # Its card, and so its thread, is already in the notify channel.
+                return _Send.DONE
+            channel, thread_ts = self._notify_channel, None
+        card_channel = None if to_thread or operation is None else operation.channel
+        message = self._render_post(payload, operation, card_channel)
+        if message is None:
+            return _Send.DONE
+        result = await self._post(channel, message, stats, thread_ts=thread_ts)
+        if isinstance(result, _Refused):
+            log.error("Slack refused a notification for %s in %s: %s", owner, channel, result.error)
+            return _Send.DONE
+        return _Send.WAIT if isinstance(result, _Send) else _Send.DONE
+
+    def _render_post(
+        self,
+        payload: Mapping[str, Any],
+        operation: TrackedOperation | None,
+        card_channel: str | None,
+    ) -> Message | None:
+        what = payload.get("what")
+        sites = self._services.sites
+        if what == "nudge":
+            last = payload.get("last_complete")
+            return blocks.policy_nudge_message(
+                policy_id=str(payload.get("policy_id")),
+                product=normalise_product(payload.get("product")),
+                site=sites.name(payload.get("cloud_id")),
+                last_complete=datetime.fromisoformat(last) if last else None,
+                now=self._clock.now(),
+            )
+        if operation is None:
+            return None
+        product = normalise_product(operation.product) if operation.product else None
+        site = sites.name(operation.cloud_id)
+        if what == "final":
+            return blocks.outcome_message(
+                OperationOutcome(
+                    kind=operation.kind.value,
+                    operation_id=operation.operation_id,
+                    product=product,
+                    site=site,
+                    status=str(payload.get("status")),
+                    status_message=payload.get("message"),
+                    started_by=operation.started_by,
+                    report_url=payload.get("report_url"),
+                ),
+                card_channel=card_channel,
+            )
+        if what == "report" and payload.get("report_url"):
+            return blocks.report_message(operation.operation_id, str(payload["report_url"]))
+        if what == "reminder":
+            return blocks.expiry_reminder_message(
+                backup_id=operation.operation_id,
+                product=product,
+                site=site,
+                expiry=datetime.fromisoformat(str(payload["expiry"])),
+                now=self._clock.now(),
+                card_channel=card_channel,
+            )
+        return None
+
+    async def _run_finished_hook(self, operation: TrackedOperation | None) -> _Send:
+        if operation is None or self._hooks is None:
+            return _Send.DONE
+        try:
+            await self._hooks.finished(operation, _restore_of(operation), operation.report_url)
+        except Exception:
+            log.exception("the restore flow could not finish %s; retrying", operation.key)
+            return _Send.WAIT
+        return _Send.DONE
+
+    async def _announce(self, operation: TrackedOperation | None, stats: CycleStats) -> _Send:
+        if operation is None or operation.card_ts or not self._notify_channel:
+            return _Send.DONE
+        message = await self._render_card(operation, adopted=True)
+        if message is None:
+            return _Send.DONE
+        result = await self._post(self._notify_channel, message, stats)
+        if isinstance(result, _Refused):
+            log.error("could not announce %s: %s", operation.key, result.error)
+            return _Send.DONE
+        if isinstance(result, _Send):
+            return result
+        await self._store.update(
+            operation.kind,
+            operation.operation_id,
+            {"channel": self._notify_channel, "card_ts": result.ts},
+        )
+        return _Send.DONE
+
+    async def _send_card(self, operation: TrackedOperation | None, stats: CycleStats) -> _Send:
+        if operation is None or not operation.channel or not operation.card_ts:
+            return _Send.DONE
+        try:
+            message = await self._render_card(operation, adopted=False)
+        except Exception:
+            log.exception("could not draw the card of %s; retrying", operation.key)
+            return self._defer(SEND_RETRY_SECONDS, stats)
+        if message is None:
+            return _Send.DONE
+        channel, ts = operation.channel, operation.card_ts
+
+        async def call() -> Any:
+            return await self._slack.chat_update(channel=channel, ts=ts, **message.as_kwargs())
+
+        result = await self._call_slack("chat.update", channel, self._card_edit_rate, stats, call)
+        if isinstance(result, _Refused):
+            log.warning("the card of %s cannot be edited: %s", operation.key, result.error)
+            return _Send.DONE
+        return _Send.WAIT if isinstance(result, _Send) else _Send.DONE
+
+    async def _render_card(self, operation: TrackedOperation, *, adopted: bool) -> Message | None:
+        if operation.kind is OperationKind.RESTORE and self._hooks is not None and not adopted:
+            return await self._hooks.card_for(
+                operation, _restore_of(operation), operation.report_url
+            )
+        card = self._card_view(operation)
+        return blocks.adopted_card(card) if adopted else blocks.operation_card(card)
+
+    def _card_view(self, operation: TrackedOperation) -> OperationCard:
+        sites = self._services.sites
+        item = _item_of(operation)
+        started = item.created_at if item is not None else None
+        detail: str | None = None
+        site = sites.name(operation.cloud_id)
+        if operation.kind in (OperationKind.EXPORT, OperationKind.IMPORT) and operation.backup_id:
+            detail = f"backup {blocks.code(operation.backup_id)}"
+        if operation.kind is OperationKind.RESTORE:
+            source = f"backup {blocks.code(operation.backup_id)}" if operation.backup_id else ""
+            report = (
+                f" · <{escape_mrkdwn(operation.report_url)}|Post-restore report>"
+                if operation.report_url
+                else ""
+            )
+            detail = (source + report).strip(" ·") or None
+        return OperationCard(
+            kind=operation.kind.value,
+            operation_id=operation.operation_id,
+            product=normalise_product(operation.product) if operation.product else None,
+            site=site,
+            started_by=operation.started_by,
+            status=operation.status or "IN_PROGRESS",
+            started_at=started or datetime.fromisoformat(operation.registered_at),
+            status_message=operation.status_message,
+            detail=detail,
+            updated_at=(
+                datetime.fromisoformat(operation.changed_at) if operation.changed_at else None
+            ),
+        )
+
+
+def _retry_after(response: Any) -> float:
+    headers = getattr(response, "headers", None) or {}
+    for name in ("Retry-After", "retry-after"):
+        value = headers.get(name) if hasattr(headers, "get") else None
+        if value is not None:
+            try:
+                return max(1.0, float(value))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+def _item_cloud_id(item: ApiItem | _Gone) -> str | None:
+    return None if isinstance(item, _Gone) else item.cloud_id
+
+
+def _item_product(item: ApiItem | _Gone) -> str | None:
+    if isinstance(item, _Gone) or item.product is None:
+        return None
+    return str(item.product)
+
+
+_ITEM_MODELS: Final[Mapping[OperationKind, type[ApiItem]]] = {
+    OperationKind.BACKUP: Backup,
+    OperationKind.EXPORT: Export,
+    OperationKind.IMPORT: Import,
+    OperationKind.RESTORE: Restore,
+}
+
+
+def _item_of(operation: TrackedOperation) -> ApiItem | None:
+    if not operation.snapshot:
+        return None
+    try:
+        return _ITEM_MODELS[operation.kind].model_validate_json(operation.snapshot)
+    except ValueError:
+        log.warning("the stored view of %s is unreadable", operation.key)
+        return None
+
+
+def _backup_of(operation: TrackedOperation) -> Backup | None:
+    item = _item_of(operation)
+    return item if isinstance(item, Backup) else None
+
+
+def _restore_of(operation: TrackedOperation) -> Restore:
+    """The restore as last seen, or what the tracked operation itself knows of it."""
+    item = _item_of(operation)
+    if isinstance(item, Restore):
+        return item
+    return Restore(
+        restore_id=operation.operation_id,
+        backup_id=operation.backup_id,
+        cloud_id=operation.cloud_id,
+        product=operation.product,
+        status=operation.status or RestoreStatus.IN_PROGRESS,
+        status_message=operation.status_message,
+    )
+
+
+__all__ = [
+    "CARD_EDIT_RATE",
+    "DEFAULT_SHARDS",
+    "FINAL_STATUSES",
+    "POST_RATE",
+    "REMINDER_LEAD",
+    "CycleStats",
+    "RestoreHooks",
+    "ShardLeases",
+    "SlackRate",
+    "Tracker",
+    "shard_of",
+]

@@ -1,0 +1,818 @@
+"""The tracker against the simulator, the fake Slack Web API and a real Redis.
+
+Time only moves when a test advances the simulator's manual clock, which the tracker, the
+simulated Atlassian API and the fake Slack all share: operations finish, leases lapse and
+rate windows pass without real waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.atlassian.models import (
+    BackupStatus,
+    OperationStatus,
+    Product,
+    Restore,
+    RestoreStatus,
+)
+from bot.localslack import Message as SlackMessage
+from bot.localslack import SlackWebApi
+from bot.runtime import Services
+from bot.simulator.seed import (
+    ACME_CLOUD_ID,
+    ACME_CONFLUENCE_POLICY,
+    ACME_JIRA_POLICY,
+    JIRA_COMPLETE_BACKUP,
+    JIRA_EXPIRED_BACKUP,
+    SANDBOX_CLOUD_ID,
+)
+from bot.simulator.world import RestoreRecord, TransferRecord
+from bot.slack import commands as cmd
+from bot.slack.blocks import Message
+from bot.slack.handlers import CommandHandlers, Invocation
+from bot.store.operations import OperationKind, TrackedOperation
+from bot.tracker import CycleStats, Tracker
+from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL, ServicesFactory
+from tests.fixtures.simulator import RunningSimulator
+from tests.fixtures.slack_api import SlackApiFactory
+
+CHANNEL = "COPS"
+POLL = 30.0
+
+
+@pytest.fixture
+async def fake_slack(make_slack_api: SlackApiFactory, simulator: RunningSimulator) -> SlackWebApi:
+    """The fake Slack Web API on the simulator's clock."""
+    return await make_slack_api(clock=simulator.clock)
+
+
+@pytest.fixture
+def slack_client(fake_slack: SlackWebApi) -> AsyncWebClient:
+    return AsyncWebClient(token="xoxb-test", base_url=fake_slack.url)
+
+
+def make_tracker(
+    services: Services, slack: AsyncWebClient, process_id: str = "p1", **options: Any
+) -> Tracker:
+    return Tracker(services, slack, process_id=process_id, **options)
+
+
+async def noop_reply(message: Message) -> None:
+    """Handlers answer privately through this; the tests look at the channel instead."""
+
+
+async def start_backup(
+    services: Services, slack: AsyncWebClient, policy_id: str = ACME_JIRA_POLICY
+) -> TrackedOperation:
+    """Run ``/backup run`` through the real command handler, which posts and registers the card."""
+    handlers = CommandHandlers(services, slack)
+    await handlers.backup_run(
+        cmd.BackupRun(policy_id=policy_id),
+        Invocation(user_id=ADMIN, channel_id=CHANNEL),
+        noop_reply,
+    )
+    operations = [op for op in await services.operations.active() if op.policy_id == policy_id]
+    assert len(operations) == 1
+    return operations[0]
+
+
+async def start_transfer(
+    services: Services, slack: AsyncWebClient, kind: OperationKind, backup_id: str
+) -> TrackedOperation:
+    handlers = CommandHandlers(services, slack)
+    who = Invocation(user_id=ADMIN, channel_id=CHANNEL)
+    if kind is OperationKind.EXPORT:
+        await handlers.export(cmd.Export(backup_ids=(backup_id,)), who, noop_reply)
+    else:
+        await handlers.import_(cmd.Import(backup_ids=(backup_id,)), who, noop_reply)
+    found = [op for op in await services.operations.active() if op.kind is kind]
+    assert len(found) == 1
+    return found[0]
+
+
+async def start_restore(
+    services: Services, slack: AsyncWebClient, *, channel: str = CHANNEL
+) -> TrackedOperation:
+    """A running restore of acme's Jira backup onto the sandbox, registered with a card."""
+    restore = await services.atlassian.create_restore(
+        dest_cloud_id=SANDBOX_CLOUD_ID,
+        backup_id=JIRA_COMPLETE_BACKUP,
+        product=Product.JIRA,
+        include_attachments=True,
+        include_users_and_groups=False,
+    )
+    assert restore.status == RestoreStatus.IN_PROGRESS
+    posted = await slack.chat_postMessage(channel=channel, text=f"Restore {restore.restore_id}")
+    return await services.operations.register(
+        OperationKind.RESTORE,
+        restore.restore_id,
+        cloud_id=SANDBOX_CLOUD_ID,
+        product="JIRA",
+        channel=channel,
+        card_ts=str(posted["ts"]),
+        started_by=ADMIN,
+        status=str(restore.status),
+        backup_id=JIRA_COMPLETE_BACKUP,
+        session_id="session-1",
+    )
+
+
+def replies(api: SlackWebApi, operation: TrackedOperation) -> list[SlackMessage]:
+    assert operation.channel
+    assert operation.card_ts
+    return api.thread(operation.channel, operation.card_ts)[1:]
+
+
+def mentions(messages: Iterable[SlackMessage], needle: str) -> list[SlackMessage]:
+    return [m for m in messages if needle in m.text]
+
+
+def card(api: SlackWebApi, operation: TrackedOperation) -> SlackMessage:
+    assert operation.channel
+    assert operation.card_ts
+    found = api.message(operation.channel, operation.card_ts)
+    assert found is not None
+    return found
+
+
+def card_text(api: SlackWebApi, operation: TrackedOperation) -> str:
+    return str(card(api, operation).blocks)
+
+
+async def finish(
+    simulator: RunningSimulator, tracker: Tracker, seconds: float = POLL
+) -> CycleStats:
+    simulator.clock.advance(seconds)
+    return await tracker.poll_once()
+
+
+# --------------------------------------------------------------------------------------
+# Cards and threads for each kind and final state
+# --------------------------------------------------------------------------------------
+
+
+async def test_complete_backup_edits_card_and_announces_once_in_thread_and_notify(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A completed backup: card edited, one final message in its thread and the notify channel."""
+    operation = await start_backup(services, slack_client)
+    tracker = make_tracker(services, slack_client)
+    first = await tracker.poll_once()
+    assert first.transitions == 0
+    assert "IN PROGRESS" in card_text(fake_slack, operation)
+
+    stats = await finish(simulator, tracker)
+    await finish(simulator, tracker)
+
+    assert stats.transitions == 1
+    assert "COMPLETE" in card_text(fake_slack, operation)
+    assert [m.text for m in replies(fake_slack, operation)] == [
+        f"Backup {operation.operation_id} of Jira on acme finished"
+    ]
+    mirrored = mentions(fake_slack.messages(NOTIFY_CHANNEL), operation.operation_id)
+    assert len(mirrored) == 1
+    assert f"<#{CHANNEL}>" in str(mirrored[0].blocks)
+    stored = await services.operations.get(OperationKind.BACKUP, operation.operation_id)
+    assert stored is not None
+    assert stored.final
+    assert stored.status == "COMPLETE"
+    assert operation.key not in await services.operations.active_keys()
+
+
+async def test_failed_backup_reports_the_service_message(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A backup that fails is announced as failed, with Atlassian's reason, on card and thread."""
+    simulator.world.faults.fail_rate = 1.0
+    operation = await start_backup(services, slack_client)
+    tracker = make_tracker(services, slack_client)
+
+    await finish(simulator, tracker)
+
+    reason = "internal error"
+    assert "FAILED" in card_text(fake_slack, operation)
+    assert reason in card_text(fake_slack, operation)
+    (reply,) = replies(fake_slack, operation)
+    assert "failed" in reply.text
+    assert reason in reply.text
+
+
+async def test_export_then_import_cards_follow_each_to_completion(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """Exports are found through the export list and imports one by one; both end announced."""
+    export = await start_transfer(
+        services, slack_client, OperationKind.EXPORT, JIRA_COMPLETE_BACKUP
+    )
+    tracker = make_tracker(services, slack_client)
+    await finish(simulator, tracker)
+    assert "COMPLETE" in card_text(fake_slack, export)
+    assert [m.text for m in replies(fake_slack, export)] == [
+        f"Export {export.operation_id} of Jira on acme finished"
+    ]
+
+    imported = await start_transfer(
+        services, slack_client, OperationKind.IMPORT, JIRA_COMPLETE_BACKUP
+    )
+    calls_before = len(simulator.world.calls)
+    await finish(simulator, tracker)
+    paths = [call.path for call in simulator.world.calls[calls_before:]]
+    assert any(f"/imports/{imported.operation_id}" in path for path in paths)
+    assert "COMPLETE" in card_text(fake_slack, imported)
+    assert len(replies(fake_slack, imported)) == 1
+
+
+async def test_incomplete_backup_says_what_is_missing(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """An INCOMPLETE backup's final message carries Atlassian's note on what is missing."""
+    operation = await start_backup(services, slack_client, ACME_CONFLUENCE_POLICY)
+    record = simulator.world.backups[operation.operation_id]
+    record.outcome = BackupStatus.INCOMPLETE
+    record.status_message = "Spaces ARCHIVE and LEGACY are missing from this backup."
+    tracker = make_tracker(services, slack_client)
+
+    await finish(simulator, tracker)
+
+    (reply,) = replies(fake_slack, operation)
+    assert "finished incomplete" in reply.text
+    assert "ARCHIVE and LEGACY" in reply.text
+    assert "INCOMPLETE" in card_text(fake_slack, operation)
+
+
+async def test_backup_found_expired_is_announced_as_expired(
+    services: Services, fake_slack: SlackWebApi, slack_client: AsyncWebClient
+) -> None:
+    """A tracked backup that Atlassian reports as EXPIRED ends with an expired notice."""
+    posted = await slack_client.chat_postMessage(channel=CHANNEL, text="old backup")
+    operation = await services.operations.register(
+        OperationKind.BACKUP,
+        JIRA_EXPIRED_BACKUP,
+        cloud_id=ACME_CLOUD_ID,
+        product="JIRA",
+        channel=CHANNEL,
+        card_ts=str(posted["ts"]),
+        started_by=ADMIN,
+        status="IN_PROGRESS",
+        policy_id=ACME_JIRA_POLICY,
+    )
+    tracker = make_tracker(services, slack_client)
+
+    await tracker.poll_once()
+
+    (reply,) = replies(fake_slack, operation)
+    assert reply.text.endswith("expired: This backup is more than 14 days old and has expired.")
+    assert "EXPIRED" in card_text(fake_slack, operation)
+
+
+async def test_restore_without_hooks_gets_report_link_on_card_and_in_thread(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A finished restore's generic card and final message carry the post-restore report link."""
+    operation = await start_restore(services, slack_client)
+    tracker = make_tracker(services, slack_client)
+
+    await finish(simulator, tracker)
+
+    (reply,) = replies(fake_slack, operation)
+    assert "finished" in reply.text
+    assert "/report/" in reply.text
+    assert "Post-restore report" in card_text(fake_slack, operation)
+    assert "COMPLETE" in card_text(fake_slack, operation)
+
+
+@dataclass
+class RecordingHooks:
+    """The restore flow's side of the tracker, as a small fake that remembers its calls."""
+
+    slack: SlackWebApi
+    calls: list[tuple[str, str, str | None, int]] = field(default_factory=list)
+    fail_finished: int = 0
+
+    async def card_for(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> Message | None:
+        self.calls.append(("card_for", str(restore.status), report_url, self._replies(operation)))
+        return Message(text=f"restore card: {restore.status}", blocks=[])
+
+    async def finished(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> None:
+        self.calls.append(("finished", str(restore.status), report_url, self._replies(operation)))
+        if self.fail_finished:
+            self.fail_finished -= 1
+            raise RuntimeError("the session store is unavailable")
+
+    def _replies(self, operation: TrackedOperation) -> int:
+        assert operation.channel
+        assert operation.card_ts
+        return len(self.slack.thread(operation.channel, operation.card_ts)) - 1
+
+
+async def test_restore_hooks_draw_the_card_and_finish_once_before_the_announcement(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """With hooks the restore flow draws the card and finished() runs before the thread post."""
+    hooks = RecordingHooks(fake_slack, fail_finished=1)
+    operation = await start_restore(services, slack_client)
+    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+
+    await finish(simulator, tracker)
+    assert replies(fake_slack, operation) == []
+    await finish(simulator, tracker)
+    await finish(simulator, tracker)
+
+    finished = [call for call in hooks.calls if call[0] == "finished"]
+    assert len(finished) == 2  # one failure retried, then done
+    assert finished[-1][1] == "COMPLETE"
+    assert finished[-1][2]
+    assert "/report/" in finished[-1][2]
+    assert finished[-1][3] == 0
+    assert len(replies(fake_slack, operation)) == 1
+    assert card(fake_slack, operation).text == "restore card: COMPLETE"
+
+
+async def test_report_not_ready_is_posted_later_without_repeating_the_final_state(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A report not ready yet is posted on a later cycle; the final message is not repeated."""
+    operation = await start_restore(services, slack_client)
+    simulator.world.faults.queue(status=409, count=2, path_contains="postOpReport")
+    tracker = make_tracker(services, slack_client)
+
+    await finish(simulator, tracker)
+    assert next(m.text for m in replies(fake_slack, operation)).endswith("finished")
+    await finish(simulator, tracker)
+    assert len(replies(fake_slack, operation)) == 1
+    await finish(simulator, tracker)
+    await finish(simulator, tracker)
+
+    texts = [m.text for m in replies(fake_slack, operation)]
+    assert len(texts) == 2
+    assert texts[1].startswith("Post-restore report for")
+    assert "Post-restore report" in card_text(fake_slack, operation)
+    assert operation.key not in await services.operations.active_keys()
+
+
+# --------------------------------------------------------------------------------------
+# Restarts, replicas and failures
+# --------------------------------------------------------------------------------------
+
+
+async def test_restart_mid_operation_gives_exactly_one_final_notification(
+    make_services: ServicesFactory,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A new tracker process on the same Redis picks the operation up and announces its end once."""
+    first_services = await make_services()
+    operation = await start_backup(first_services, slack_client)
+    first = make_tracker(first_services, slack_client, "before-restart")
+    await first.poll_once()
+    del first  # the process dies without releasing anything
+
+    second = make_tracker(await make_services(), slack_client, "after-restart")
+    simulator.clock.advance(second.lease_seconds + 1)
+    for _ in range(3):
+        await finish(simulator, second)
+
+    assert len(replies(fake_slack, operation)) == 1
+    assert len(mentions(fake_slack.messages(NOTIFY_CHANNEL), operation.operation_id)) == 1
+
+
+def _add_load(
+    simulator: RunningSimulator, count: int, *, seed: int = 7, start: int = 0
+) -> list[tuple[OperationKind, str, str | None]]:
+    """Put ``count`` running backups, exports and restores into the world, finishing at random."""
+    world = simulator.world
+    rng = random.Random(seed)
+    now = simulator.clock.now()
+    created: list[tuple[OperationKind, str, str | None]] = []
+    for index in range(start, start + count):
+        finishes = now + timedelta(seconds=rng.uniform(5, 240))
+        choice = index % 10
+        if choice < 6:
+            policy = ACME_JIRA_POLICY if index % 2 else ACME_CONFLUENCE_POLICY
+            backup = world.add_backup(
+                policy, status=BackupStatus.IN_PROGRESS, backup_id=f"bkp-load-{index:04d}"
+            )
+            backup.finishes_at = finishes
+            if rng.random() < 0.2:
+                backup.outcome = BackupStatus.FAILED
+                backup.status_message = "The backup could not be completed."
+            created.append((OperationKind.BACKUP, backup.backup_id, policy))
+        elif choice < 9:
+            export = TransferRecord(
+                kind="export",
+                transfer_id=f"exp-load-{index:04d}",
+                backup_id=JIRA_COMPLETE_BACKUP,
+                cloud_id=ACME_CLOUD_ID,
+                product=Product.JIRA,
+                created_at=now,
+                finishes_at=finishes,
+                outcome=OperationStatus.COMPLETE,
+            )
+            world.exports[export.transfer_id] = export
+            created.append((OperationKind.EXPORT, export.transfer_id, None))
+        else:
+            restore = RestoreRecord(
+                restore_id=f"rst-load-{index:04d}",
+                backup_id=JIRA_COMPLETE_BACKUP,
+                cloud_id=SANDBOX_CLOUD_ID,
+                source_cloud_id=ACME_CLOUD_ID,
+                product=Product.JIRA,
+                include_attachments=False,
+                include_users_and_groups=False,
+                created_at=now,
+                outcome=RestoreStatus.COMPLETE,
+                migration_id=f"mig-load-{index:04d}",
+                started_at=now,
+                finishes_at=finishes,
+            )
+            world.restores[restore.restore_id] = restore
+            created.append((OperationKind.RESTORE, restore.restore_id, None))
+    return created
+
+
+async def _register_load(
+    services: Services,
+    slack: AsyncWebClient,
+    load: Sequence[tuple[OperationKind, str, str | None]],
+    channels: int,
+) -> list[TrackedOperation]:
+    operations = []
+    for index, (kind, operation_id, policy_id) in enumerate(load):
+        channel = f"CLOAD{index % channels:02d}"
+        posted = await slack.chat_postMessage(channel=channel, text=f"{kind.value} {operation_id}")
+        operations.append(
+            await services.operations.register(
+                kind,
+                operation_id,
+                cloud_id=SANDBOX_CLOUD_ID if kind is OperationKind.RESTORE else ACME_CLOUD_ID,
+                product="JIRA",
+                channel=channel,
+                card_ts=str(posted["ts"]),
+                started_by=ADMIN,
+                status="IN_PROGRESS",
+                policy_id=policy_id,
+                backup_id=JIRA_COMPLETE_BACKUP if kind is not OperationKind.BACKUP else None,
+            )
+        )
+    return operations
+
+
+async def send_until(
+    simulator: RunningSimulator, trackers: Sequence[Tracker], until: datetime
+) -> None:
+    """Between polls, wake each tracker when its throttled notifications may go, as run() does."""
+    while True:
+        due = [t.next_send_at for t in trackers if t.next_send_at is not None]
+        moment = min(due, default=None)
+        if moment is None or moment > until:
+            simulator.clock.set(until)
+            return
+        simulator.clock.set(max(moment, simulator.clock.now()))
+        now = simulator.clock.now()
+        await asyncio.gather(
+            *(t.flush() for t in trackers if t.next_send_at is not None and t.next_send_at <= now)
+        )
+
+
+def _final_replies(api: SlackWebApi, operation: TrackedOperation) -> list[SlackMessage]:
+    return [m for m in replies(api, operation) if " finished" in m.text or " failed" in m.text]
+
+
+async def test_three_processes_announce_each_of_200_operations_once_even_when_one_dies(
+    make_services: ServicesFactory,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """Three concurrent trackers tell each of 200 endings once, even when one of them dies."""
+    fake_slack.enforce_rate_limits = True
+    processes = [await make_services() for _ in range(3)]
+    trackers = [
+        make_tracker(services, slack_client, f"p{n}", lease_seconds=60)
+        for n, services in enumerate(processes, start=1)
+    ]
+    operations = await _register_load(
+        processes[0], slack_client, _add_load(simulator, 200), channels=10
+    )
+    live = list(trackers)
+    for round_number in range(40):
+        await asyncio.gather(*(tracker.poll_once() for tracker in live))
+        held = [tracker.held_shards for tracker in live]
+        for index, shards in enumerate(held):
+            for other in held[index + 1 :]:
+                assert not shards & other, "two processes polled the same shard"
+        if round_number == 3:
+            live = live[:2]  # p3 is killed: it never polls or renews again
+        await send_until(simulator, live, simulator.clock.now() + timedelta(seconds=POLL))
+        if round_number > 8 and not await processes[0].operations.pending_owners():
+            break
+
+    for operation in operations:
+        assert len(_final_replies(fake_slack, operation)) == 1, operation.key
+    notified = fake_slack.messages(NOTIFY_CHANNEL)
+    for operation in operations:
+        assert len(mentions(notified, f"{operation.operation_id} of")) == 1, operation.key
+    assert not [call for call in fake_slack.calls if call.status == 429]
+    assert {len(tracker.held_shards) for tracker in live} == {16}
+
+
+async def test_slack_rate_limits_lose_nothing_and_coalesce_card_edits(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """After 429s the card gets one edit with the latest state and the final posts still arrive."""
+    posted = await slack_client.chat_postMessage(channel=CHANNEL, text="export starting")
+    record = TransferRecord(
+        kind="export",
+        transfer_id="exp-coalesce",
+        backup_id=JIRA_COMPLETE_BACKUP,
+        cloud_id=ACME_CLOUD_ID,
+        product=Product.JIRA,
+        created_at=simulator.clock.now(),
+        finishes_at=simulator.clock.now() + timedelta(seconds=20),
+        outcome=OperationStatus.COMPLETE,
+    )
+    simulator.world.exports[record.transfer_id] = record
+    operation = await services.operations.register(
+        OperationKind.EXPORT,
+        record.transfer_id,
+        cloud_id=ACME_CLOUD_ID,
+        product="JIRA",
+        channel=CHANNEL,
+        card_ts=str(posted["ts"]),
+        started_by=ADMIN,
+        status="STARTING",
+    )
+    tracker = make_tracker(services, slack_client)
+    fake_slack.rate_limit("chat.update", count=1, retry_after=60)
+
+    first = await tracker.poll_once()  # STARTING -> IN_PROGRESS; the edit gets a 429
+    assert first.transitions == 1
+    assert first.deferred >= 1
+    fake_slack.rate_limit("chat.postMessage", count=2, retry_after=3)
+    second = await finish(simulator, tracker)  # -> COMPLETE, still inside Retry-After
+    assert second.transitions == 1
+    assert card(fake_slack, operation).edits == ()
+    for _ in range(4):
+        await finish(simulator, tracker, 20)
+
+    updates = [c for c in fake_slack.calls_to("chat.update") if c.ok]
+    assert len(updates) == 1
+    assert "COMPLETE" in card_text(fake_slack, operation)
+    assert len(replies(fake_slack, operation)) == 1
+    assert len(mentions(fake_slack.messages(NOTIFY_CHANNEL), operation.operation_id)) == 1
+
+
+async def test_card_edits_are_throttled_per_channel(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """Many cards finishing at once in one channel are edited at Slack's per-channel rate."""
+    load = [(k, i, p) for k, i, p in _add_load(simulator, 30, seed=3) if k is OperationKind.BACKUP]
+    operations = await _register_load(services, slack_client, load, channels=1)
+    tracker = make_tracker(services, slack_client)
+
+    simulator.clock.advance(300)
+    await tracker.poll_once()
+    assert len([c for c in fake_slack.calls_to("chat.update") if c.ok]) == 2  # the burst
+    await send_until(simulator, [tracker], simulator.clock.now() + timedelta(seconds=10))
+    assert len([c for c in fake_slack.calls_to("chat.update") if c.ok]) == 2 + 8  # 1 per 1.25 s
+
+    await send_until(simulator, [tracker], simulator.clock.now() + timedelta(seconds=60))
+    edits = [c for c in fake_slack.calls_to("chat.update") if c.ok]
+    assert len(edits) == len(operations)
+    assert {c.args["ts"] for c in edits} == {op.card_ts for op in operations}
+
+
+async def test_atlassian_outage_loses_no_transition(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A cycle that meets 503s records nothing; the change is announced once the API is back."""
+    operation = await start_backup(services, slack_client)
+    tracker = make_tracker(services, slack_client)
+    simulator.world.faults.queue(status=503, count=8, method="GET")
+
+    failed = await finish(simulator, tracker)
+    assert failed.service_trouble
+    assert failed.errors >= 1
+    assert failed.transitions == 0
+    recovered = await finish(simulator, tracker)
+
+    assert recovered.transitions == 1
+    assert len(replies(fake_slack, operation)) == 1
+
+
+async def test_run_loop_backs_off_during_an_outage_and_keeps_going(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """The loop survives a failing API, backs off, then delivers and stops on request."""
+    operation = await start_backup(services, slack_client)
+    pauses: list[float] = []
+    stop = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        simulator.clock.advance(seconds)
+        if len(pauses) >= 8:
+            stop.set()
+        await asyncio.sleep(0)
+
+    tracker = make_tracker(services, slack_client, sleep=sleep)
+    simulator.world.faults.queue(status=503, count=12, method="GET")
+    await asyncio.wait_for(tracker.run(stop, adopt=False), timeout=10)
+
+    assert pauses[0] == POLL * 2
+    assert pauses[1] == POLL * 4
+    assert len(replies(fake_slack, operation)) == 1
+    assert tracker.held_shards == frozenset()
+
+
+# --------------------------------------------------------------------------------------
+# Reminders and nudges
+# --------------------------------------------------------------------------------------
+
+
+async def test_expiry_reminder_is_posted_once_48_hours_before_expiry(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A completed backup gets one reminder in thread and notify channel as expiry nears."""
+    operation = await start_backup(services, slack_client)
+    tracker = make_tracker(services, slack_client)
+    await finish(simulator, tracker)
+
+    simulator.clock.advance(timedelta(days=11).total_seconds())
+    await tracker.poll_once()
+    assert len(replies(fake_slack, operation)) == 1
+    simulator.clock.advance(timedelta(days=1, hours=1).total_seconds())
+    await tracker.poll_once()
+    await finish(simulator, tracker)
+    await make_tracker(services, slack_client, "p2").poll_once()
+
+    thread = replies(fake_slack, operation)
+    assert len(thread) == 2
+    assert "expires" in thread[1].text
+    assert len(mentions(fake_slack.messages(NOTIFY_CHANNEL), "expires in about")) == 1
+
+
+async def test_idle_policy_is_nudged_once_per_missing_period(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """The demo policies' complete backups are 8 days old: one nudge each, however often polled."""
+    tracker = make_tracker(services, slack_client)
+    await tracker.poll_once()
+    for _ in range(3):
+        simulator.clock.advance(timedelta(hours=2).total_seconds())
+        await tracker.poll_once()
+
+    nudges = mentions(fake_slack.messages(NOTIFY_CHANNEL), "No complete")
+    assert sorted(n.text for n in nudges) == [
+        "No complete Confluence backup of acme in the last 7 days",
+        "No complete Jira backup of acme in the last 7 days",
+    ]
+    assert f"/backup run {ACME_JIRA_POLICY}" in str(nudges)
+
+
+# --------------------------------------------------------------------------------------
+# Adoption at start-up
+# --------------------------------------------------------------------------------------
+
+
+async def test_two_processes_starting_together_adopt_each_running_operation_once(
+    make_services: ServicesFactory,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """Untracked running backups and restores get one card each in the notify channel."""
+    world = simulator.world
+    backup = world.add_backup(ACME_JIRA_POLICY, status=BackupStatus.IN_PROGRESS)
+    restore = world.create_restore(
+        SANDBOX_CLOUD_ID,
+        backup_id=JIRA_COMPLETE_BACKUP,
+        product=Product.JIRA,
+        include_attachments=True,
+        include_users_and_groups=False,
+    )
+    first = make_tracker(await make_services(), slack_client, "p1")
+    second = make_tracker(await make_services(), slack_client, "p2")
+
+    adopted = await asyncio.gather(first.adopt_running(), second.adopt_running())
+    assert sorted(op.operation_id for ops in adopted for op in ops) == sorted(
+        [backup.backup_id, restore.restore_id]
+    )
+    await asyncio.gather(first.poll_once(), second.poll_once())
+    await asyncio.gather(first.adopt_running(), second.adopt_running())
+    await asyncio.gather(first.poll_once(), second.poll_once())
+
+    cards = [m for m in fake_slack.messages(NOTIFY_CHANNEL) if m.thread_ts is None]
+    for operation_id in (backup.backup_id, restore.restore_id):
+        own = [m for m in cards if operation_id in str(m.blocks)]
+        assert len(own) == 1, operation_id
+        assert "Found running when the bot started" in str(own[0].blocks)
+    for _ in range(2):
+        simulator.clock.advance(POLL)
+        await asyncio.gather(first.poll_once(), second.poll_once())
+    stored = await first._services.operations.get(OperationKind.BACKUP, backup.backup_id)
+    assert stored is not None
+    assert stored.adopted
+    assert stored.final
+    assert len(replies(fake_slack, stored)) == 1
+    assert "COMPLETE" in card_text(fake_slack, stored)
+
+
+async def test_adoption_without_a_notify_channel_tracks_without_a_card(
+    make_services: ServicesFactory,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """Without BOT_NOTIFY_CHANNEL an adopted backup is tracked to its end but nothing is posted."""
+    services = await make_services(bot_notify_channel=None)
+    backup = simulator.world.add_backup(ACME_JIRA_POLICY, status=BackupStatus.IN_PROGRESS)
+    tracker = make_tracker(services, slack_client)
+
+    (adopted,) = await tracker.adopt_running()
+    await finish(simulator, tracker)
+
+    stored = await services.operations.get(OperationKind.BACKUP, backup.backup_id)
+    assert adopted.card_ts is None
+    assert stored is not None
+    assert stored.final
+    assert stored.status == "COMPLETE"
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+
+# --------------------------------------------------------------------------------------
+# Cost
+# --------------------------------------------------------------------------------------
+
+
+async def test_atlassian_calls_per_cycle_grow_with_policies_not_operations(
+    services: Services, simulator: RunningSimulator, slack_client: AsyncWebClient
+) -> None:
+    """Polling 10 or 100 backups, exports and restores costs the same number of list calls."""
+    tracker = make_tracker(services, slack_client)
+    await tracker.poll_once()  # the hourly policy check happens here, not in the cycles measured
+    small = await _register_load(services, slack_client, _add_load(simulator, 10, seed=1), 2)
+    before = len(simulator.world.calls)
+    await tracker.poll_once()
+    small_calls = len(simulator.world.calls) - before
+
+    await _register_load(services, slack_client, _add_load(simulator, 90, seed=2, start=10), 2)
+    before = len(simulator.world.calls)
+    stats = await tracker.poll_once()
+    large_calls = len(simulator.world.calls) - before
+
+    assert stats.operations_polled > 5 * len(small)
+    assert large_calls == small_calls == 4  # two policies, the export list, the restore list
