@@ -1,0 +1,290 @@
+"""``backup-bot console``: try the bot here, with no Slack workspace and no Atlassian org.
+
+One process and one event loop run the simulated Atlassian API (the demo organisation), a
+stand-in for Slack, and the real bot wired to both over loopback exactly as in production.
+A prompt takes slash commands and prints what the bot posts as readable panels; buttons are
+clicked by number. ``--script FILE`` runs a file of the same lines without a prompt, with
+``expect`` and ``wait`` checks, and exits non-zero naming the step that failed.
+
+Modules: ``local`` starts the parts, ``render`` turns Block Kit into terminal text,
+``screen`` prints what changed, ``terminal`` runs the console's commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TextIO
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from bot.console.local import ALICE, CHANNEL_NAME, LocalBot, LocalOptions, start_local_bot
+from bot.console.screen import Screen
+from bot.console.terminal import Ask, QuitRequested, StepFailed, Terminal, find_user
+from bot.logging_setup import configure_logging
+from bot.simulator import DEMO_SITES
+
+__all__ = [
+    "ScriptFailure",
+    "add_arguments",
+    "run",
+    "run_console",
+    "run_script",
+]
+
+WATCH_SECONDS: Final = 0.25
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _quiet_bolt_notices(record: logging.LogRecord) -> bool:
+    """Bolt warns at every start that the token is unused when ``authorize`` is given, as here.
+
+    Its app logger sets its own level, so only a filter keeps that notice off the console.
+    """
+    return not (record.name.startswith("slack_bolt") and record.levelno < logging.ERROR)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--script",
+        type=Path,
+        metavar="FILE",
+        help="run the lines of FILE instead of prompting; exit non-zero if a step fails",
+    )
+    parser.add_argument(
+        "--op-seconds",
+        type=_non_negative,
+        default=LocalOptions.op_seconds,
+        help="how long each simulated backup, export, import and restore runs (default 3)",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=_positive,
+        default=LocalOptions.poll_seconds,
+        help="how often the bot checks running operations (default 1)",
+    )
+    parser.add_argument(
+        "--four-eyes",
+        action="store_true",
+        help="whoever requests a restore may not approve it (BOT_FOUR_EYES)",
+    )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="keep state in an in-process store even when REDIS_URL names a Redis",
+    )
+    parser.add_argument(
+        "--as",
+        dest="user",
+        default=ALICE.name,
+        help="who you are at the start: alice (admin, approver), bob (approver), carol (viewer)",
+    )
+
+
+@dataclass(frozen=True)
+class ScriptFailure:
+    """The step of a script that failed: where it is, what it said, and why."""
+
+    line_number: int
+    line: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line_number} `{self.line}`: {self.reason}"
+
+
+def banner(local: LocalBot, terminal: Terminal) -> Panel:
+    options = local.options
+    sites = ", ".join(DEMO_SITES)
+    lines = [
+        Text("Atlassian backup bot: local console", style="bold"),
+        Text(
+            f"Atlassian: the simulated demo org ({sites}) at {local.simulator.url}; "
+            f"operations take {options.op_seconds:g} s"
+        ),
+        Text(
+            f"Slack: a local stand-in, channel #{CHANNEL_NAME}; the bot serves signed requests "
+            f"at {local.running.url} and checks running operations every "
+            f"{options.poll_seconds:g} s"
+        ),
+        Text(f"State: {local.store.description}"),
+        Text(
+            "Four-eyes is on: a restore's requester cannot approve it."
+            if options.four_eyes
+            else "Four-eyes is off (--four-eyes turns it on)."
+        ),
+        Text(
+            f"You are {terminal.user.name} ({terminal.roles(terminal.user)}). /users lists "
+            "people, /as bob switches, /help lists console commands, /backup help the bot's."
+        ),
+    ]
+    return Panel(Text("\n").join(lines), border_style="cyan")
+
+
+async def _watch(screen: Screen, stop: asyncio.Event) -> None:
+    """Print the tracker's card edits and thread replies as they happen."""
+    while not stop.is_set():
+        screen.refresh()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
+
+
+async def run_script(terminal: Terminal, lines: Sequence[str]) -> ScriptFailure | None:
+    """Run lines in order, stopping at the first that fails; None when all passed."""
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        terminal.screen.note(f"» {line}", style="bold magenta", record=False)
+        try:
+            await terminal.execute(line)
+        except QuitRequested:
+            return None
+        except StepFailed as exc:
+            return ScriptFailure(number, line, str(exc))
+    return None
+
+
+async def _prompt_loop(terminal: Terminal, ask: Ask) -> None:
+    while True:
+        try:
+            line = await ask(terminal.prompt)
+        except EOFError:
+            return
+        try:
+            await terminal.execute(line)
+        except QuitRequested:
+            return
+        except StepFailed as exc:
+            terminal.screen.note(str(exc)[:1].upper() + str(exc)[1:], style="bold red")
+
+
+async def _read_line(prompt: str) -> str:
+    """``input()`` in a daemon thread: Ctrl-C must not wait for a line nobody will type."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(outcome: str | BaseException) -> None:
+        if answer.done():
+            return
+        if isinstance(outcome, BaseException):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+
+    def read() -> None:
+        try:
+            outcome: str | BaseException = input(prompt)
+        except (EOFError, KeyboardInterrupt) as exc:
+            outcome = exc if isinstance(exc, EOFError) else EOFError()
+        loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await answer
+
+
+async def run_console(
+    options: LocalOptions,
+    *,
+    out: Console,
+    script: Sequence[str] | None = None,
+    script_name: str = "script",
+    interactive: bool = False,
+    user: str = ALICE.name,
+    errors: TextIO | None = None,
+) -> int:
+    """Start everything, run the script (or the prompt), stop everything; the exit code."""
+    start_as = find_user(user)
+    if start_as is None:
+        print(f"backup-bot console: there is nobody called {user!r}.", file=errors or sys.stderr)
+        return 2
+    local = await start_local_bot(options)
+    stop_watching = asyncio.Event()
+    watcher: asyncio.Task[None] | None = None
+    try:
+        screen = Screen(local.slack, out, start_as.user_id)
+        ask: Ask | None = _read_line if interactive else None
+        terminal = Terminal(local, screen, user=start_as, ask=ask)
+        out.print(banner(local, terminal))
+        watcher = asyncio.create_task(_watch(screen, stop_watching))
+        if script is None:
+            await _prompt_loop(terminal, _read_line)
+            return 0
+        failure = await run_script(terminal, script)
+        if failure is not None:
+            print(
+                f"backup-bot console: {script_name} failed at {failure}",
+                file=errors or sys.stderr,
+            )
+            return 1
+        screen.note(f"{script_name}: every step passed.", style="bold green", record=False)
+        return 0
+    finally:
+        stop_watching.set()
+        if watcher is not None:
+            await watcher
+        await local.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_bolt_notices)
+    options = LocalOptions(
+        op_seconds=args.op_seconds,
+        poll_seconds=args.poll_seconds,
+        four_eyes=args.four_eyes,
+        in_process_store=args.memory,
+    )
+    out = Console()
+    script: list[str] | None = None
+    name = "script"
+    if args.script is not None:
+        try:
+            script = args.script.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            print(f"backup-bot console: cannot read {args.script}: {exc.strerror}", file=sys.stderr)
+            return 2
+        name = str(args.script)
+    elif not sys.stdin.isatty():
+        # Piped input is a script without a name: same lines, same checks, no prompt.
+        script = sys.stdin.read().splitlines()
+        name = "standard input"
+    return asyncio.run(
+        run_console(
+            options,
+            out=out,
+            script=script,
+            script_name=name,
+            interactive=script is None,
+            user=args.user,
+        )
+    )
