@@ -926,3 +926,40 @@ async def test_restore_show_lists_the_decisions_and_the_audit_stream_records_the
     assert f"<@{APPROVER}> start: ok" in shown
     assert f"<@{VIEWER}> start: refused" in shown
     assert shown.count(f"<@{APPROVER}> consent: ok") == 3
+
+
+async def test_an_unconfirmed_revalidate_is_retried_once_by_two_recovering_bots(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """A revalidate lost to a 503 is retried by exactly one of two bots recovering at once."""
+    first = await make_bot_harness()
+    second = await make_bot_harness()
+    session_id = await staged_for_consent(first)
+    await click(first, answer(SPACE))
+    await click(first, answer(GROUP))
+    first.simulator.world.faults.queue(status=503, method="POST", path_contains="/revalidate")
+    await click(first, answer(LICENCE))
+    assert (await session(first, session_id)).state is SessionState.REVALIDATING
+    assert any("did not answer" in line for line in thread_lines(first, the_card(first)))
+
+    settled = await asyncio.gather(
+        first.bot.restore.recover_in_flight(grace=timedelta(0)),
+        second.bot.restore.recover_in_flight(grace=timedelta(0)),
+    )
+
+    assert sorted(settled) == [0, 1]
+    assert [call.status for call in revalidate_calls(first)] == [503, 200]
+    assert (await session(first, session_id)).state is SessionState.RUNNING
+    assert len(create_calls(first)) == 1
+
+
+async def test_a_click_with_an_unknown_session_id_changes_nothing(bot_harness: BotHarness) -> None:
+    """A Start carrying a made-up session id is explained privately and audited, nothing more."""
+    harness = bot_harness
+    await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    response = await forged_click(harness, rb.ACTION_START, "made-up-session-id")
+    assert "unknown to the bot" in private_text(harness, response)
+    assert create_calls(harness) == []
+    [entry] = [e for e in await audit_entries(harness) if e["session"] == "made-up-session-id"]
+    assert (entry["action"], entry["outcome"], entry["detail"]) == ("start", "refused", "unknown")
+    assert await harness.services.redis.keys("*made-up-session-id*") == []

@@ -270,7 +270,7 @@ def restore_card(
                 style="danger",
                 confirm=_confirm(
                     "Start the restore?",
-                    f"This restores backup {session.backup_id} onto {session.dest_label} and "
+                    f"This restores backup {esc(session.backup_id)} onto {dest} and "
                     "changes its data.",
                     "Start restore",
                 ),
@@ -282,7 +282,7 @@ def restore_card(
         blocks.append(
             context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
         )
-    text = f"{title}: {session.state.value.replace('_', ' ').lower()}"
+    text = esc(f"{title}: {session.state.value.replace('_', ' ').lower()}")
     return Message(text=text, blocks=blocks[:50])
 
 
@@ -334,10 +334,13 @@ def _option(text: str, value: str) -> Block:
     return {"text": {"type": "plain_text", "text": text[:75], "emoji": True}, "value": value[:150]}
 
 
-def loading_modal() -> Block:
+def loading_modal(*, channel_id: str) -> Block:
+    # The channel rides along in every version of the view: an action taken on this one
+    # must still know where the restore card will go.
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
+        "private_metadata": channel_id,
         "title": {"type": "plain_text", "text": "Restore a backup"},
         "close": {"type": "plain_text", "text": "Close"},
         "blocks": [section(":hourglass_flowing_sand: Looking up restorable backups…")],

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -41,7 +42,13 @@ from bot.errors import (
     Unavailable,
 )
 from bot.runtime import Services
-from bot.sessions import SYSTEM_ACTOR, RestoreSession, SessionState, refusal_message
+from bot.sessions import (
+    IN_FLIGHT_STATES,
+    SYSTEM_ACTOR,
+    RestoreSession,
+    SessionState,
+    refusal_message,
+)
 from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
@@ -63,6 +70,12 @@ IN_FLIGHT_GRACE = timedelta(minutes=5)
 # A restore reported as VALIDATING is polled this many times, doubling the wait each time.
 VALIDATION_POLLS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 RECONCILE_SKEW = timedelta(minutes=2)
+# Longer than one recovery's API calls take, so a lease never lapses while it is used.
+RECOVERY_LEASE_MS = 120_000
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 FACTS_TTL_SECONDS = 31 * 24 * 3600
 
 
@@ -334,7 +347,9 @@ class RestoreHandlers:
             )
             await self.refresh_card(session.session_id)
             await self._thread(
-                session, f":warning: {exc.user_message} Nothing was started; press Start again."
+                session,
+                f":warning: {cmd.escape_mrkdwn(exc.user_message)} Nothing was started; "
+                "press Start again.",
             )
             return
         except AtlassianError as exc:
@@ -435,8 +450,8 @@ class RestoreHandlers:
         await self.refresh_card(session_id, str(restore.status))
         await self._thread(
             running,
-            f":rocket: Restore {restore.restore_id} is running on {running.dest_label}; this card "
-            "follows it to the end.",
+            f":rocket: Restore {blocks.code(restore.restore_id)} is running on "
+            f"{cmd.escape_mrkdwn(running.dest_label)}; this card follows it to the end.",
         )
 
     # -- consent -------------------------------------------------------------------------
@@ -536,13 +551,27 @@ class RestoreHandlers:
         return len(expired)
 
     async def recover_in_flight(self, *, grace: timedelta = IN_FLIGHT_GRACE) -> int:
-        """Settle sessions whose API call was decided but never confirmed (a crash, a timeout)."""
+        """Settle sessions whose API call was decided but never confirmed (a crash, a timeout).
+
+        Every replica runs this, so each session is recovered under a short Redis lease: two
+        replicas recovering one REVALIDATING session would both send revalidate, and the
+        later one's conflict would mark a restore that is running as failed.
+        """
         now = self._services.clock.now()
         settled = 0
-        for session in await self._sessions.in_flight():
-            if session.intent_at is not None and now - session.intent_at < grace:
+        for listed in await self._sessions.in_flight():
+            if listed.intent_at is not None and now - listed.intent_at < grace:
+                continue
+            lease = f"bbot:restore:recovering:{listed.session_id}"
+            holder = secrets.token_hex(8)
+            redis = self._services.redis
+            if not await redis.set(lease, holder, nx=True, px=RECOVERY_LEASE_MS):
                 continue
             try:
+                # Re-read under the lease: another replica may have settled it meanwhile.
+                session = await self._sessions.get(listed.session_id)
+                if session is None or session.state not in IN_FLIGHT_STATES:
+                    continue
                 if session.state is SessionState.VALIDATING:
                     await self._recover_create(session)
                 else:
@@ -550,8 +579,10 @@ class RestoreHandlers:
                 settled += 1
             except AtlassianError:
                 log.warning(
-                    "could not recover restore session %s yet", session.session_id, exc_info=True
+                    "could not recover restore session %s yet", listed.session_id, exc_info=True
                 )
+            finally:
+                await redis.eval(_RELEASE_LEASE, 1, lease, holder)
         return settled
 
     async def _recover_create(self, session: RestoreSession) -> None:
@@ -666,7 +697,9 @@ class RestoreHandlers:
             product = Product(selected)
         except ValueError:
             return
-        await self._slack.views_update(view_id=view_id, view=rb.loading_modal())
+        await self._slack.views_update(
+            view_id=view_id, view=rb.loading_modal(channel_id=channel_id)
+        )
         note = None
         try:
             backups = await self._restorable_backups(product)
