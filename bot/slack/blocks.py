@@ -481,3 +481,115 @@ def is_final_status(status: object) -> bool:
         BackupStatus.INCOMPLETE.value,
         BackupStatus.EXPIRED.value,
     }
+
+
+# -- tracker notifications ----------------------------------------------------------------
+
+OUTCOME_TEXT = {
+    **FINAL_OPERATION_TEXT,
+    "GONE": "is no longer reported by Atlassian, so the bot stopped tracking it",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OperationOutcome:
+    """How an operation ended, for the message in its card's thread and the notify channel."""
+
+    kind: str
+    operation_id: str
+    product: object
+    site: str
+    status: str
+    status_message: str | None = None
+    started_by: str | None = None
+    report_url: str | None = None
+
+
+def _outcome_verb(status: str) -> str:
+    return OUTCOME_TEXT.get(status, f"ended with the status {status.replace('_', ' ')}")
+
+
+def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = None) -> Message:
+    """The final state of an operation; ``card_channel`` points a mirrored copy at the card."""
+    kind = outcome.kind.capitalize()
+    verb = _outcome_verb(outcome.status)
+    emoji = STATUS_EMOJI.get(outcome.status, ":grey_question:")
+    who = f" <@{esc(outcome.started_by)}>" if outcome.started_by else ""
+    lead = (
+        f"{emoji} {kind} {code(outcome.operation_id)} of *{product_label(outcome.product)}* on "
+        f"*{esc(outcome.site)}* {verb}.{who}"
+    )
+    blocks = [section(lead)]
+    # The top-level text is mrkdwn too (notifications show it): API text is escaped there as well.
+    text = (
+        f"{kind} {esc(outcome.operation_id)} of {product_label(outcome.product)} on "
+        f"{esc(outcome.site)} {verb}"
+    )
+    if outcome.status_message:
+        blocks.append(section(f"_{esc(outcome.status_message)}_"))
+        text += f": {esc(outcome.status_message)}"
+    if outcome.report_url:
+        blocks.append(section(f":page_facing_up: <{esc(outcome.report_url)}|Post-restore report>"))
+        text += f" Report: {esc(outcome.report_url)}"
+    if card_channel:
+        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+    return Message(text=text, blocks=blocks)
+
+
+def adopted_card(card: OperationCard) -> Message:
+    """A card for an operation the bot found running at start-up rather than started itself."""
+    message = operation_card(card)
+    note = "Found running when the bot started; tracked from here."
+    return Message(text=message.text, blocks=[*message.blocks, context(note)])
+
+
+def expiry_reminder_message(
+    *,
+    backup_id: str,
+    product: object,
+    site: str,
+    expiry: datetime,
+    now: datetime,
+    card_channel: str | None = None,
+) -> Message:
+    """A reminder that a complete backup leaves Atlassian storage soon."""
+    hours = max(0, int((expiry - now).total_seconds() // 3600))
+    lead = (
+        f":hourglass: Backup {code(backup_id)} of *{product_label(product)}* on *{esc(site)}* "
+        f"expires {when(expiry)} (in about {hours} hours). Export or restore it before then "
+        "if you still need it."
+    )
+    blocks = [section(lead)]
+    if card_channel:
+        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+    return Message(
+        text=(
+            f"Backup {esc(backup_id)} of {product_label(product)} on {esc(site)} expires in "
+            f"about {hours} hours"
+        ),
+        blocks=blocks,
+    )
+
+
+def policy_nudge_message(
+    *,
+    policy_id: str,
+    product: object,
+    site: str,
+    last_complete: datetime | None,
+    now: datetime,
+) -> Message:
+    """A nudge that a policy has had no complete backup for the last 7 days."""
+    last = (
+        f"the last one was taken {rules.describe_age(last_complete, now)} ago"
+        if last_complete is not None
+        else "it has never had one"
+    )
+    lead = (
+        f":alarm_clock: *{product_label(product)}* on *{esc(site)}* has no complete backup from "
+        f"the last 7 days ({last}). Run one with `/backup run {esc(policy_id)}`."
+    )
+    return Message(
+        text=f"No complete {product_label(product)} backup of {esc(site)} in the last 7 days",
+        blocks=[section(lead)],
+    )
