@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -145,6 +147,9 @@ class Settings(BaseSettings):
         ):
             if secret is not None:
                 redact.add(secret.get_secret_value())
+        # REDIS_URL is shown when Redis cannot be reached; its password must not be.
+        with contextlib.suppress(ValueError):
+            redact.add(urlsplit(self.redis_url).password)
 
 
 def load_settings(**overrides: Any) -> Settings:
