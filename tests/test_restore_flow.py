@@ -476,12 +476,12 @@ async def test_a_viewer_can_neither_start_nor_consent(bot_harness: BotHarness) -
     ] * 3
 
 
-async def test_four_eyes_keeps_the_requester_from_starting(
+async def test_four_eyes_keeps_the_requester_from_starting_and_consenting(
     make_bot_harness: HarnessFactory,
 ) -> None:
-    """With four-eyes, the requester's own Start calls nothing; another approver's Start works."""
+    """With four-eyes the requester's Start and consent call nothing; another approver's work."""
     harness = await make_bot_harness(bot_four_eyes=True)
-    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-staging")
 
     response = await click(harness, rb.ACTION_START, user=ADMIN)
     assert "Four-eyes rule" in private_text(harness, response)
@@ -490,6 +490,13 @@ async def test_four_eyes_keeps_the_requester_from_starting(
     await click(harness, rb.ACTION_START, user=APPROVER)
     assert len(create_calls(harness)) == 1
     assert (await session(harness, session_id)).started_by == APPROVER
+
+    response = await click(harness, answer(SPACE), user=ADMIN)
+    assert "Four-eyes rule" in private_text(harness, response)
+    assert (await session(harness, session_id)).answers == {}
+    for check in STAGING_CHECKS:
+        await click(harness, answer(check), user=APPROVER)
+    assert len(revalidate_calls(harness)) == 1
 
 
 async def test_the_requester_or_an_approver_may_cancel_but_not_a_viewer(
