@@ -31,6 +31,7 @@ from bot.console.local import ALICE, CHANNEL_NAME, LocalBot, LocalOptions, start
 from bot.console.screen import Screen
 from bot.console.terminal import Ask, QuitRequested, StepFailed, Terminal, find_user
 from bot.logging_setup import configure_logging
+from bot.redaction import redact
 from bot.simulator import DEMO_SITES
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "run_console",
     "run_script",
 ]
+
+log = logging.getLogger(__name__)
 
 WATCH_SECONDS: Final = 0.25
 
@@ -170,6 +173,9 @@ async def run_script(terminal: Terminal, lines: Sequence[str]) -> ScriptFailure 
             return None
         except StepFailed as exc:
             return ScriptFailure(number, line, str(exc))
+        except Exception as exc:
+            log.exception("console step %r failed", line)
+            return ScriptFailure(number, line, redact(f"{type(exc).__name__}: {exc}"))
     return None
 
 
@@ -185,6 +191,12 @@ async def _prompt_loop(terminal: Terminal, ask: Ask) -> None:
             return
         except StepFailed as exc:
             terminal.screen.note(str(exc)[:1].upper() + str(exc)[1:], style="bold red")
+        except Exception as exc:
+            # One failed line must not end the session; the log has the stack trace.
+            log.exception("console line %r failed", line)
+            terminal.screen.note(
+                redact(f"That failed: {type(exc).__name__}: {exc}"), style="bold red"
+            )
 
 
 async def _read_line(prompt: str) -> str:

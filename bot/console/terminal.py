@@ -13,7 +13,7 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -345,14 +345,11 @@ class Terminal:
 
     # -- script steps ---------------------------------------------------------------------
 
-    def _usable(self) -> Iterable[tuple[Control, Surface]]:
-        return self.screen.controls()
-
     async def click_label(self, label: str) -> None:
         if not label:
             raise StepFailed("click needs a label, e.g. click Start restore.")
         wanted = label.casefold()
-        for control, surface in self._usable():
+        for control, surface in self.screen.controls():
             if control.is_button and wanted in control.label.casefold():
                 self.screen.note(f"(clicking [{control.number}] {control.label})", style="dim")
                 await self.click(control, surface)
@@ -363,7 +360,7 @@ class Terminal:
         if not text:
             raise StepFailed("choose needs an option's text, e.g. choose Jira.")
         wanted = text.casefold()
-        for control, surface in self._usable():
+        for control, surface in self.screen.controls():
             for index, option in enumerate(control.options, 1):
                 if control.is_choice and wanted in option.text.casefold():
                     self.screen.note(
