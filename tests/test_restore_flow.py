@@ -31,7 +31,9 @@ from bot.simulator.seed import (
     STAGING_CLOUD_ID,
 )
 from bot.slack import restore_blocks as rb
+from bot.slack.serve import make_web_client
 from bot.store.operations import OperationKind
+from bot.tracker import Tracker
 from tests.fixtures.bot_harness import (
     ADMIN,
     APPROVER,
@@ -970,3 +972,32 @@ async def test_a_click_with_an_unknown_session_id_changes_nothing(bot_harness: B
     [entry] = [e for e in await audit_entries(harness) if e["session"] == "made-up-session-id"]
     assert (entry["action"], entry["outcome"], entry["detail"]) == ("start", "refused", "unknown")
     assert await harness.services.redis.keys("*made-up-session-id*") == []
+
+
+async def test_the_tracker_ends_the_card_with_the_outcome_and_the_report(
+    bot_harness: BotHarness,
+) -> None:
+    """Polled to its end by the tracker, the restore's card says finished and links the report."""
+    harness = bot_harness
+    session_id = await staged_for_consent(harness)
+    for check in STAGING_CHECKS:
+        await click(harness, answer(check))
+    tracker = Tracker(
+        harness.services,
+        make_web_client(harness.services.settings),
+        process_id="restore-flow-test",
+        restore_hooks=harness.bot.restore,
+    )
+    await tracker.poll_once()
+    for _ in range(3):
+        harness.simulator.clock.advance(harness.services.settings.bot_poll_seconds + 1)
+        await tracker.poll_once()
+
+    finished = await session(harness, session_id)
+    assert finished.state is SessionState.DONE
+    card = the_card(harness)
+    shown = card_text(card)
+    assert "The restore has finished" in shown
+    assert f"<{finished.report_url}|Post-restore report>" in shown
+    assert shown.count("Consent given by") == 3
+    assert sum("finished" in line for line in thread_lines(harness, card)) == 1
