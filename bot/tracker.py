@@ -113,7 +113,7 @@ REPORT_GIVE_UP: Final = timedelta(days=1)
 ADOPT_LOCK_SECONDS: Final = 300.0
 # Retry soon after a Slack failure that is not a rate limit, without waiting a whole cycle.
 SEND_RETRY_SECONDS: Final = 5.0
-SEND_CONCURRENCY: Final = 8
+SEND_CONCURRENCY: Final = 16
 FETCH_CONCURRENCY: Final = 8
 MAX_BACKOFF_FACTOR: Final = 10
 GONE_STATUS: Final = "GONE"
@@ -565,8 +565,12 @@ class Tracker:
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    async def poll_once(self) -> CycleStats:
-        """Renew leases, poll this process's operations, queue and send notifications."""
+    async def poll_once(self, *, send: bool = True) -> CycleStats:
+        """Renew leases, poll this process's operations, queue and send notifications.
+
+        ``send=False`` leaves the sending to a separate ``flush()``, so the cost of polling
+        and the cost of talking to Slack can be measured apart.
+        """
         stats = CycleStats()
         held = await self._leases.refresh()
         stats.shards_held = len(held)
@@ -575,7 +579,8 @@ class Tracker:
         await self._poll(operations, stats)
         await self._queue_expiry_reminders(stats)
         await self._check_policies(stats)
-        await self.flush(stats)
+        if send:
+            await self.flush(stats)
         return stats
 
     async def _load_mine(self) -> list[TrackedOperation]:
@@ -672,12 +677,16 @@ class Tracker:
 
         await self._bounded((fetch_one(operation) for operation in singles), FETCH_CONCURRENCY)
 
-        async def observe(operation: TrackedOperation) -> None:
+        # Comparing is cheap and synchronous; only changes cost a task and a Redis call.
+        changes = []
+        for operation in operations:
             item = observed.get(operation.key)
-            if item is not None:
-                await self._observe(operation, item, stats)
-
-        await self._bounded((observe(operation) for operation in operations), FETCH_CONCURRENCY)
+            if item is None:
+                continue
+            status, message = self._observed_status(item)
+            if status != operation.status or message != operation.status_message:
+                changes.append(self._record_change(operation, item, status, message, stats))
+        await self._bounded(changes, FETCH_CONCURRENCY)
         await self._bounded(
             (self._retry_report(operation, stats) for operation in awaiting_report),
             FETCH_CONCURRENCY,
@@ -719,21 +728,25 @@ class Tracker:
             status = item.status
         return str(status), item.status_message
 
-    async def _observe(
-        self, operation: TrackedOperation, item: ApiItem | _Gone, stats: CycleStats
-    ) -> None:
-        status: str
-        message: str | None
+    def _observed_status(self, item: ApiItem | _Gone) -> tuple[str, str | None]:
         if isinstance(item, _Gone):
-            status, message = GONE_STATUS, "Atlassian no longer knows this operation."
+            return GONE_STATUS, "Atlassian no longer knows this operation."
+        return self._status_of(item)
+
+    async def _record_change(
+        self,
+        operation: TrackedOperation,
+        item: ApiItem | _Gone,
+        status: str,
+        message: str | None,
+        stats: CycleStats,
+    ) -> None:
+        if isinstance(item, _Gone):
             snapshot = operation.snapshot
             final = True
         else:
-            status, message = self._status_of(item)
             snapshot = item.model_dump_json(by_alias=True)
             final = status in FINAL_STATUSES[operation.kind]
-        if status == operation.status and message == operation.status_message:
-            return
         report_url: str | None = None
         awaiting = False
         if final and isinstance(item, Restore):
@@ -1013,7 +1026,10 @@ class Tracker:
         announce_pending = False
         for index, entry in enumerate(view.entries):
             outcome = await self._claimed(
-                owner, entry.field, stats, functools.partial(self._send_entry, owner, entry, stats)
+                owner,
+                entry.field,
+                stats,
+                functools.partial(self._send_entry, owner, operation, entry, stats),
             )
             if outcome is _Send.WAIT:
                 # Entries wait in order; a card not announced yet cannot be edited either.
@@ -1142,9 +1158,14 @@ class Tracker:
             return await self._post(channel, message, stats)
         return result
 
-    async def _send_entry(self, owner: str, entry: OutboxEntry, stats: CycleStats) -> _Send:
+    async def _send_entry(
+        self,
+        owner: str,
+        operation: TrackedOperation | None,
+        entry: OutboxEntry,
+        stats: CycleStats,
+    ) -> _Send:
         payload = entry.payload
-        operation = await self._store.get_by_key(owner)
         kind = payload.get("type")
         if kind == "hook":
             return await self._run_finished_hook(operation)
