@@ -8,6 +8,8 @@ one sentence and the log as a redacted stack trace.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,15 @@ from bot.slack.home import register_home
 from bot.slack.restore_handlers import RestoreHandlers
 
 log = logging.getLogger(__name__)
+
+#: Commands whose post-ack work may run at once; the rest wait their turn, already acked.
+MAX_CONCURRENT_COMMANDS = 32
+
+
+@functools.lru_cache(maxsize=64)
+def help_message(topic: str | None) -> blocks.Message:
+    """The help for a topic; built once, since building it walks every command's usage."""
+    return blocks.help_message(cmd.help_text(topic))
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,10 @@ def build_app(
     )
     handlers = CommandHandlers(services, web_client)
     restore = RestoreHandlers(services, web_client, handlers)
+    # A burst of commands is acknowledged at once but worked through a few at a time: every
+    # unbounded request would wait in the HTTP clients' pools, whose bookkeeping grows with
+    # the queue and would starve the acknowledgements that share this event loop.
+    work_slots = asyncio.Semaphore(MAX_CONCURRENT_COMMANDS)
 
     async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         async with services.pending.track():
@@ -93,10 +108,7 @@ def build_app(
             )
             return
         if isinstance(parsed, cmd.Help):
-            await ack(
-                response_type="ephemeral",
-                **blocks.help_message(cmd.help_text(parsed.topic)).as_kwargs(),
-            )
+            await ack(response_type="ephemeral", **help_message(parsed.topic).as_kwargs())
             return
         reply = make_reply(respond, web_client, who)
         if isinstance(parsed, cmd.RestoreModal):
@@ -108,10 +120,11 @@ def build_app(
             return
         await ack()
         what = f"`{command.get('command', '')} {command.get('text', '')}`".strip()
-        if isinstance(parsed, cmd.RestoreStart):
-            await run_reporting_failures(what, reply, restore.start(parsed, who, reply))
-        else:
-            await run_reporting_failures(what, reply, handlers.execute(parsed, who, reply))
+        async with work_slots:
+            if isinstance(parsed, cmd.RestoreStart):
+                await run_reporting_failures(what, reply, restore.start(parsed, who, reply))
+            else:
+                await run_reporting_failures(what, reply, handlers.execute(parsed, who, reply))
 
     app.command("/backup")(on_command)
     app.command("/restore")(on_command)
