@@ -473,7 +473,8 @@ class Tracker:
         self._due = redis.register_script(_DUE)
         self._adopt_lock_key = f"{prefix}tracker:adopt-lock"
         self._policy_check_key = f"{prefix}tracker:policy-check-due"
-        self._parsed: dict[str, tuple[str, TrackedOperation]] = {}
+        self._known: dict[str, TrackedOperation] = {}
+        self._known_shards: frozenset[int] = frozenset()
         self._next_send_at: datetime | None = None
         # Channels known to be throttled, so a backlog costs no Redis call per waiting entry.
         self._blocked: dict[tuple[str, str], datetime] = {}
@@ -584,23 +585,39 @@ class Tracker:
         return stats
 
     async def _load_mine(self) -> list[TrackedOperation]:
+        """This process's active operations, read from Redis only when not already known.
+
+        Reading and parsing thousands of unchanged operations every cycle would dominate
+        the cycle's cost. An operation of a shard held since the last cycle is known from
+        then (this process wrote its last change); a change made elsewhere meanwhile makes
+        the next compare-and-set fail, which reloads it. Shards newly held are read afresh.
+        """
+        held = frozenset(self._leases.held)
+        shards = self._leases.shards
         keys = [key for key in await self._store.active_keys() if self._mine(key)]
-        raws = await self._store.load_raw(keys)
-        parsed: dict[str, tuple[str, TrackedOperation]] = {}
-        operations: list[TrackedOperation] = []
-        for key, raw in zip(keys, raws, strict=True):
-            if raw is None:
-                continue
-            cached = self._parsed.get(key)
-            # Parsing thousands of unchanged operations every cycle would dominate its cost.
-            if cached is not None and cached[0] == raw:
-                operation = cached[1]
-            else:
-                operation = TrackedOperation.from_json(raw)
-            parsed[key] = (raw, operation)
-            operations.append(operation)
-        self._parsed = parsed
-        return operations
+        stale = [
+            key
+            for key in keys
+            if key not in self._known or shard_of(key, shards) not in self._known_shards
+        ]
+        fresh: dict[str, TrackedOperation] = {}
+        for key, raw in zip(stale, await self._store.load_raw(stale), strict=True):
+            if raw is not None:
+                fresh[key] = TrackedOperation.from_json(raw)
+        known: dict[str, TrackedOperation] = {}
+        for key in keys:
+            operation = fresh.get(key) or self._known.get(key)
+            if operation is not None:
+                known[key] = operation
+        self._known = known
+        self._known_shards = held
+        return list(known.values())
+
+    def _remember(self, operation: TrackedOperation) -> None:
+        if operation.final and not operation.awaiting_report:
+            self._known.pop(operation.key, None)
+        else:
+            self._known[operation.key] = operation
 
     async def _api(self, stats: CycleStats, call: Awaitable[_T]) -> _T | _Gone | None:
         """One Atlassian call: its result, GONE on 404, or None after a logged failure."""
@@ -740,6 +757,8 @@ class Tracker:
         status: str,
         message: str | None,
         stats: CycleStats,
+        *,
+        retried: bool = False,
     ) -> None:
         if isinstance(item, _Gone):
             snapshot = operation.snapshot
@@ -779,7 +798,18 @@ class Tracker:
         )
         if recorded:
             stats.transitions += 1
+            self._remember(updated)
             log.info("%s is now %s", operation.key, status)
+            return
+        # Someone changed the operation since it was read: judge the change against theirs.
+        current = await self._store.get(operation.kind, operation.operation_id)
+        if current is None or (current.final and not current.awaiting_report):
+            self._known.pop(operation.key, None)
+            return
+        self._remember(current)
+        unchanged = current.status == status and current.status_message == message
+        if not retried and not unchanged and not current.final:
+            await self._record_change(current, item, status, message, stats, retried=True)
 
     def _final_entries(self, operation: TrackedOperation) -> list[dict[str, Any]]:
         outcome = {
@@ -839,6 +869,9 @@ class Tracker:
             updated, expected_version=operation.version, notify=notify, redraw_card=bool(url)
         ):
             stats.transitions += 1
+            self._remember(updated)
+        else:
+            self._known.pop(operation.key, None)
 
     # -- reminders and nudges ---------------------------------------------------------------
 

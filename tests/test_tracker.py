@@ -411,6 +411,33 @@ async def test_restart_mid_operation_gives_exactly_one_final_notification(
     assert len(mentions(fake_slack.messages(NOTIFY_CHANNEL), operation.operation_id)) == 1
 
 
+async def test_a_change_made_elsewhere_between_cycles_is_respected(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """When another writer moves the card after a cycle, the final state goes to the new card."""
+    operation = await start_backup(services, slack_client)
+    tracker = make_tracker(services, slack_client)
+    await tracker.poll_once()
+    moved = await slack_client.chat_postMessage(channel="CMOVED", text="the card, reposted")
+    await services.operations.update(
+        OperationKind.BACKUP, operation.operation_id, {"channel": "CMOVED", "card_ts": moved["ts"]}
+    )
+
+    stats = await finish(simulator, tracker)
+
+    current = await services.operations.get(OperationKind.BACKUP, operation.operation_id)
+    assert current is not None
+    assert stats.transitions == 1
+    assert current.status == "COMPLETE"
+    assert current.channel == "CMOVED"
+    assert len(replies(fake_slack, current)) == 1
+    assert "COMPLETE" in card_text(fake_slack, current)
+    assert replies(fake_slack, operation) == []
+
+
 def _add_load(
     simulator: RunningSimulator, count: int, *, seed: int = 7, start: int = 0
 ) -> list[tuple[OperationKind, str, str | None]]:
