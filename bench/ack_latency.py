@@ -1,0 +1,556 @@
+"""Acknowledgement latency of the bot's slash commands, beside a bare Bolt app.
+
+Slack gives a slash command 3 s to be acknowledged; the bot promises far less. This bench
+drives `/backup help` (answered in the ack) and `/backup policy list` (acked empty, answered
+later through response_url) at the bot's `/slack/events` over loopback HTTP with `wrk`, a
+load generator that is not itself the bottleneck, and does the same to a bare Bolt AsyncApp
+whose only listener acks, served by the same aiohttp setup. It prints p50, p99, requests
+per second and the ratios to bare Bolt, and checks the targets:
+
+* help at 10 connections: p99 under 50 ms and at most 1.5x bare Bolt's p99;
+* help at 50 connections: at least half of bare Bolt's requests per second.
+
+`policy list` is measured beside them without a target: its ack is as cheap, but every
+request also leaves post-ack work (an Atlassian call and a response_url post) that shares
+the bot's event loop and the machine's CPUs, so its figures show the whole pipeline.
+
+Everything runs on this machine: a private redis-server, the simulator (`backup-bot
+simulator`), a minimal fake Slack that accepts every Web API call and response_url post,
+the bot (`backup-bot serve --http`) and the bare Bolt app, each in its own process.
+
+    .venv/bin/python bench/ack_latency.py [--duration 10] [--threads 2]
+
+wrk sends one pre-signed body over and over; the signature's timestamp is taken when each
+run starts, well inside Slack's 5-minute window for a run of seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-bench"
+USER = "UBENCH"
+CHANNEL = "CBENCH"
+DEMO_TOKEN = "demo-token"
+DEMO_ORG = "demo-org"
+DEMO_SITES = (
+    "acme=11111111-1111-4111-8111-111111111111,"
+    "acme-sandbox=22222222-2222-4222-8222-222222222222,"
+    "acme-staging=33333333-3333-4333-8333-333333333333"
+)
+ROOT = Path(__file__).resolve().parent.parent
+BACKUP_BOT = str(Path(sys.executable).with_name("backup-bot"))
+START_TIMEOUT = 30.0
+WARM_UP_SECONDS = 2
+
+HELP_P99_LIMIT_MS = 50.0
+HELP_P99_RATIO_LIMIT = 1.5
+THROUGHPUT_RATIO_FLOOR = 0.5
+
+
+# -- processes the bench starts -----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_bare_bolt(port: int) -> None:
+    """A Bolt AsyncApp whose only listener acks, served exactly as the bot serves its app."""
+    from aiohttp import web
+    from slack_bolt.async_app import AsyncApp
+    from slack_bolt.authorization import AuthorizeResult
+
+    from bot.slack.serve import http_application
+
+    identity = AuthorizeResult(
+        enterprise_id=None, team_id="TBENCH", bot_user_id="UBOT", bot_id="BBOT", bot_token=BOT_TOKEN
+    )
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        return identity
+
+    async def main() -> None:
+        app = AsyncApp(
+            signing_secret=SIGNING_SECRET, authorize=authorize, process_before_response=False
+        )
+
+        async def acknowledge(ack: Any) -> None:
+            await ack()
+
+        app.command("/backup")(acknowledge)
+        runner = web.AppRunner(http_application(app), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        print("ready", flush=True)
+        await _until_terminated()
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def serve_fake_slack(port: int) -> None:
+    """A Slack stand-in that accepts every Web API call and response_url post at once.
+
+    It keeps no state (thousands of posts reuse one response_url, which real Slack and the
+    test fake would refuse after five) and only counts what it got, printed on SIGTERM.
+    """
+    from aiohttp import web
+
+    received = {"api": 0, "response_url": 0}
+
+    async def web_api(request: web.Request) -> web.Response:
+        received["api"] += 1
+        await request.read()
+        if request.match_info["method"] == "auth.test":
+            body = {"ok": True, "user_id": "UBOT", "team_id": "TBENCH", "bot_id": "BBOT"}
+        else:
+            body = {"ok": True, "channel": CHANNEL, "ts": f"{time.time():.6f}"}
+        return web.json_response(body)
+
+    async def response_url(request: web.Request) -> web.Response:
+        received["response_url"] += 1
+        await request.read()
+        return web.Response(text="ok")
+
+    async def count(_: web.Request) -> web.Response:
+        return web.json_response(received)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/api/{method}", web_api)
+        app.router.add_post("/response/{hook}", response_url)
+        app.router.add_get("/count", count)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        print("ready", flush=True)
+        await _until_terminated()
+        print(json.dumps(received), flush=True)
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+async def _until_terminated() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[str]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_line(self, marker: str) -> str:
+        """Block until the child's output has a line containing ``marker``."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            for line in self.output().splitlines():
+                if marker in line:
+                    return line
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start; its output:\n{self.output()}")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.output()
+
+
+@contextlib.contextmanager
+def children(directory: Path) -> Iterator[list[Child]]:
+    started: list[Child] = []
+    try:
+        yield started
+    finally:
+        for child in reversed(started):
+            child.stop()
+
+
+def start(
+    started: list[Child],
+    directory: Path,
+    name: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+) -> Child:
+    # Output goes to a file: a pipe nobody reads would stall a busy child once it fills.
+    log = directory / f"{name}.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            args,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=directory,
+            text=True,
+        )
+    child = Child(name, process, log)
+    started.append(child)
+    return child
+
+
+# -- signed requests and wrk --------------------------------------------------------------
+
+
+def signed_slash_command(text: str, response_url: str) -> tuple[str, dict[str, str]]:
+    body = urlencode(
+        {
+            "token": "bench",
+            "team_id": "TBENCH",
+            "team_domain": "bench",
+            "channel_id": CHANNEL,
+            "channel_name": "bench",
+            "user_id": USER,
+            "user_name": "bench",
+            "command": "/backup",
+            "text": text,
+            "api_app_id": "ABENCH",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": "1.2.bench",
+        }
+    )
+    timestamp = str(int(time.time()))
+    digest = hmac.new(
+        SIGNING_SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256
+    ).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    return body, headers
+
+
+def _lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+{headers}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {{\\"p50_us\\": %d, \\"p99_us\\": %d, \\"requests\\": %d, \\"duration_us\\": %d, "
+    .. "\\"non_2xx\\": %d, \\"socket_errors\\": %d}}\\n",
+    latency:percentile(50), latency:percentile(99), summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def wrk_script(directory: Path, name: str, text: str, response_url: str) -> Path:
+    body, headers = signed_slash_command(text, response_url)
+    header_lines = "\n".join(
+        f"wrk.headers[{_lua_string(key)}] = {_lua_string(value)}" for key, value in headers.items()
+    )
+    path = directory / f"{name}.lua"
+    path.write_text(WRK_SCRIPT.format(body=_lua_string(body), headers=header_lines))
+    return path
+
+
+@dataclass(frozen=True)
+class Figures:
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    requests: int
+    failures: int
+
+
+def run_wrk(url: str, script: Path, *, connections: int, threads: int, seconds: int) -> Figures:
+    command = [
+        "wrk",
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    line = next(ln for ln in finished.stdout.splitlines() if ln.startswith("RESULT "))
+    data = json.loads(line.removeprefix("RESULT "))
+    return Figures(
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        rps=data["requests"] / (data["duration_us"] / 1_000_000),
+        requests=data["requests"],
+        failures=data["non_2xx"] + data["socket_errors"],
+    )
+
+
+def answers_received(slack_url: str) -> int:
+    with urllib.request.urlopen(f"{slack_url}/count", timeout=5) as response:
+        return int(json.load(response)["response_url"])
+
+
+def wait_until_answered(slack_url: str) -> None:
+    """Let the bot finish the post-ack work of the last run, so it does not slow the next."""
+    deadline = time.monotonic() + 120
+    last = answers_received(slack_url)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = answers_received(slack_url)
+        if now == last:
+            return
+        last = now
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[10, 50], help="wrk connection counts"
+    )
+    parser.add_argument("--keep-logs", type=Path, help="copy every process's log here")
+    parser.add_argument("--serve-bare-bolt", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-fake-slack", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare_bolt:
+        serve_bare_bolt(args.serve_bare_bolt)
+        return 0
+    if args.serve_fake_slack:
+        serve_fake_slack(args.serve_fake_slack)
+        return 0
+
+    if shutil.which("wrk") is None:
+        print(
+            "ack_latency: wrk is not installed; install it (e.g. `apt-get install -y wrk`) "
+            "and run the bench again.",
+            file=sys.stderr,
+        )
+        return 2
+    if shutil.which("redis-server") is None:
+        print("ack_latency: redis-server is not installed; the bot needs a Redis.", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="ack-latency-") as tmp, children(Path(tmp)) as started:
+        return _bench(Path(tmp), started, args)
+
+
+def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> int:
+    python = sys.executable
+    here = str(Path(__file__).resolve())
+    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+
+    redis_port = free_port()
+    redis = start(
+        started,
+        directory,
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+    )
+    redis.wait_for_line("Ready to accept connections")
+
+    simulator = start(
+        started, directory, "simulator", [BACKUP_BOT, "simulator", "--port", "0"], base_env
+    )
+    simulator_url = simulator.wait_for_line("Simulated Atlassian").split(" at ", 1)[1].split()[0]
+
+    slack_port = free_port()
+    slack = start(
+        started,
+        directory,
+        "fake-slack",
+        [python, here, "--serve-fake-slack", str(slack_port)],
+        base_env,
+    )
+    slack.wait_for_line("ready")
+    slack_url = f"http://127.0.0.1:{slack_port}"
+
+    bare_port = free_port()
+    bare = start(
+        started,
+        directory,
+        "bare-bolt",
+        [python, here, "--serve-bare-bolt", str(bare_port)],
+        base_env,
+    )
+    bare.wait_for_line("ready")
+    bare_url = f"http://127.0.0.1:{bare_port}/slack/events"
+
+    bot_env = {
+        **base_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": f"{slack_url}/api/",
+        "ATLASSIAN_API_URL": simulator_url,
+        "ATLASSIAN_ORG_ID": DEMO_ORG,
+        "ATLASSIAN_EMAIL": "bench@acme.example",
+        "ATLASSIAN_API_TOKEN": DEMO_TOKEN,
+        "ATLASSIAN_SITES": DEMO_SITES,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "BOT_ADMINS": USER,
+    }
+    bot_port = free_port()
+    bot = start(
+        started,
+        directory,
+        "bot",
+        [BACKUP_BOT, "serve", "--http", "--host", "127.0.0.1", "--port", str(bot_port)],
+        bot_env,
+    )
+    bot.wait_for_line("serving Slack requests at")
+    bot_url = f"http://127.0.0.1:{bot_port}/slack/events"
+
+    response_url = f"{slack_url}/response/bench"
+    scripts = {
+        "help": wrk_script(directory, "help", "help", response_url),
+        "policy list": wrk_script(directory, "policy-list", "policy list", response_url),
+    }
+    runs = [
+        ("bare Bolt", bare_url, "help"),
+        ("bot", bot_url, "help"),
+        ("bot", bot_url, "policy list"),
+    ]
+
+    print(
+        f"wrk -t{args.threads} -d{args.duration}s against loopback HTTP "
+        f"({os.cpu_count()} CPUs shared by wrk, the bot, bare Bolt, the simulator, "
+        "the fake Slack and Redis)"
+    )
+    for _target, url, command in runs:  # warm up every path once, unmeasured
+        run_wrk(url, scripts[command], connections=4, threads=1, seconds=WARM_UP_SECONDS)
+    wait_until_answered(slack_url)
+
+    results: dict[tuple[str, str, int], Figures] = {}
+    header = (
+        f"{'target':<10} {'command':<12} {'conns':>5} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'req/s':>9} {'p99/bare':>9} {'rps/bare':>9} {'failed':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for connections in args.connections:
+        for target, url, command in runs:
+            figures = run_wrk(
+                url,
+                scripts[command],
+                connections=connections,
+                threads=args.threads,
+                seconds=args.duration,
+            )
+            results[(target, command, connections)] = figures
+            wait_until_answered(slack_url)
+            bare_figures = results[("bare Bolt", "help", connections)]
+            print(
+                f"{target:<10} {command:<12} {connections:>5} {figures.p50_ms:>8.2f} "
+                f"{figures.p99_ms:>8.2f} {figures.rps:>9.0f} "
+                f"{figures.p99_ms / bare_figures.p99_ms:>8.2f}x "
+                f"{figures.rps / bare_figures.rps:>8.2f}x {figures.failures:>7}",
+                flush=True,
+            )
+
+    slack_counts = slack.stop().strip().splitlines()[-1]
+    bot_output = bot.stop()
+    print(f"\nfake Slack received (post-ack answers): {slack_counts}")
+    lines = bot_output.splitlines()
+    problems = [line for line in lines if " ERROR " in line]
+    print(f"bot log: {len(lines)} lines, {len(problems)} errors")
+    # The most frequent kinds of line, without their timestamps: per-request logging costs.
+    kinds = Counter(line.split(" ", 2)[-1][:120] for line in lines)
+    for kind, count in kinds.most_common(3):
+        print(f"  {count:>6} x {kind}")
+    if args.keep_logs:
+        args.keep_logs.mkdir(parents=True, exist_ok=True)
+        for child in started:
+            child.stop()
+            shutil.copy(child.log, args.keep_logs / child.log.name)
+    return _verdict(results, args.connections)
+
+
+def _verdict(results: dict[tuple[str, str, int], Figures], connections: list[int]) -> int:
+    checks: list[tuple[str, bool]] = []
+    if 10 in connections:
+        bot, bare = results[("bot", "help", 10)], results[("bare Bolt", "help", 10)]
+        checks.append(
+            (
+                f"help @10: p99 {bot.p99_ms:.2f} ms < {HELP_P99_LIMIT_MS:.0f} ms",
+                bot.p99_ms < HELP_P99_LIMIT_MS,
+            )
+        )
+        checks.append(
+            (
+                f"help @10: p99 {bot.p99_ms / bare.p99_ms:.2f}x bare Bolt <= "
+                f"{HELP_P99_RATIO_LIMIT}x",
+                bot.p99_ms <= HELP_P99_RATIO_LIMIT * bare.p99_ms,
+            )
+        )
+    if 50 in connections:
+        bot, bare = results[("bot", "help", 50)], results[("bare Bolt", "help", 50)]
+        ratio = bot.rps / bare.rps
+        checks.append(
+            (
+                f"help @50: {ratio:.2f}x bare Bolt's req/s >= {THROUGHPUT_RATIO_FLOOR}x",
+                ratio >= THROUGHPUT_RATIO_FLOOR,
+            )
+        )
+    failures = sum(figures.failures for figures in results.values())
+    checks.append((f"no failed requests ({failures})", failures == 0))
+    print("\ntargets:")
+    for description, met in checks:
+        print(f"  {'met   ' if met else 'MISSED'} {description}")
+    return 0 if all(met for _, met in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
