@@ -648,6 +648,8 @@ BROAD_RUN = [
     ("/restore", "list"),
     ("/restore", "show rst-x"),
     ("/restore", "report rst-x"),
+    ("/restore", f"start {CONFLUENCE_COMPLETE_BACKUP} to=acme-staging"),
+    ("/restore", ""),
     ("/backup", f"run {ACME_JIRA_POLICY}"),
 ]
 
@@ -667,6 +669,8 @@ async def test_every_message_of_a_broad_run_is_valid_block_kit_with_text(
     for text in (f"show {restore_id}", f"report {migration_id}", "list product=jira"):
         await bot_harness.slash(text, command="/restore")
     assert len(bot_harness.slack.calls) > 30
+    assert bot_harness.slack.calls_to("views.open")
+    assert any("Start restore" in str(card.blocks) for card in cards(bot_harness))
     assert_slack_saw_only_valid_messages(bot_harness.slack)
     for post in bot_harness.slack.responses():
         assert post.text, post.body
