@@ -152,10 +152,13 @@ def banner(local: LocalBot, terminal: Terminal) -> Panel:
     return Panel(Text("\n").join(lines), border_style="cyan")
 
 
-async def _watch(screen: Screen, stop: asyncio.Event) -> None:
+async def _watch(terminal: Terminal, stop: asyncio.Event) -> None:
     """Print the tracker's card edits and thread replies as they happen."""
     while not stop.is_set():
-        screen.refresh()
+        terminal.screen.prompt_showing = terminal.awaiting_input
+        if terminal.screen.refresh() and terminal.awaiting_input:
+            # The panels were printed over the prompt; show it again below them.
+            terminal.screen.out.print(terminal.prompt, end="", markup=False, highlight=False)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
 
@@ -181,10 +184,13 @@ async def run_script(terminal: Terminal, lines: Sequence[str]) -> ScriptFailure 
 
 async def _prompt_loop(terminal: Terminal, ask: Ask) -> None:
     while True:
+        terminal.awaiting_input = True
         try:
             line = await ask(terminal.prompt)
         except EOFError:
             return
+        finally:
+            terminal.awaiting_input = False
         try:
             await terminal.execute(line)
         except QuitRequested:
@@ -246,7 +252,7 @@ async def run_console(
         ask: Ask | None = _read_line if interactive else None
         terminal = Terminal(local, screen, user=start_as, ask=ask)
         out.print(banner(local, terminal))
-        watcher = asyncio.create_task(_watch(screen, stop_watching))
+        watcher = asyncio.create_task(_watch(terminal, stop_watching))
         if script is None:
             await _prompt_loop(terminal, _read_line)
             return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from bot.console.render import Control, ControlNumbers, JsonDict, Names, SurfaceKey, render_surface
@@ -67,6 +67,15 @@ class Screen:
         #: What the person picked in each open modal, to show beside its selects.
         self.chosen: dict[str, dict[tuple[str, str], str]] = {}
         self.errors: dict[str, dict[str, str]] = {}
+        #: True while a prompt waits on the current line; the next print starts a new one.
+        self.prompt_showing = False
+
+    def _emit(self, renderable: RenderableType) -> None:
+        if self.prompt_showing:
+            # Start below the prompt line the person has not answered yet.
+            self.out.print()
+            self.prompt_showing = False
+        self.out.print(renderable)
 
     # -- transcript ---------------------------------------------------------------------
 
@@ -83,7 +92,7 @@ class Screen:
 
     def note(self, text: str, *, style: str = "cyan", record: bool = True) -> None:
         """A line from the console itself (not from the bot)."""
-        self.out.print(Text(text, style=style))
+        self._emit(Text(text, style=style))
         if record:
             self._transcript.append(text)
 
@@ -134,8 +143,9 @@ class Screen:
 
     # -- printing -----------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Print every surface that appeared or changed since the last refresh."""
+    def refresh(self) -> bool:
+        """Print every surface that appeared or changed since the last refresh; True if any."""
+        before = self.mark()
         for message in self.slack.messages():
             self._consider(message_key(message), len(message.edits), message)
         for ephemeral in self.slack.ephemerals():
@@ -151,6 +161,7 @@ class Screen:
                 self._gone(key, "The modal was closed.")
             elif key[0] == "message" and self.slack.message(key[1], key[2]) is None:
                 self._gone(key, "A message was deleted.")
+        return self.mark() != before
 
     def redraw(self) -> None:
         """Print again every surface with controls the viewer can use, with their numbers."""
@@ -178,7 +189,7 @@ class Screen:
             subtitle=_now(),
             border_style=BORDER_PRIVATE,
         )
-        self.out.print(rendered.panel)
+        self._emit(rendered.panel)
         self._transcript.append(rendered.plain)
 
     def _consider(self, key: SurfaceKey, version: object, surface: Surface) -> None:
@@ -232,7 +243,7 @@ class Screen:
             subtitle=_now(),
             border_style=border,
         )
-        self.out.print(rendered.panel)
+        self._emit(rendered.panel)
         self._transcript.append(rendered.plain)
 
     def _describe(self, surface: Surface) -> tuple[str, str, list[JsonDict], str]:

@@ -83,6 +83,8 @@ class Terminal:
         self.user = user
         self._ask = ask
         self._action_mark = screen.mark()
+        #: True while the prompt waits for a line, so panels printed meanwhile repeat it.
+        self.awaiting_input = False
 
     @property
     def prompt(self) -> str:
