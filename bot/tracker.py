@@ -474,6 +474,7 @@ class Tracker:
         self._adopt_lock_key = f"{prefix}tracker:adopt-lock"
         self._policy_check_key = f"{prefix}tracker:policy-check-due"
         self._known: dict[str, TrackedOperation] = {}
+        self._active: tuple[int, list[str]] | None = None
         self._known_shards: frozenset[int] = frozenset()
         self._next_send_at: datetime | None = None
         # Channels known to be throttled, so a backlog costs no Redis call per waiting entry.
@@ -594,7 +595,11 @@ class Tracker:
         """
         held = frozenset(self._leases.held)
         shards = self._leases.shards
-        keys = [key for key in await self._store.active_keys() if self._mine(key)]
+        serial = await self._store.active_serial()
+        if self._active is None or self._active[0] != serial:
+            # The set is read again only when an operation joined or left it.
+            self._active = (serial, await self._store.active_keys())
+        keys = [key for key in self._active[1] if self._mine(key)]
         stale = [
             key
             for key in keys

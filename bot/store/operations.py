@@ -132,11 +132,13 @@ local version = tonumber(cjson.decode(raw)['version']) or 0
 if version ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 local owner = ARGV[3]
+local moved
 if ARGV[4] == '1' then
-  redis.call('SADD', KEYS[2], owner)
+  moved = redis.call('SADD', KEYS[2], owner)
 else
-  redis.call('SREM', KEYS[2], owner)
+  moved = redis.call('SREM', KEYS[2], owner)
 end
+if moved == 1 then redis.call('INCR', KEYS[6]) end
 local queued = false
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[3], 'card', ARGV[5])
@@ -159,7 +161,9 @@ return version + 1
 _CREATE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
 local owner = ARGV[2]
-if ARGV[3] == '1' then redis.call('SADD', KEYS[2], owner) end
+if ARGV[3] == '1' and redis.call('SADD', KEYS[2], owner) == 1 then
+  redis.call('INCR', KEYS[5])
+end
 local count = tonumber(ARGV[4])
 if count > 0 then
   local last = redis.call('HINCRBY', KEYS[3], '#seq', count)
@@ -265,6 +269,10 @@ class OperationStore:
         return f"{self._prefix}ops:active"
 
     @property
+    def _active_serial_key(self) -> str:
+        return f"{self._prefix}ops:active:serial"
+
+    @property
     def _pending_key(self) -> str:
         return f"{self._prefix}outbox:pending"
 
@@ -345,6 +353,7 @@ class OperationStore:
                 self._active_key,
                 self._outbox_key(operation.key),
                 self._pending_key,
+                self._active_serial_key,
             ],
             args=[
                 operation.to_json(),
@@ -372,9 +381,11 @@ class OperationStore:
         key = self._op_key(operation.kind, operation.operation_id)
         await self._redis.set(key, operation.to_json())
         if operation.final and not operation.awaiting_report:
-            await self._redis.srem(self._active_key, operation.key)
+            moved = await self._redis.srem(self._active_key, operation.key)
         else:
-            await self._redis.sadd(self._active_key, operation.key)
+            moved = await self._redis.sadd(self._active_key, operation.key)
+        if moved:
+            await self._redis.incr(self._active_serial_key)
 
     async def update(
         self, kind: OperationKind, operation_id: str, changes: Mapping[str, Any]
@@ -416,6 +427,7 @@ class OperationStore:
                 self._outbox_key(operation.key),
                 self._pending_key,
                 self._reminders_key,
+                self._active_serial_key,
             ],
             args=[
                 str(expected_version),
@@ -508,6 +520,11 @@ class OperationStore:
 
     async def drop_reminder(self, owner: str) -> None:
         await self._redis.zrem(self._reminders_key, owner)
+
+    async def active_serial(self) -> int:
+        """A number that changes whenever an operation joins or leaves the active set."""
+        value = await self._redis.get(self._active_serial_key)
+        return int(value) if value is not None else 0
 
     async def active_keys(self) -> list[str]:
         """``{kind}:{id}`` of every operation still being polled."""
