@@ -1061,8 +1061,21 @@ class Tracker:
         if view.empty:
             return
         operation = await self._store.get_by_key(owner)
-        announce_pending = False
-        for index, entry in enumerate(view.entries):
+
+        async def edit_card(current: TrackedOperation | None, version: int) -> None:
+            await self._claimed(
+                owner,
+                "card",
+                stats,
+                functools.partial(self._send_card, current, stats),
+                card_version=version,
+            )
+
+        unannounced = any(entry.payload.get("type") == "announce" for entry in view.entries)
+        if view.card_version is not None and not unannounced:
+            # The card first: it is what people look at, and it depends on no other entry.
+            await edit_card(operation, view.card_version)
+        for entry in view.entries:
             outcome = await self._claimed(
                 owner,
                 entry.field,
@@ -1071,21 +1084,11 @@ class Tracker:
             )
             if outcome is _Send.WAIT:
                 # Entries wait in order; a card not announced yet cannot be edited either.
-                announce_pending = any(
-                    later.payload.get("type") == "announce" for later in view.entries[index:]
-                )
-                break
+                return
             if entry.payload.get("type") == "announce":
                 operation = await self._store.get_by_key(owner)
-        if view.card_version is not None and not announce_pending:
-            version = view.card_version
-            await self._claimed(
-                owner,
-                "card",
-                stats,
-                lambda: self._send_card(operation, stats),
-                card_version=version,
-            )
+        if view.card_version is not None and unannounced:
+            await edit_card(operation, view.card_version)
 
     async def _claimed(
         self,
