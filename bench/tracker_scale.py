@@ -19,7 +19,10 @@ teams, not for this scale).
 Printed per size: Atlassian HTTP requests per cycle (as the simulator counted them), CPU
 seconds per cycle in the tracker's thread (polling and sending separately) and in the whole
 process, wall time per cycle, peak memory (max RSS of the process, simulator included), and
-the delay from each change (simulated clock) to the chat.update that showed it.
+the delay from each change (simulated clock) to the chat.update that showed it. A change is
+seen at the first poll after it (up to one interval later); the tail beyond that is the
+time to send a cycle's messages and Slack's per-channel edit rate when several cards of one
+channel change in the same cycle.
 """
 
 from __future__ import annotations

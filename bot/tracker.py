@@ -24,7 +24,8 @@ One poll cycle (``poll_once``)
    ``version`` (compare-and-set), stores the new status and appends the notifications it
    causes to the operation's outbox, all or nothing. Two processes seeing the same change
    record it once; a change is never recorded without its notifications.
-4. Sending: outbox entries go to Slack in order. Each is claimed (lease check plus a
+4. Sending: an operation's card edit goes first, then its other outbox entries in order
+   (a restore's ``finished`` hook before its announcement). Each is claimed (lease check plus a
    per-entry claim that expires with the lease), sent, and acknowledged only after Slack
    accepted it, so a failed, throttled or rate-limited send stays in the outbox and is
    retried: a final-state message is never dropped. The card is one entry holding the
