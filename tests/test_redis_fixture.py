@@ -5,7 +5,9 @@ import redis.asyncio as aioredis
 from tests.fixtures.redis_server import RedisServer
 
 
-async def test_redis_is_private_and_empty(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_redis_is_private_and_empty(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
     """Each test starts on an empty database of a server on its own port."""
     assert redis_server.port != 6379
     assert await redis_client.dbsize() == 0

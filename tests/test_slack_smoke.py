@@ -13,18 +13,25 @@ async def test_help_is_answered_in_the_ack(bot_harness: BotHarness) -> None:
     assert bot_harness.simulator.world.calls == []
 
 
-async def test_policy_list_answers_privately_with_the_demo_policies(bot_harness: BotHarness) -> None:
+async def test_policy_list_answers_privately_with_the_demo_policies(
+    bot_harness: BotHarness,
+) -> None:
     """`/backup policy list` answers through response_url with both demo policies."""
     response = await bot_harness.slash("policy list", user=VIEWER)
     text = bot_harness.reply_text(response)
-    assert "pol-acme-jira" in text and "pol-acme-confluence" in text
+    assert "pol-acme-jira" in text
+    assert "pol-acme-confluence" in text
     assert all(post.response_type == "ephemeral" for post in bot_harness.replies(response))
 
 
 async def test_forged_signature_is_refused_with_401(bot_harness: BotHarness) -> None:
     """A request signed with the wrong secret gets 401 and calls nothing."""
     response = await bot_harness.driver.forge(
-        Forgery.WRONG_SECRET, command="/backup", text="run pol-acme-jira", user=ADMIN, channel=CHANNEL
+        Forgery.WRONG_SECRET,
+        command="/backup",
+        text="run pol-acme-jira",
+        user=ADMIN,
+        channel=CHANNEL,
     )
     assert response.status == 401
     assert bot_harness.simulator.world.calls == []
