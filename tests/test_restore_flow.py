@@ -831,6 +831,31 @@ async def test_a_destination_with_a_restore_under_way_is_refused(bot_harness: Bo
     assert create_calls(harness) == []
 
 
+async def test_concurrent_requests_for_one_destination_post_one_card(
+    bot_harness: BotHarness,
+) -> None:
+    """Two admins requesting restores onto one site at the same moment get one card between them."""
+    harness = bot_harness
+    responses = await asyncio.gather(
+        *(
+            harness.driver.slash(
+                command="/restore",
+                text=f"start {backup} to=acme-staging",
+                user=ADMIN,
+                channel=CHANNEL,
+            )
+            for backup in (JIRA_COMPLETE_BACKUP, CONFLUENCE_COMPLETE_BACKUP) * 4
+        )
+    )
+    await harness.settle()
+    assert all(response.status == 200 for response in responses)
+    assert len(cards(harness)) == 1
+    assert len(await harness.services.sessions.unfinished()) == 1
+    refused = [r for r in responses if "onto acme-staging" in harness.reply_text(r)]
+    assert len(refused) == len(responses) - 1
+    assert create_calls(harness) == []
+
+
 # -- the modal ----------------------------------------------------------------------------------
 
 

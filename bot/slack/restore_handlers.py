@@ -12,11 +12,12 @@ Handlers acknowledge first (bot/slack/app.py) and do everything here afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -77,6 +78,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 FACTS_TTL_SECONDS = 31 * 24 * 3600
+# Requests for one destination are checked and created one at a time; the checks are a few
+# Redis reads, so a lease this long only matters if a process dies holding it.
+DESTINATION_LEASE_MS = 10_000
+
+
+@contextlib.asynccontextmanager
+async def redis_lease(redis: Any, key: str, lease_ms: int) -> AsyncIterator[bool]:
+    """Hold ``key`` while inside; yields False (and holds nothing) if another holder has it."""
+    holder = secrets.token_hex(8)
+    acquired = bool(await redis.set(key, holder, nx=True, px=lease_ms))
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            await redis.eval(_RELEASE_LEASE, 1, key, holder)
 
 
 class RestoreHandlers:
@@ -176,12 +192,6 @@ class RestoreHandlers:
         )
         if not verdict.allowed:
             raise RestoreRefused(verdict.reason, verdict.possible_from)
-        for other in await self._sessions.unfinished():
-            if other.dest_cloud_id == command.dest_cloud_id:
-                raise RestoreRefused(
-                    f"Another restore onto {command.dest_label} is already under way "
-                    f"(requested by <@{other.requester}>); finish or cancel it first."
-                )
         product = backup.product if isinstance(backup.product, Product) else None
         if product is None or backup.cloud_id is None:
             raise RestoreRefused(
@@ -193,17 +203,34 @@ class RestoreHandlers:
             if command.include_attachments is not None
             else _has_attachments(backup)
         )
-        session = await self._sessions.create(
-            backup_id=backup.backup_id,
-            product=product,
-            source_cloud_id=backup.cloud_id,
-            dest_cloud_id=command.dest_cloud_id,
-            dest_label=command.dest_label,
-            include_attachments=include_attachments,
-            include_users_and_groups=command.include_users_and_groups,
-            requester=who.user_id,
-            channel=who.channel_id,
-        )
+        async with redis_lease(
+            self._services.redis,
+            f"bbot:restore:requesting:{command.dest_cloud_id}",
+            DESTINATION_LEASE_MS,
+        ) as acquired:
+            if not acquired:
+                raise RestoreRefused(
+                    f"Another restore onto {command.dest_label} is being requested right now; "
+                    "look at its card before requesting another."
+                )
+            # Checked and created under the lease, so two requests cannot both pass.
+            for other in await self._sessions.unfinished():
+                if other.dest_cloud_id == command.dest_cloud_id:
+                    raise RestoreRefused(
+                        f"Another restore onto {command.dest_label} is already under way "
+                        f"(requested by <@{other.requester}>); finish or cancel it first."
+                    )
+            session = await self._sessions.create(
+                backup_id=backup.backup_id,
+                product=product,
+                source_cloud_id=backup.cloud_id,
+                dest_cloud_id=command.dest_cloud_id,
+                dest_label=command.dest_label,
+                include_attachments=include_attachments,
+                include_users_and_groups=command.include_users_and_groups,
+                requester=who.user_id,
+                channel=who.channel_id,
+            )
         facts = rb.BackupFacts.of(backup, now)
         await self._services.redis.set(
             self._facts_key(session.session_id), json.dumps(facts.to_dict()), ex=FACTS_TTL_SECONDS
@@ -562,28 +589,30 @@ class RestoreHandlers:
         for listed in await self._sessions.in_flight():
             if listed.intent_at is not None and now - listed.intent_at < grace:
                 continue
-            lease = f"bbot:restore:recovering:{listed.session_id}"
-            holder = secrets.token_hex(8)
-            redis = self._services.redis
-            if not await redis.set(lease, holder, nx=True, px=RECOVERY_LEASE_MS):
-                continue
-            try:
-                # Re-read under the lease: another replica may have settled it meanwhile.
-                session = await self._sessions.get(listed.session_id)
-                if session is None or session.state not in IN_FLIGHT_STATES:
-                    continue
-                if session.state is SessionState.VALIDATING:
-                    await self._recover_create(session)
-                else:
-                    await self._recover_revalidate(session)
-                settled += 1
-            except AtlassianError:
-                log.warning(
-                    "could not recover restore session %s yet", listed.session_id, exc_info=True
-                )
-            finally:
-                await redis.eval(_RELEASE_LEASE, 1, lease, holder)
+            async with redis_lease(
+                self._services.redis,
+                f"bbot:restore:recovering:{listed.session_id}",
+                RECOVERY_LEASE_MS,
+            ) as acquired:
+                if acquired:
+                    settled += await self._recover_one(listed.session_id)
         return settled
+
+    async def _recover_one(self, session_id: str) -> int:
+        """Recover one in-flight session while holding its lease; 1 if it was settled."""
+        try:
+            # Re-read under the lease: another replica may have settled it meanwhile.
+            session = await self._sessions.get(session_id)
+            if session is None or session.state not in IN_FLIGHT_STATES:
+                return 0
+            if session.state is SessionState.VALIDATING:
+                await self._recover_create(session)
+            else:
+                await self._recover_revalidate(session)
+        except AtlassianError:
+            log.warning("could not recover restore session %s yet", session_id, exc_info=True)
+            return 0
+        return 1
 
     async def _recover_create(self, session: RestoreSession) -> None:
         since = (session.intent_at or session.created_at) - RECONCILE_SKEW
