@@ -325,3 +325,19 @@ def test_times_show_in_the_readers_zone_with_a_utc_fallback() -> None:
         f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|2026-11-01 09:05 UTC>"
     )
     assert blocks.when(None) == "—"
+
+
+def test_restore_message_keeps_the_latest_decisions_within_the_block_limit() -> None:
+    """A restore with a very long decision history still fits Slack's 50 blocks, newest kept."""
+    restore = Restore.model_validate(
+        {"restoreId": "r-1", "status": "IN_PROGRESS", "cloudId": "c", "backupId": "b"}
+    )
+    decisions = [f"• decision number {n:05d} " + "x" * 200 for n in range(2000)]
+    message = blocks.restore_message(restore, SiteDirectory({}), decisions)
+    assert len(message.blocks) <= 50
+    rendered = str(message.blocks)
+    assert "decision number 01999" in rendered
+    assert "decision number 00000" not in rendered
+    assert "earlier part(s) left out" in rendered
+    for block in message.blocks:
+        Block.parse(block).validate_json()

@@ -132,7 +132,8 @@ def info_message(sentence: str) -> Message:
 
 def help_message(help_markdown: str) -> Message:
     return Message(
-        text="Backup bot help", blocks=[section(chunk) for chunk in _chunks(help_markdown)]
+        text="Backup bot help",
+        blocks=[section(chunk) for chunk in _chunks(help_markdown)][:MAX_BLOCKS],
     )
 
 
@@ -147,7 +148,7 @@ def _chunks(markdown: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
         current += line + "\n"
     if current.strip():
         chunks.append(current)
-    return chunks[:MAX_BLOCKS]
+    return chunks
 
 
 def whoami_message(user_id: str, roles: Sequence[str]) -> Message:
@@ -412,7 +413,13 @@ def restore_message(
         )
         blocks.append(section(f"*Failed checks*\n{checks}"))
     if decisions:
-        blocks.append(section("*Decisions*\n" + "\n".join(decisions)))
+        chunks = _chunks("*Decisions*\n" + "\n".join(decisions))
+        room = MAX_BLOCKS - len(blocks) - 1
+        if len(chunks) > room:
+            # The latest decisions matter most; the audit stream keeps the rest.
+            blocks.append(context(f"{len(chunks) - room} earlier part(s) left out."))
+            chunks = chunks[-room:]
+        blocks.extend(section(chunk) for chunk in chunks)
     return Message(
         text=f"Restore {esc(restore.restore_id)}: {esc(str(restore.status))}", blocks=blocks
     )

@@ -254,11 +254,12 @@ class CommandHandlers:
         if session is not None:
             for entry in await self._services.sessions.audit_trail(session.session_id):
                 actor = "the bot" if entry.actor == "system" else f"<@{escape_mrkdwn(entry.actor)}>"
+                detail = f" — {escape_mrkdwn(entry.detail)}" if entry.detail else ""
                 decisions.append(
                     f"• {blocks.when(entry.at)} {actor} {escape_mrkdwn(entry.action)}: "
-                    f"{escape_mrkdwn(entry.outcome)}"
+                    f"{escape_mrkdwn(entry.outcome)}{detail}"
                 )
-        await reply(blocks.restore_message(restore, self._sites, decisions[-20:]))
+        await reply(blocks.restore_message(restore, self._sites, decisions))
 
     async def restore_report(
         self, command: cmd.RestoreReport, who: Invocation, reply: Reply

@@ -15,6 +15,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -33,6 +34,8 @@ from bot.runtime import Services, open_services
 from bot.slack.app import build_app
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_DRAIN_SECONDS = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,11 +58,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_web_client(settings: Settings) -> AsyncWebClient:
+def make_web_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The Web API client; pass a long-lived ``session`` so calls reuse connections."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -133,10 +140,11 @@ async def start_http(app: AsyncApp, services: Services, host: str, port: int) ->
 async def bot_services(
     settings: Settings,
 ) -> AsyncIterator[tuple[Services, AsyncWebClient, AuthorizeResult]]:
-    web_client = make_web_client(settings)
-    identity = await identify_bot(web_client)
-    async with open_services(settings) as services:
-        yield services, web_client, identity
+    async with aiohttp.ClientSession() as http_session:
+        web_client = make_web_client(settings, http_session)
+        identity = await identify_bot(web_client)
+        async with open_services(settings) as services:
+            yield services, web_client, identity
 
 
 async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int) -> None:
@@ -178,5 +186,8 @@ async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int)
                 log.info("serving Slack requests at %s (health: /healthz)", running.url)
                 await stop.wait()
                 await running.stop()
+            # Requests already acknowledged finish their work before the process exits.
+            if not await services.pending.drain(within=SHUTDOWN_DRAIN_SECONDS):
+                log.warning("stopping with %d requests still being handled", services.pending.count)
         finally:
             await background.stop()
