@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from bot.cli_numbers import non_negative, positive
 from bot.console.local import ALICE, CHANNEL_NAME, LocalBot, LocalOptions, start_local_bot
 from bot.console.screen import Screen
 from bot.console.terminal import Ask, QuitRequested, StepFailed, Terminal, find_user
@@ -47,26 +48,6 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS: Final = 0.25
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not more than 0")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
-
-
 def _quiet_bolt_notices(record: logging.LogRecord) -> bool:
     """Bolt warns at every start that the token is unused when ``authorize`` is given, as here.
 
@@ -84,13 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--op-seconds",
-        type=_non_negative,
+        type=non_negative,
         default=LocalOptions.op_seconds,
         help="how long each simulated backup, export, import and restore runs (default 3)",
     )
     parser.add_argument(
         "--poll-seconds",
-        type=_positive,
+        type=positive,
         default=LocalOptions.poll_seconds,
         help="how often the bot checks running operations (default 1)",
     )

@@ -8,31 +8,12 @@ import contextlib
 import signal
 import sys
 
+from bot.cli_numbers import fraction, non_negative
 from bot.simulator.seed import DEMO_ORG_ID, DEMO_SITES, DEMO_TOKEN
 from bot.simulator.server import SimulatorServer
 from bot.simulator.world import ShiftableClock, World
 
 SEEDS = ("demo",)
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,21 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default="demo", help="organisation to start with (demo)")
     parser.add_argument(
         "--op-seconds",
-        type=_non_negative,
+        type=non_negative,
         default=5.0,
         help="how long each backup, export, import and restore runs",
     )
     parser.add_argument(
-        "--fail-rate", type=_fraction, default=0.0, help="fraction of operations that fail"
+        "--fail-rate", type=fraction, default=0.0, help="fraction of operations that fail"
     )
     parser.add_argument(
         "--rate-limit-rate",
-        type=_fraction,
+        type=fraction,
         default=0.0,
         help="fraction of requests answered 429",
     )
     parser.add_argument(
-        "--latency-ms", type=_non_negative, default=0.0, help="added latency per request"
+        "--latency-ms", type=non_negative, default=0.0, help="added latency per request"
     )
 
 
