@@ -37,14 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        # With no Slack credentials there is nothing to serve: show the console instead.
-        from bot.config import Settings
-
-        args.command = "serve" if Settings().has_slack_credentials else "console"
-        if args.command not in SUBCOMMANDS or not hasattr(args, "module"):
-            args = parser.parse_args([args.command])
     try:
+        if args.command is None:
+            # With no Slack credentials there is nothing to serve: show the console instead.
+            from bot.config import load_settings
+
+            wanted = "serve" if load_settings().has_slack_credentials else "console"
+            args = parser.parse_args([wanted])
         return int(args.module.run(args))
     except ConfigError as exc:
         print(f"backup-bot: {exc}", file=sys.stderr)
