@@ -183,7 +183,7 @@ class SlackRate:
 
 # Any 60 s window holds at most 60/interval + burst - 1 calls: 49 edits (Slack allows about
 # 50 a minute) and 59 posts per channel (about 1 a second, short bursts tolerated).
-CARD_EDIT_RATE: Final = SlackRate(interval=60 / 48, burst=2)
+CARD_EDIT_RATE: Final = SlackRate(interval=60 / 46, burst=4)
 POST_RATE: Final = SlackRate(interval=60 / 57, burst=3)
 
 
@@ -1047,6 +1047,12 @@ class Tracker:
         now = self._clock.now()
         self._blocked = {key: until for key, until in self._blocked.items() if until > now}
         owners = [owner for owner in await self._store.pending_owners() if self._mine(owner)]
+        # Cards first, across every operation: they are what people look at, so a cycle's
+        # many thread posts must not hold back the edits that show the new states.
+        await self._bounded(
+            (self._flush_owner(owner, stats, cards_only=True) for owner in owners),
+            SEND_CONCURRENCY,
+        )
         await self._bounded((self._flush_owner(owner, stats) for owner in owners), SEND_CONCURRENCY)
         return stats
 
@@ -1057,7 +1063,9 @@ class Tracker:
             self._next_send_at = at
         return _Send.WAIT
 
-    async def _flush_owner(self, owner: str, stats: CycleStats) -> None:
+    async def _flush_owner(
+        self, owner: str, stats: CycleStats, *, cards_only: bool = False
+    ) -> None:
         view = await self._store.outbox(owner)
         if view.empty:
             return
@@ -1076,6 +1084,8 @@ class Tracker:
         if view.card_version is not None and not unannounced:
             # The card first: it is what people look at, and it depends on no other entry.
             await edit_card(operation, view.card_version)
+        if cards_only:
+            return
         for entry in view.entries:
             outcome = await self._claimed(
                 owner,
