@@ -610,6 +610,11 @@ class RestoreSessionStore:
         self._record_refusal = redis.register_script(_LUA_PRELUDE + _LUA_RECORD_REFUSAL)
         self._expire_due = redis.register_script(_LUA_PRELUDE + _LUA_EXPIRE_DUE)
 
+    @property
+    def key_prefix(self) -> str:
+        """Every key of this store starts with it; the restore flow keeps its own keys there too."""
+        return self._prefix
+
     # -- keys -----------------------------------------------------------------------------
 
     def _session_key(self, session_id: str) -> str:

@@ -168,7 +168,14 @@ async def test_real_redis_gets_only_keys_under_the_console_prefix(
     """A console on a real Redis keeps all its keys under its own run prefix and deletes none."""
     await redis_client.set("bbot:op:backup:production-one", "keep me")
     options = LocalOptions(op_seconds=1.0, poll_seconds=0.5, redis_url=redis_server.url)
-    code, output, errors = await run_lines(["/backup run pol-acme-jira", "wait COMPLETE"], options)
+    lines = [
+        "/backup run pol-acme-jira",
+        "wait COMPLETE",
+        "/restore start bkp-acme-jira-complete to=acme-sandbox",
+        "click Start restore",
+        "wait The restore is running",
+    ]
+    code, output, errors = await run_lines(lines, options)
     assert code == 0, errors + output
     assert f"Redis at {redis_server.url}, keys under bbot-console:" in output
     keys = {key async for key in redis_client.scan_iter()}

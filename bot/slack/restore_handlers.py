@@ -205,7 +205,7 @@ class RestoreHandlers:
         )
         async with redis_lease(
             self._services.redis,
-            f"bbot:restore:requesting:{command.dest_cloud_id}",
+            f"{self._sessions.key_prefix}restore:requesting:{command.dest_cloud_id}",
             DESTINATION_LEASE_MS,
         ) as acquired:
             if not acquired:
@@ -252,7 +252,7 @@ class RestoreHandlers:
     # -- the card ----------------------------------------------------------------------
 
     def _facts_key(self, session_id: str) -> str:
-        return f"bbot:restore:facts:{session_id}"
+        return f"{self._sessions.key_prefix}restore:facts:{session_id}"
 
     async def _facts(self, session_id: str) -> rb.BackupFacts:
         raw = await self._services.redis.get(self._facts_key(session_id))
@@ -591,7 +591,7 @@ class RestoreHandlers:
                 continue
             async with redis_lease(
                 self._services.redis,
-                f"bbot:restore:recovering:{listed.session_id}",
+                f"{self._sessions.key_prefix}restore:recovering:{listed.session_id}",
                 RECOVERY_LEASE_MS,
             ) as acquired:
                 if acquired:
