@@ -1,7 +1,8 @@
 """A local stand-in for Slack: a fake Web API server and a driver that plays Slack's side.
 
 The bot's Web API client points at `SlackWebApi.url`; `SlackDriver` posts signed slash
-commands, clicks and modal submissions to the bot's events URL. Both speak real HTTP on
+commands, clicks and modal submissions to the bot's events URL, or delivers them over the
+Socket Mode connection the bot opened to `SlackWebApi`. Both speak real HTTP and WebSocket on
 loopback, so the tests and the local console exercise the same code paths as production.
 """
 
@@ -15,6 +16,7 @@ from bot.localslack.web_api import (
     OpenView,
     ResponsePost,
     SlackWebApi,
+    SocketResponse,
     block_errors,
     view_errors,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "SlackDriver",
     "SlackResponse",
     "SlackWebApi",
+    "SocketResponse",
     "block_errors",
     "sign",
     "view_errors",

@@ -1,10 +1,13 @@
-"""Slack's side of the HTTP conversation: signed slash commands, clicks and modal submissions.
+"""Slack's side of the conversation: slash commands, clicks and modal submissions.
 
 `SlackDriver` posts to the bot's `/slack/events` exactly what Slack posts: form-encoded
 bodies, signed with the signing secret, carrying a fresh `trigger_id` and `response_url`
-from the fake Web API so that whatever the bot does next lands on that server. A person can
-only click what is on their screen, so the driver looks every button, select and input up
-in the current state of the message or view on the fake server and refuses otherwise.
+from the fake Web API so that whatever the bot does next lands on that server. Built with
+`SlackDriver.over_socket(api)`, it delivers the same payloads as Socket Mode envelopes on
+the connection the bot opened to the fake Web API instead: unsigned, as Slack sends them.
+A person can only click what is on their screen, so the driver looks every button, select
+and input up in the current state of the message or view on the fake server and refuses
+otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
 import httpx
@@ -24,6 +27,7 @@ import httpx
 from bot.clock import Clock, SystemClock
 from bot.localslack.signing import sign
 from bot.localslack.web_api import (
+    SOCKET_ACK_DEADLINE,
     Ephemeral,
     JsonDict,
     Message,
@@ -36,6 +40,10 @@ from bot.localslack.web_api import (
 VERIFICATION_TOKEN: Final = "localslack-verification-token"
 STALE_AGE: Final = timedelta(minutes=6)
 DEFAULT_USER: Final = "U1"
+#: The status a Socket Mode delivery reports when the app did not acknowledge it in time.
+NOT_ACKNOWLEDGED: Final = 408
+
+Transport = Literal["http", "socket"]
 
 Surface = Message | Ephemeral | OpenView
 StateKey = str | tuple[str, str]
@@ -70,7 +78,11 @@ class Forgery(Enum):
 
 @dataclass(frozen=True)
 class SlackResponse:
-    """The bot's HTTP answer to one delivery, and what came with the delivery."""
+    """The bot's answer to one delivery, and what came with the delivery.
+
+    Over Socket Mode, `status` is 200 when the bot acknowledged the envelope in time and
+    `NOT_ACKNOWLEDGED` otherwise, and `text` is the acknowledgement's payload as JSON.
+    """
 
     status: int
     headers: Mapping[str, str]
@@ -78,6 +90,7 @@ class SlackResponse:
     elapsed: float
     trigger_id: str | None = None
     response_url: str | None = None
+    envelope_id: str | None = None
 
     @property
     def json(self) -> Any:
@@ -105,7 +118,7 @@ class _ViewInputs:
 
 
 class SlackDriver:
-    """Plays Slack toward the bot's events URL over real HTTP, signed like Slack signs."""
+    """Plays Slack toward the bot: signed HTTP posts to its events URL, or Socket Mode."""
 
     def __init__(
         self,
@@ -116,6 +129,7 @@ class SlackDriver:
         http: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
     ) -> None:
+        self.transport: Transport = "http"
         self.events_url = events_url
         self._signing_secret = signing_secret
         self.api = api
@@ -124,9 +138,29 @@ class SlackDriver:
         self._owns_http = http is None
         self._clock: Clock = clock or SystemClock()
         self._inputs: dict[str, _ViewInputs] = {}
+        self.ack_timeout = SOCKET_ACK_DEADLINE
+
+    @classmethod
+    def over_socket(
+        cls,
+        api: SlackWebApi,
+        team_id: str | None = None,
+        clock: Clock | None = None,
+        ack_timeout: float = SOCKET_ACK_DEADLINE,
+    ) -> SlackDriver:
+        """A driver that delivers through the bot's Socket Mode connection to `api`.
+
+        `ack_timeout` is how long a delivery waits for the bot's acknowledgement; Slack
+        itself waits `SOCKET_ACK_DEADLINE` seconds.
+        """
+        driver = cls("", "", api, team_id=team_id, clock=clock)
+        driver.transport = "socket"
+        driver.ack_timeout = ack_timeout
+        return driver
 
     def __repr__(self) -> str:
-        return f"SlackDriver(events_url={self.events_url!r}, team_id={self.team_id!r})"
+        where = self.events_url if self.transport == "http" else "socket mode"
+        return f"SlackDriver({where!r}, team_id={self.team_id!r})"
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -154,6 +188,14 @@ class SlackDriver:
     ) -> SlackResponse:
         """Type `command text` in `channel` as `user`."""
         form = self._slash_form(command, text, user, channel)
+        if self.transport == "socket":
+            # Over Socket Mode a slash command is the form's fields as one JSON object.
+            return await self._deliver_over_socket(
+                "slash_commands",
+                dict(form),
+                trigger_id=form["trigger_id"],
+                response_url=form["response_url"],
+            )
         return await self.post_signed(
             urlencode(form).encode(),
             trigger_id=form["trigger_id"],
@@ -290,6 +332,7 @@ class SlackDriver:
         channel: str = "C1",
     ) -> SlackResponse:
         """Send a slash command that fails Slack's signature check in the given way."""
+        self._require_http("forged signatures")
         form = self._slash_form(command, text, user, channel)
         body = urlencode(form).encode()
         now = int(self._clock.now().timestamp())
@@ -311,6 +354,7 @@ class SlackDriver:
         response_url: str | None = None,
     ) -> SlackResponse:
         """POST a form-encoded body to the events URL, signed as Slack signs it now."""
+        self._require_http("signed posts")
         headers = sign(self._signing_secret, body, int(self._clock.now().timestamp()))
         return await self._send(body, headers, trigger_id, response_url)
 
@@ -381,8 +425,34 @@ class SlackDriver:
         trigger_id: str | None = None,
         response_url: str | None = None,
     ) -> SlackResponse:
+        if self.transport == "socket":
+            return await self._deliver_over_socket(
+                "interactive", payload, trigger_id=trigger_id, response_url=response_url
+            )
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return await self.post_signed(body, trigger_id=trigger_id, response_url=response_url)
+
+    async def _deliver_over_socket(
+        self,
+        payload_type: str,
+        payload: JsonDict,
+        trigger_id: str | None,
+        response_url: str | None,
+    ) -> SlackResponse:
+        delivery = await self.api.socket_send(payload_type, payload, timeout=self.ack_timeout)
+        return SlackResponse(
+            status=200 if delivery.acked else NOT_ACKNOWLEDGED,
+            headers={},
+            text=json.dumps(delivery.ack_payload) if delivery.ack_payload is not None else "",
+            elapsed=delivery.elapsed,
+            trigger_id=trigger_id,
+            response_url=response_url,
+            envelope_id=delivery.envelope_id,
+        )
+
+    def _require_http(self, what: str) -> None:
+        if self.transport != "http":
+            raise RuntimeError(f"Socket Mode requests carry no signature: {what} need HTTP")
 
     async def _send(
         self,

@@ -7,6 +7,10 @@ records every call, and enforces the platform rules the bot must respect: Block 
 single-use `trigger_id`s that expire after 3 s, `response_url`s good for 5 posts in
 30 minutes, and optional per-method rate limits, all measured by an injectable clock.
 
+It also plays Slack's side of Socket Mode: `apps.connections.open` (app-level token only)
+hands out a single-use WebSocket URL on the same server, the socket greets the app with
+`hello`, and `socket_send()` delivers an envelope and waits for the app's acknowledgement.
+
 Where Slack is lenient in ways that hide bugs (a reply to a thread that does not exist),
 this server answers with an error instead, and says so in the method's docstring.
 """
@@ -20,13 +24,15 @@ import itertools
 import json
 import math
 import secrets
+import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -50,6 +56,9 @@ IDENTIFIER_LIMIT: Final = 255
 VIEW_TITLE_LIMIT: Final = 24
 PRIVATE_METADATA_LIMIT: Final = 3000
 VIEW_STACK_LIMIT: Final = 3
+#: Slack gives the app this long to acknowledge an envelope before it counts it as failed.
+SOCKET_ACK_DEADLINE: Final = 3.0
+SOCKET_PAYLOAD_TYPES: Final = frozenset({"slash_commands", "interactive", "events_api"})
 
 #: Per-minute budgets used when `enforce_rate_limits` is on: (calls per minute, per channel?).
 DEFAULT_RATE_BUDGETS: Final[Mapping[str, tuple[int, bool]]] = {
@@ -183,6 +192,31 @@ class ResponsePost:
     @property
     def delete_original(self) -> bool:
         return _flag(self.body.get("delete_original"))
+
+
+@dataclass(frozen=True)
+class SocketResponse:
+    """One envelope delivered over Socket Mode and the app's acknowledgement of it.
+
+    `acked` is False when no acknowledgement came within the deadline; `ack_payload` is the
+    body the app put in its acknowledgement (the slash command reply, a view's
+    `response_action`), None when it acknowledged with nothing.
+    """
+
+    envelope_id: str
+    type: str
+    payload: JsonDict
+    acked: bool
+    ack_payload: JsonDict | None
+    elapsed: float
+
+
+@dataclass
+class _SocketConnection:
+    serial: int
+    socket: web.WebSocketResponse
+    opened_at: datetime
+    sending: asyncio.Lock
 
 
 @dataclass
@@ -467,8 +501,10 @@ class SlackWebApi:
         team_id: str = "T0LOCAL",
         bot_user_id: str = "UBOT",
         clock: Clock | None = None,
+        app_token: str = "xapp-test",  # noqa: S107 - the fake's own token, not a credential
     ) -> None:
         self._bot_token = bot_token
+        self._app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.clock: Clock = clock or SystemClock()
@@ -491,6 +527,19 @@ class SlackWebApi:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self._socket_tickets: set[str] = set()
+        self._sockets: list[_SocketConnection] = []
+        self._socket_serial = itertools.count(1)
+        self._ack_waiters: dict[str, asyncio.Future[JsonDict]] = {}
+        self._accepting_sockets = False
+        #: Every envelope delivered with `socket_send`, in order.
+        self.socket_deliveries: list[SocketResponse] = []
+        #: Acknowledgements for no envelope still awaited: unknown ids, or later than the deadline.
+        self.stray_acks: list[JsonDict] = []
+        #: Socket Mode connections accepted since the server started (open or since closed).
+        self.socket_connections_opened = 0
+        #: Socket connections refused: a spent or unknown URL, or the server stopping.
+        self.socket_connections_refused = 0
         self._methods: dict[str, _Handler] = {
             "api.test": self._api_test,
             "auth.test": self._auth_test,
@@ -521,6 +570,7 @@ class SlackWebApi:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_method)
         app.router.add_post("/response/{url_id}", self._handle_response_url)
+        app.router.add_get("/socket-mode/{ticket}", self._handle_socket)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -528,8 +578,14 @@ class SlackWebApi:
         bound_host, bound_port = runner.addresses[0][:2]
         self._runner = runner
         self._base_url = f"http://{bound_host}:{bound_port}/"
+        self._accepting_sockets = True
 
     async def stop(self) -> None:
+        # Refuse new sockets first: a client whose socket closes reconnects at once.
+        self._accepting_sockets = False
+        self._socket_tickets.clear()
+        for connection in list(self._sockets):
+            await connection.socket.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -586,6 +642,94 @@ class SlackWebApi:
             id=url_id, issued=self.clock.now(), channel=channel, user=user, message_ts=message_ts
         )
         return f"{self.base_url}response/{url_id}"
+
+    # -- Socket Mode ----------------------------------------------------------------------
+
+    @property
+    def socket_connections(self) -> int:
+        """Socket Mode connections open right now."""
+        return len(self._sockets)
+
+    async def wait_for_socket(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline on the state, not on one await
+        count: int = 1,
+    ) -> None:
+        """Return once at least `count` Socket Mode connections are open."""
+        try:
+            await self.wait_for(lambda api: api.socket_connections >= count, timeout)
+        except AssertionError:
+            raise AssertionError(
+                f"no app connected in Socket Mode within {timeout}s "
+                f"({self.socket_connections} open); recorded calls:\n{self.summary()}"
+            ) from None
+
+    async def socket_send(
+        self,
+        payload_type: str,
+        payload: JsonDict,
+        *,
+        timeout: float = SOCKET_ACK_DEADLINE,  # noqa: ASYNC109 - Slack's ack deadline
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> SocketResponse:
+        """Deliver `payload` in an envelope on the newest open socket and await its ack.
+
+        Without an acknowledgement within `timeout` seconds the result has `acked` False,
+        as Slack would count the delivery failed; a later ack lands in `stray_acks`.
+        """
+        if payload_type not in SOCKET_PAYLOAD_TYPES:
+            raise ValueError(f"Slack sends no {payload_type!r} envelopes")
+        if not self._sockets:
+            raise RuntimeError("no app is connected in Socket Mode")
+        connection = self._sockets[-1]
+        envelope_id = str(uuid.uuid4())
+        envelope: JsonDict = {
+            "envelope_id": envelope_id,
+            "type": payload_type,
+            "payload": payload,
+            "accepts_response_payload": payload_type != "events_api",
+            "retry_attempt": retry_attempt,
+            "retry_reason": retry_reason,
+        }
+        waiter: asyncio.Future[JsonDict] = asyncio.get_running_loop().create_future()
+        self._ack_waiters[envelope_id] = waiter
+        started = time.perf_counter()
+        try:
+            async with connection.sending:
+                await connection.socket.send_str(json.dumps(envelope))
+            ack: JsonDict | None = await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            ack = None
+        finally:
+            self._ack_waiters.pop(envelope_id, None)
+        elapsed = time.perf_counter() - started
+        ack_payload = ack.get("payload") if ack is not None else None
+        delivery = SocketResponse(
+            envelope_id=envelope_id,
+            type=payload_type,
+            payload=payload,
+            acked=ack is not None,
+            ack_payload=ack_payload if isinstance(ack_payload, dict) else None,
+            elapsed=elapsed,
+        )
+        self.socket_deliveries.append(delivery)
+        await self._notify()
+        return delivery
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask every connected app to move to a new socket, as Slack does every few hours.
+
+        Like Slack, the old socket stays open until the app closes it.
+        """
+        message = {
+            "type": "disconnect",
+            "reason": reason,
+            "debug_info": {"host": f"{self.team_domain}-socket"},
+        }
+        for connection in list(self._sockets):
+            async with connection.sending:
+                await connection.socket.send_str(json.dumps(message))
 
     # -- queries ------------------------------------------------------------------------
 
@@ -744,11 +888,16 @@ class SlackWebApi:
             args = await _read_args(request)
         except ValueError:
             return await self._answer(method, {}, _Refusal("invalid_json"))
-        token = _bearer_token(request) or str(args.pop("token", "") or "")
+        bearer = _bearer_token(request)
+        token = bearer or str(args.pop("token", "") or "")
         args.pop("token", None)
+        if method == "apps.connections.open":
+            return await self._answer(method, args, self._open_connection(bearer))
         if not token:
             return await self._answer(method, args, _Refusal("not_authed"))
-        if not hmac.compare_digest(token.encode(), self._bot_token.encode()):
+        if _same_token(token, self._app_token):
+            return await self._answer(method, args, _Refusal("not_allowed_token_type"))
+        if not _same_token(token, self._bot_token):
             return await self._answer(method, args, _Refusal("invalid_auth"))
         rejected = self._rate_limited(method, args)
         if rejected is not None:
@@ -812,6 +961,78 @@ class SlackWebApi:
             return web.json_response(body)
         await self._record(ApiCall(method, args, now, ok=True, missing_text=missing_text))
         return web.json_response({"ok": True, **outcome})
+
+    def _open_connection(self, bearer: str | None) -> JsonDict | _Refusal:
+        """apps.connections.open: a single-use socket URL, for the app-level token only.
+
+        Slack reads this token from the Authorization header alone; one sent as a form field
+        counts as no token at all.
+        """
+        if not bearer:
+            return _Refusal("not_authed")
+        if _same_token(bearer, self._bot_token):
+            return _Refusal("not_allowed_token_type")
+        if not _same_token(bearer, self._app_token):
+            return _Refusal("invalid_auth")
+        if not self._accepting_sockets:
+            return _Refusal("service_unavailable")
+        ticket = secrets.token_urlsafe(16)
+        self._socket_tickets.add(ticket)
+        ws_base = "ws" + self.base_url.removeprefix("http")
+        return {"url": f"{ws_base}socket-mode/{ticket}"}
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.match_info["ticket"]
+        if not self._accepting_sockets or ticket not in self._socket_tickets:
+            self.socket_connections_refused += 1
+            await self._notify()
+            return web.Response(status=401, text="invalid_ticket")
+        self._socket_tickets.discard(ticket)
+        # autoping answers the client's pings, which it uses to notice a dead connection.
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        connection = _SocketConnection(
+            serial=next(self._socket_serial),
+            socket=socket,
+            opened_at=self.clock.now(),
+            sending=asyncio.Lock(),
+        )
+        hello = {
+            "type": "hello",
+            "num_connections": len(self._sockets) + 1,
+            "debug_info": {
+                "host": f"{self.team_domain}-socket",
+                "build_number": 1,
+                "approximate_connection_time": 18060,
+            },
+            "connection_info": {"app_id": self.app_id},
+        }
+        await socket.send_str(json.dumps(hello))
+        self._sockets.append(connection)
+        self.socket_connections_opened += 1
+        await self._notify()
+        try:
+            async for frame in socket:
+                if frame.type is WSMsgType.TEXT:
+                    await self._receive_ack(frame.data)
+        finally:
+            self._sockets.remove(connection)
+            await self._notify()
+        return socket
+
+    async def _receive_ack(self, text: str) -> None:
+        try:
+            ack = json.loads(text)
+        except ValueError:
+            ack = {"unparsed": text}
+        if not isinstance(ack, dict):
+            ack = {"unparsed": text}
+        waiter = self._ack_waiters.get(str(ack.get("envelope_id") or ""))
+        if waiter is None or waiter.done():
+            self.stray_acks.append(ack)
+            await self._notify()
+            return
+        waiter.set_result(ack)
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         url_id = request.match_info["url_id"]
@@ -1253,6 +1474,10 @@ def _decode_json_arguments(method: str, args: JsonDict) -> None:
                 raise _Refusal(error, (f"{key} is not valid JSON",), invalid=True) from None
     if method in _VIEW_METHODS and not isinstance(args.get("view"), dict):
         raise _Refusal("invalid_arguments", ("view is required",), invalid=True)
+
+
+def _same_token(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def _bearer_token(request: web.Request) -> str | None:

@@ -2,7 +2,8 @@
 
 HTTP mode serves ``POST /slack/events`` (slash commands, interactivity and events, all
 signed) and ``GET /healthz``. Start-up validates the settings, reaches Redis and asks Slack
-who the bot is, so a wrong token or URL stops it with one line instead of failing later.
+who the bot is (and, in Socket Mode, for a socket URL with the app-level token), so a wrong
+token or URL stops it with one line instead of failing later.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
@@ -91,6 +93,43 @@ async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
     )
 
 
+async def open_socket_url(client: AsyncWebClient, app_token: str) -> str:
+    """A Socket Mode URL from apps.connections.open; a refused app token is a ConfigError.
+
+    The Socket Mode client would retry a refused token forever, logging a stack trace each
+    time, so start-up asks once itself and stops with one line instead.
+    """
+    try:
+        response = await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error", "error") if exc.response else "error"
+        raise ConfigError(f"SLACK_APP_TOKEN was refused by Slack ({error}).") from None
+    except OSError as exc:
+        raise ConfigError(f"SLACK_API_URL: cannot reach Slack ({exc}).") from None
+    return str(response["url"])
+
+
+async def run_socket_mode(handler: AsyncSocketModeHandler, stop: asyncio.Event) -> None:
+    """Stay connected until ``stop`` is set, then close the socket.
+
+    A stop request is honoured even while the client is still (re)trying to connect,
+    which it otherwise does forever.
+    """
+    connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if connecting in done:
+            connecting.result()
+            log.info("connected to Slack in Socket Mode")
+            await stopping
+    finally:
+        for task in (connecting, stopping):
+            task.cancel()
+        await asyncio.gather(connecting, stopping, return_exceptions=True)
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+
 @dataclass
 class RunningBot:
     """A bot serving HTTP, with its background loops; ``stop`` ends both."""
@@ -156,6 +195,11 @@ async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int)
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with bot_services(settings) as (services, web_client, identity):
+        socket_url: str | None = None
+        if socket_mode:
+            assert settings.slack_app_token is not None
+            app_token = settings.slack_app_token.get_secret_value()
+            socket_url = await open_socket_url(web_client, app_token)
         signing = (
             settings.slack_signing_secret.get_secret_value()
             if settings.slack_signing_secret
@@ -170,17 +214,11 @@ async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int)
         )
         background = await start_background(bot, services, web_client)
         try:
-            if socket_mode:
-                from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-                assert settings.slack_app_token is not None
-                handler = AsyncSocketModeHandler(
-                    bot.app, settings.slack_app_token.get_secret_value(), web_client=web_client
-                )
-                await handler.connect_async()  # type: ignore[no-untyped-call]
-                log.info("connected to Slack in Socket Mode")
-                await stop.wait()
-                await handler.close_async()  # type: ignore[no-untyped-call]
+            if socket_url is not None:
+                handler = AsyncSocketModeHandler(bot.app, app_token, web_client=web_client)
+                # The start-up check's URL is fresh: connecting with it spares a second call.
+                handler.client.wss_uri = socket_url
+                await run_socket_mode(handler, stop)
             else:
                 running = await start_http(bot.app, services, host, port)
                 log.info("serving Slack requests at %s (health: /healthz)", running.url)
