@@ -1042,3 +1042,29 @@ async def test_from_settings_uses_the_atlassian_settings() -> None:
     assert "settings-secret-token" not in repr(client)
     assert "settings-secret-token" not in repr(vars(client))
     await client.aclose()
+
+
+async def test_an_accepted_create_with_an_unreadable_answer_is_reconciled() -> None:
+    """An unreadable 2xx run-backup answer is not a failure: the backup it made is found."""
+    api = Recorder()
+    api.on("POST", "/backups", reply({"taskId": "t-1"}, status=202))
+    api.on(
+        "GET",
+        "/policies/pol-1/backups",
+        reply({"backups": [backup_json("bkp-new", START + timedelta(seconds=1))], "totalItems": 1}),
+    )
+    async with make_client(api) as client:
+        backup = await client.run_backup(policy_id="pol-1", cloud_id="cloud-1")
+    assert backup.backup_id == "bkp-new"
+    assert len(api.calls("POST", "/backups")) == 1
+
+
+async def test_an_accepted_create_that_cannot_be_found_is_outcome_unknown() -> None:
+    """An unreadable 2xx create answer with nothing to find raises OutcomeUnknown, not a refusal."""
+    api = Recorder()
+    api.on("POST", "/backups", fail(200, text="<html>accepted</html>"))
+    api.on("GET", "/policies/pol-1/backups", reply({"backups": [], "totalItems": 0}))
+    async with make_client(api) as client:
+        with pytest.raises(OutcomeUnknown):
+            await client.run_backup(policy_id="pol-1", cloud_id="cloud-1")
+    assert len(api.calls("POST", "/backups")) == 1

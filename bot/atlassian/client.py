@@ -38,6 +38,9 @@ for the object the call would have created and returns it when found:
 - revalidate_restore: the restore itself; if it has left VALIDATION_FAILED, or now fails
   checks that the consents did not answer, the revalidation took effect.
 
+A create that Atlassian accepted (2xx) but answered in a form the client cannot read is
+reconciled the same way: it did take effect, so it must be found, not reported as failed.
+
 "Since the call started" allows ``RECONCILE_SKEW`` of clock difference between the bot and
 the service. When nothing is found the client raises ``OutcomeUnknown`` and does not retry,
 so the user is told to look before trying again.
@@ -113,6 +116,11 @@ _T = TypeVar("_T")
 
 # Failures where the request provably never reached the service.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _accepted(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
 
 _CUSTOM_GROUP_CHECKS = frozenset(
     {ConsentCheck.ACCEPT_CUSTOM_GROUP.value, ConsentCheck.DENY_CUSTOM_GROUP.value}
@@ -635,7 +643,15 @@ class AtlassianClient:
             reply = await self._call("POST", path, kind=_Kind.CREATE, body=body)
         except _MaybeApplied as uncertain:
             return await self._reconcile(uncertain.error, started, find)
-        return parse(reply)
+        except UnexpectedResponse as unreadable:
+            if not _accepted(unreadable.status):
+                raise
+            # Accepted but unreadable: the create happened, so find what it made.
+            return await self._reconcile(unreadable, started, find)
+        try:
+            return parse(reply)
+        except UnexpectedResponse as unreadable:
+            return await self._reconcile(unreadable, started, find)
 
     async def _reconcile(
         self,
