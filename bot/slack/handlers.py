@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -45,6 +46,17 @@ class Invocation:
 class PostedCard:
     channel: str
     ts: str
+
+
+class NotTracked(BotError):
+    """Work started at Atlassian, but the bot could not save it for tracking."""
+
+    def __init__(self, kind: str, operation_ids: str, status_command: str) -> None:
+        super().__init__(
+            f"The {kind} {operation_ids} started, but the bot could not save it for tracking, "
+            f"so its card will not update; follow it with `{status_command}` and do not start "
+            "it again."
+        )
 
 
 class SlackPostFailed(BotError):
@@ -131,6 +143,14 @@ class CommandHandlers:
             raise SlackPostFailed(
                 f"Slack refused the bot's status card ({error}); nothing was started, try again.",
                 error=error,
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            # Slack did not answer: the card may or may not exist, and nothing was started.
+            log.warning("posting a card in %s failed", channel, exc_info=True)
+            raise SlackPostFailed(
+                "Slack did not answer when the bot posted its status card; nothing was started, "
+                "try again.",
+                error="no_answer",
             ) from None
         return PostedCard(channel=str(response["channel"]), ts=str(response["ts"]))
 
@@ -371,23 +391,24 @@ class CommandHandlers:
         except BotError as exc:
             await self.update_card(card, _failed_to_start(card_view, exc))
             raise
-        await self._services.operations.register(
-            OperationKind.BACKUP,
-            backup.backup_id,
-            cloud_id=policy.cloud_id,
-            product=_product_name(policy.product),
-            channel=card.channel,
-            card_ts=card.ts,
-            started_by=who.user_id,
-            status=str(backup.status),
-            policy_id=policy.policy_id,
-        )
-        await self.update_card(
-            card,
-            blocks.operation_card(
-                _started(card_view, backup.backup_id, backup.status, backup.created_at)
-            ),
-        )
+        started = _started(card_view, backup.backup_id, backup.status, backup.created_at)
+        await self.update_card(card, blocks.operation_card(started))
+        try:
+            await self._services.operations.register(
+                OperationKind.BACKUP,
+                backup.backup_id,
+                cloud_id=policy.cloud_id,
+                product=_product_name(policy.product),
+                channel=card.channel,
+                card_ts=card.ts,
+                started_by=who.user_id,
+                status=str(backup.status),
+                policy_id=policy.policy_id,
+            )
+        except Exception as exc:
+            raise NotTracked(
+                "backup", backup.backup_id, f"/backup show {backup.backup_id}"
+            ) from exc
 
     async def _backups_for_transfer(self, backup_ids: tuple[str, ...]) -> list[Backup]:
         found: list[Backup] = []
@@ -451,6 +472,8 @@ class CommandHandlers:
             for backup_id, card in cards.items():
                 await self.update_card(card, _failed_to_start(views[backup_id], exc))
             raise
+        answered: set[str] = set()
+        untracked: list[str] = []
         for result in results:
             operation_id = result.export_id if kind is OperationKind.EXPORT else result.import_id
             backup_id = result.backup_id or ""
@@ -461,22 +484,35 @@ class CommandHandlers:
                     "%s %s answered for an unrequested backup %s", kind, operation_id, backup_id
                 )
                 continue
-            await self._services.operations.register(
-                kind,
-                operation_id,
-                cloud_id=result.cloud_id,
-                product=_product_name(result.product),
-                channel=posted.channel,
-                card_ts=posted.ts,
-                started_by=who.user_id,
-                status=str(result.status),
-                backup_id=backup_id,
-            )
+            answered.add(backup_id)
             await self.update_card(
                 posted,
                 blocks.operation_card(
                     _started(view, operation_id, result.status, result.created_at)
                 ),
+            )
+            try:
+                await self._services.operations.register(
+                    kind,
+                    operation_id,
+                    cloud_id=result.cloud_id,
+                    product=_product_name(result.product),
+                    channel=posted.channel,
+                    card_ts=posted.ts,
+                    started_by=who.user_id,
+                    status=str(result.status),
+                    backup_id=backup_id,
+                )
+            except Exception:
+                log.exception("could not track %s %s", kind, operation_id)
+                untracked.append(operation_id)
+        for backup_id, posted in cards.items():
+            if backup_id not in answered:
+                # Atlassian's answer did not mention this backup: say so rather than STARTING.
+                await self.update_card(posted, _unconfirmed(views[backup_id], kind.value))
+        if untracked:
+            raise NotTracked(
+                kind.value, ", ".join(untracked), f"/backup {kind.value}-status {untracked[0]}"
             )
 
 
@@ -509,6 +545,27 @@ def _started(view: OperationCard, operation_id: str, status: object, at: Any) ->
         started_at=at or view.started_at,
         detail=view.detail,
     )
+
+
+def _unconfirmed(view: OperationCard, kind: str) -> Message:
+    unknown = OperationCard(
+        kind=view.kind,
+        operation_id="(unconfirmed)",
+        product=view.product,
+        site=view.site,
+        started_by=view.started_by,
+        status="UNKNOWN",
+        started_at=view.started_at,
+        status_message=(
+            f"Atlassian's answer did not mention this backup, so the bot cannot tell whether "
+            f"its {kind} started; check `/backup {kind}s` before trying again."
+            if kind == "export"
+            else f"Atlassian's answer did not mention this backup, so the bot cannot tell "
+            f"whether its {kind} started; check with Atlassian before trying again."
+        ),
+        detail=view.detail,
+    )
+    return blocks.operation_card(unknown)
 
 
 def _failed_to_start(view: OperationCard, error: BotError) -> Message:

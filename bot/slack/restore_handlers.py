@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -73,6 +74,11 @@ VALIDATION_POLLS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 RECONCILE_SKEW = timedelta(minutes=2)
 # Longer than one recovery's API calls take, so a lease never lapses while it is used.
 RECOVERY_LEASE_MS = 120_000
+# A live Start or final consent holds the same lease while its call and retries run; a
+# process that dies holding it lets recovery in once it lapses.
+LIVE_CALL_LEASE_MS = 600_000
+# Redraws of one card until it shows the session's latest version (see refresh_card).
+CARD_REDRAWS = 3
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -217,8 +223,8 @@ class RestoreHandlers:
             for other in await self._sessions.unfinished():
                 if other.dest_cloud_id == command.dest_cloud_id:
                     raise RestoreRefused(
-                        f"Another restore onto {command.dest_label} is already under way "
-                        f"(requested by <@{other.requester}>); finish or cancel it first."
+                        f"Another restore onto {command.dest_label} is already under way; "
+                        "finish or cancel it on its card first."
                     )
             session = await self._sessions.create(
                 backup_id=backup.backup_id,
@@ -237,7 +243,7 @@ class RestoreHandlers:
         )
         try:
             posted = await self._commands.post_card(who.channel_id, self._render(session, facts))
-        except BotError:
+        except Exception:
             # Without a card nobody can approve it: close the session rather than leave it dangling.
             await self._sessions.transition(
                 session.session_id,
@@ -250,6 +256,10 @@ class RestoreHandlers:
         await self._sessions.attach_card(session.session_id, posted.channel, posted.ts)
 
     # -- the card ----------------------------------------------------------------------
+
+    def _recovery_key(self, session_id: str) -> str:
+        """Held by whoever is talking to Atlassian about this session: a live click or recovery."""
+        return f"{self._sessions.key_prefix}restore:recovering:{session_id}"
 
     def _facts_key(self, session_id: str) -> str:
         return f"{self._sessions.key_prefix}restore:facts:{session_id}"
@@ -272,17 +282,26 @@ class RestoreHandlers:
         )
 
     async def refresh_card(self, session_id: str, restore_status: str | None = None) -> None:
-        """Redraw the card from the session as Redis has it now (never from a stale copy)."""
-        session = await self._sessions.get(session_id)
-        if session is None or session.card_ts is None:
-            return
-        message = self._render(session, await self._facts(session_id), restore_status)
-        try:
-            await self._slack.chat_update(
-                channel=session.channel, ts=session.card_ts, **message.as_kwargs()
-            )
-        except SlackApiError:
-            log.warning("could not redraw restore card %s", session_id, exc_info=True)
+        """Redraw the card from the session as Redis has it now (never from a stale copy).
+
+        Two redraws racing (two clicks, two replicas) may reach Slack out of order, so after
+        each edit the session is read again and, if it moved on meanwhile, drawn again: the
+        last redraw to finish always shows the latest version.
+        """
+        drawn_version = None
+        for _ in range(CARD_REDRAWS):
+            session = await self._sessions.get(session_id)
+            if session is None or session.card_ts is None or session.version == drawn_version:
+                return
+            message = self._render(session, await self._facts(session_id), restore_status)
+            try:
+                await self._slack.chat_update(
+                    channel=session.channel, ts=session.card_ts, **message.as_kwargs()
+                )
+            except (SlackApiError, aiohttp.ClientError, TimeoutError):
+                log.warning("could not redraw restore card %s", session_id, exc_info=True)
+                return
+            drawn_version = session.version
 
     async def _thread(self, session: RestoreSession, line: str) -> None:
         if session.card_ts is None:
@@ -340,8 +359,12 @@ class RestoreHandlers:
             if moved.expired_now:
                 await self.refresh_card(session_id)
             return
-        await self.refresh_card(session_id)
-        await self._create_restore(moved.session)
+        # Atlassian first, the card after: a slow or rate-limited card edit must not delay the
+        # call, and the lease keeps recovery on other replicas away while the call is live.
+        async with redis_lease(
+            self._services.redis, self._recovery_key(session_id), LIVE_CALL_LEASE_MS
+        ):
+            await self._create_restore(moved.session)
 
     async def _create_restore(self, session: RestoreSession) -> None:
         try:
@@ -421,7 +444,18 @@ class RestoreHandlers:
             # Still validating after the polls: the session stays in flight and
             # recover_in_flight finds the restore in Atlassian's list later.
             return
-        if restore.status == RestoreStatus.VALIDATION_FAILED and restore.failed_checks:
+        if restore.status == RestoreStatus.VALIDATION_FAILED and not restore.failed_checks:
+            # Consent is needed, but for what the bot cannot read: never run without it.
+            log.warning("validation failed with no readable checks: %s", restore.model_dump())
+            await self._fail(
+                session,
+                expected,
+                f"Atlassian says restore {restore.restore_id} needs consent but named no check "
+                "the bot can read, so nothing was consented; look at the restore in "
+                "admin.atlassian.com.",
+            )
+            return
+        if restore.status == RestoreStatus.VALIDATION_FAILED:
             checks = [
                 {"check": str(c.check), "code": c.code, "message": c.message}
                 for c in restore.failed_checks
@@ -462,6 +496,7 @@ class RestoreHandlers:
         if not moved.ok or moved.session is None:
             return
         running = moved.session
+        in_progress = restore.status == RestoreStatus.IN_PROGRESS
         await self._services.operations.register(
             OperationKind.RESTORE,
             restore.restore_id,
@@ -470,16 +505,20 @@ class RestoreHandlers:
             channel=running.channel,
             card_ts=running.card_ts,
             started_by=running.started_by,
-            status=str(restore.status),
+            # A restore that already ended (found late, by recovery) or reports a status the
+            # bot does not know is registered with no status, so the tracker's first poll
+            # records what it is and announces it: the one path that announces final states.
+            status=str(restore.status) if in_progress else None,
             session_id=running.session_id,
             backup_id=running.backup_id,
         )
         await self.refresh_card(session_id, str(restore.status))
-        await self._thread(
-            running,
-            f":rocket: Restore {blocks.code(restore.restore_id)} is running on "
-            f"{cmd.escape_mrkdwn(running.dest_label)}; this card follows it to the end.",
-        )
+        if in_progress:
+            await self._thread(
+                running,
+                f":rocket: Restore {blocks.code(restore.restore_id)} is running on "
+                f"{cmd.escape_mrkdwn(running.dest_label)}; this card follows it to the end.",
+            )
 
     # -- consent -------------------------------------------------------------------------
 
@@ -508,7 +547,10 @@ class RestoreHandlers:
             return
         await self.refresh_card(session_id)
         if answer.complete:
-            await self._revalidate(answer.session, answer.consents)
+            async with redis_lease(
+                self._services.redis, self._recovery_key(session_id), LIVE_CALL_LEASE_MS
+            ):
+                await self._revalidate(answer.session, answer.consents)
 
     async def _revalidate(self, session: RestoreSession, consents: list[str]) -> None:
         if session.restore_id is None:
@@ -590,9 +632,7 @@ class RestoreHandlers:
             if listed.intent_at is not None and now - listed.intent_at < grace:
                 continue
             async with redis_lease(
-                self._services.redis,
-                f"{self._sessions.key_prefix}restore:recovering:{listed.session_id}",
-                RECOVERY_LEASE_MS,
+                self._services.redis, self._recovery_key(listed.session_id), RECOVERY_LEASE_MS
             ) as acquired:
                 if acquired:
                     settled += await self._recover_one(listed.session_id)
