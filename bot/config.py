@@ -39,7 +39,8 @@ def _parse_sites(value: object) -> object:
         alias, sep, cloud_id = entry.partition("=")
         if not sep or not alias.strip() or not cloud_id.strip():
             raise ValueError(f"entry {entry!r} is not alias=cloudId")
-        sites[alias.strip().lower()] = cloud_id.strip()
+        # Cloud ids are UUIDs; one spelling lets every comparison be exact.
+        sites[alias.strip().lower()] = cloud_id.strip().lower()
     return sites
 
 

@@ -705,3 +705,43 @@ def test_preflight_is_stricter_than_restorability_and_order_free(
     shuffled = list(listed)
     shuffler.shuffle(shuffled)
     assert preflight(backup, shuffled, dest_cloud_id=dest) == verdict
+
+
+def test_preflight_compares_cloud_ids_whatever_their_case() -> None:
+    """A destination spelled in upper case is still the backup's own site, and still busy."""
+    now = datetime(2026, 11, 10, tzinfo=UTC)
+    source = "11111111-1111-4111-8111-1111111111AB"
+    backup = Backup.model_validate(
+        {
+            "backupId": "bkp-1",
+            "cloudId": source.lower(),
+            "status": "COMPLETE",
+            "createdAt": (now - timedelta(days=1)).isoformat(),
+        }
+    )
+    onto_source = preflight_restore(
+        backup=backup,
+        restores=[],
+        dest_cloud_id=source,
+        dest_label="acme",
+        known_cloud_ids={source},
+        include_attachments=None,
+        now=now,
+    )
+    assert not onto_source.allowed
+    assert "taken from" in onto_source.reason
+    other = "22222222-2222-4222-8222-2222222222CD"
+    running = Restore.model_validate(
+        {"restoreId": "r-1", "cloudId": other.lower(), "status": "IN_PROGRESS"}
+    )
+    busy = preflight_restore(
+        backup=backup,
+        restores=[running],
+        dest_cloud_id=other,
+        dest_label="sandbox",
+        known_cloud_ids={other.lower()},
+        include_attachments=None,
+        now=now,
+    )
+    assert not busy.allowed
+    assert "already running" in busy.reason

@@ -264,12 +264,14 @@ def preflight_restore(
     verdict = restorability(backup, restores, now)
     if not verdict.allowed:
         return verdict
-    if dest_cloud_id is None or dest_cloud_id not in known_cloud_ids:
+    # Cloud ids are UUIDs: the same site may be spelled in either case by config and API.
+    known = {cloud_id.lower() for cloud_id in known_cloud_ids}
+    if dest_cloud_id is None or dest_cloud_id.lower() not in known:
         return Verdict.refuse(
             f"The destination {dest_label!r} is not a site the bot knows; "
             "use one of the configured site aliases."
         )
-    if backup.cloud_id is not None and dest_cloud_id == backup.cloud_id:
+    if backup.cloud_id is not None and dest_cloud_id.lower() == backup.cloud_id.lower():
         return Verdict.refuse(
             f"Backup {backup.backup_id} was taken from {dest_label} itself; "
             "restore it onto another site of the organisation."
@@ -277,7 +279,8 @@ def preflight_restore(
     running_there = sorted(
         r.restore_id
         for r in restores
-        if r.cloud_id == dest_cloud_id and r.status in ACTIVE_RESTORE_STATUSES
+        if (r.cloud_id or "").lower() == dest_cloud_id.lower()
+        and r.status in ACTIVE_RESTORE_STATUSES
     )
     if running_there:
         return Verdict.refuse(
