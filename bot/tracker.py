@@ -24,16 +24,27 @@ One poll cycle (``poll_once``)
    ``version`` (compare-and-set), stores the new status and appends the notifications it
    causes to the operation's outbox, all or nothing. Two processes seeing the same change
    record it once; a change is never recorded without its notifications.
-4. Sending: an operation's card edit goes first, then its other outbox entries in order
-   (a restore's ``finished`` hook before its announcement). Each is claimed (lease check plus a
-   per-entry claim that expires with the lease), sent, and acknowledged only after Slack
-   accepted it, so a failed, throttled or rate-limited send stays in the outbox and is
+4. Sending: each operation's outbox entries go in order (a restore's hook before its
+   announcement), and card edits go as the edit budget allows. Each is claimed (lease check
+   plus a per-entry claim that expires with the lease), sent, and acknowledged only after
+   Slack accepted it, so a failed, throttled or rate-limited send stays in the outbox and is
    retried: a final-state message is never dropped. The card is one entry holding the
    version it must show; several changes before an edit is allowed become one
-   ``chat.update`` that draws the latest state. Sends are throttled per channel and method
-   in Redis, shared by all processes (``chat.update`` about 50 a minute, ``chat.postMessage``
-   about 1 a second with short bursts); a 429 blocks that channel and method for
-   ``Retry-After`` seconds.
+   ``chat.update`` that draws the latest state.
+
+Slack's limits, and why cards may lag while thread posts do not
+---------------------------------------------------------------
+Sends are throttled in Redis, shared by all processes. ``chat.postMessage`` is limited per
+channel (about 1 a second with short bursts); ``chat.update`` per workspace (Tier 3, about 50
+a minute for the whole app), so every card edit of every channel draws on one budget, of
+which the tracker leaves some to the edits people cause by clicking restore cards. A 429
+blocks the channel (posts) or the whole workspace (edits) for ``Retry-After`` seconds.
+Because a final state is also posted in the card's thread, on the per-channel budget, the
+outcome reaches people even while card edits queue: a thread post never waits for its
+card's edit. When edits queue, the cards of operations that ended (and of restores) go
+before cards with intermediate changes, and within each group the card that has been stale
+longest goes first. Card edits are kept in memory between full passes over the outboxes,
+so a process waiting for the edit budget does not reread every outbox each time it frees.
 
 What is guaranteed, and the remaining window
 --------------------------------------------
@@ -61,6 +72,7 @@ import contextlib
 import enum
 import functools
 import logging
+import re
 import zlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -98,8 +110,10 @@ from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard, OperationOutcome
 from bot.slack.commands import escape_mrkdwn
 from bot.store.operations import (
+    CARD_FIELD,
     OperationKind,
     OutboxEntry,
+    OutboxView,
     TrackedOperation,
 )
 
@@ -118,6 +132,15 @@ SEND_CONCURRENCY: Final = 16
 FETCH_CONCURRENCY: Final = 8
 MAX_BACKOFF_FACTOR: Final = 10
 GONE_STATUS: Final = "GONE"
+# Statuses outside Atlassian's documented lists that can only mean the operation stopped
+# (cancelled by support, aborted, timed out). Without them such an operation would be polled
+# and shown as running forever. The list is short on purpose: any other unknown status keeps
+# being polled and is shown verbatim, because announcing a running operation as ended would
+# mislead more than waiting does. These end like FAILED (the restore flow is told the restore
+# failed), while cards and messages show the status as Atlassian spelled it.
+UNDOCUMENTED_END_STATUSES: Final = frozenset(
+    {"CANCELLED", "CANCELED", "ABORTED", "TIMED_OUT", "TIMEDOUT", "TERMINATED"}
+)
 
 FINAL_STATUSES: Final[Mapping[OperationKind, frozenset[str]]] = {
     OperationKind.BACKUP: frozenset(str(s) for s in FINAL_BACKUP_STATUSES),
@@ -159,13 +182,25 @@ class RestoreHooks(Protocol):
     async def card_for(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None
     ) -> Message | None:
-        """The restore card as it should look now (None: leave the card alone)."""
+        """The restore card as it should look now.
+
+        None when the restore flow has no card for it (a restore the bot did not start): the
+        tracker then draws the generic operation card, as for a backup.
+        """
         ...
 
     async def finished(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None
     ) -> None:
         """Move the restore session to DONE/FAILED; called once before the final announcement."""
+        ...
+
+    async def gone(self, operation: TrackedOperation) -> None:
+        """Atlassian no longer reports the restore and the tracker stopped following it.
+
+        Called once, in place of ``finished``, before the announcement, so the restore flow
+        can end a session that would otherwise stay RUNNING and block its destination.
+        """
         ...
 
 
@@ -181,10 +216,15 @@ class SlackRate:
         return self.interval * (self.burst - 1)
 
 
-# Any 60 s window holds at most 60/interval + burst - 1 calls: 49 edits (Slack allows about
-# 50 a minute) and 59 posts per channel (about 1 a second, short bursts tolerated).
-CARD_EDIT_RATE: Final = SlackRate(interval=60 / 46, burst=4)
+# Any 60 s window holds at most 60/interval + burst - 1 calls. Card edits: 42 for the whole
+# workspace, since Slack counts chat.update per app and workspace (about 50 a minute); the
+# other 8 or so stay free for the edits people cause by clicking restore cards, which are
+# sent at once and must not meet a 429 because the tracker spent the minute's budget. Posts:
+# 59 per channel (Slack allows about 1 a second per channel, short bursts tolerated).
+CARD_EDIT_RATE: Final = SlackRate(interval=60 / 40, burst=3)
 POST_RATE: Final = SlackRate(interval=60 / 57, burst=3)
+# Slack counts these methods' calls for the whole workspace; the others per channel.
+_WORKSPACE_WIDE_METHODS: Final = frozenset({"chat.update"})
 
 
 @dataclass
@@ -213,6 +253,29 @@ GONE: Final = _Gone()
 class _Send(enum.Enum):
     DONE = "done"
     WAIT = "wait"
+
+
+class _CardEdit(enum.Enum):
+    DONE = "done"
+    # The workspace's edit budget is spent: no other card can be edited now either.
+    THROTTLED = "throttled"
+    # This card could not be edited now (a failure, or another sender holds it).
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class _StaleCard:
+    """A card this process still has to edit, and how soon."""
+
+    owner: str
+    # Cards of ended operations, and restore cards, are what people act on.
+    urgent: bool
+    # When the card first fell behind its operation.
+    since: datetime
+
+    @property
+    def rank(self) -> tuple[int, datetime, str]:
+        return (0 if self.urgent else 1, self.since, self.owner)
 
 
 def shard_of(owner: str, shards: int) -> int:
@@ -390,7 +453,10 @@ class ShardLeases:
 
 
 class _Throttle:
-    """Per channel and method send budgets shared by every process through Redis."""
+    """Send budgets per method and channel, or per method for the whole workspace.
+
+    Shared by every process through Redis.
+    """
 
     def __init__(self, services: Services) -> None:
         redis = services.redis
@@ -399,11 +465,14 @@ class _Throttle:
         self._take = redis.register_script(_THROTTLE)
         self._block = redis.register_script(_THROTTLE_BLOCK)
 
-    def _key(self, method: str, channel: str) -> str:
-        return f"{self._prefix}{method}:{channel}"
+    def _key(self, method: str, channel: str | None) -> str:
+        return f"{self._prefix}{method}" if channel is None else f"{self._prefix}{method}:{channel}"
 
-    async def take(self, method: str, channel: str, rate: SlackRate) -> float:
-        """0 when a call may go now (and it is counted), else the seconds to wait."""
+    async def take(self, method: str, channel: str | None, rate: SlackRate) -> float:
+        """0 when a call may go now (and it is counted), else the seconds to wait.
+
+        ``channel`` None counts the call against the method's workspace-wide budget.
+        """
         wait_ms = await self._take(
             keys=[self._key(method, channel)],
             args=[
@@ -414,7 +483,9 @@ class _Throttle:
         )
         return int(wait_ms) / 1000
 
-    async def block(self, method: str, channel: str, seconds: float, rate: SlackRate) -> None:
+    async def block(
+        self, method: str, channel: str | None, seconds: float, rate: SlackRate
+    ) -> None:
         until = self._clock.now() + timedelta(seconds=seconds + rate.window)
         await self._block(keys=[self._key(method, channel)], args=[str(_ms(until))])
 
@@ -477,9 +548,16 @@ class Tracker:
         self._known: dict[str, TrackedOperation] = {}
         self._active: tuple[int, list[str]] | None = None
         self._known_shards: frozenset[int] = frozenset()
-        self._next_send_at: datetime | None = None
-        # Channels known to be throttled, so a backlog costs no Redis call per waiting entry.
-        self._blocked: dict[tuple[str, str], datetime] = {}
+        # When a held-back post (or hook) and a held-back card edit may next be tried.
+        self._entries_retry_at: datetime | None = None
+        self._cards_retry_at: datetime | None = None
+        # Cards waiting for the edit budget, as the last full pass over the outboxes found
+        # them; only a full pass (after each poll, or when a post is due) rereads outboxes.
+        self._stale_cards: dict[str, _StaleCard] = {}
+        self._rescan = True
+        # Throttled channels (or, with None, the workspace), so a backlog costs no Redis call
+        # per waiting entry.
+        self._blocked: dict[tuple[str, str | None], datetime] = {}
 
     @property
     def process_id(self) -> str:
@@ -492,7 +570,8 @@ class Tracker:
     @property
     def next_send_at(self) -> datetime | None:
         """When a notification held back by a throttle or a failure can next be tried."""
-        return self._next_send_at
+        due = [at for at in (self._entries_retry_at, self._cards_retry_at) if at is not None]
+        return min(due, default=None)
 
     def _mine(self, owner: str) -> bool:
         return shard_of(owner, self._leases.shards) in self._leases.held
@@ -535,8 +614,9 @@ class Tracker:
                     except Exception:
                         log.exception("sending notifications failed; retrying later")
                 wake = next_poll
-                if self._next_send_at is not None and self._next_send_at < wake:
-                    wake = self._next_send_at
+                send_at = self.next_send_at
+                if send_at is not None and send_at < wake:
+                    wake = send_at
                 pause = max(0.0, (wake - self._clock.now()).total_seconds())
                 await self._pause(stop, pause)
         finally:
@@ -575,6 +655,8 @@ class Tracker:
         and the cost of talking to Slack can be measured apart.
         """
         stats = CycleStats()
+        # Changes recorded now, and entries queued by others, are found by a full pass.
+        self._rescan = True
         held = await self._leases.refresh()
         stats.shards_held = len(held)
         operations = await self._load_mine()
@@ -771,7 +853,7 @@ class Tracker:
             final = True
         else:
             snapshot = item.model_dump_json(by_alias=True)
-            final = status in FINAL_STATUSES[operation.kind]
+            final = ends_operation(operation.kind, status)
         report_url: str | None = None
         awaiting = False
         if final and isinstance(item, Restore):
@@ -1035,58 +1117,103 @@ class Tracker:
             log.info("adopted %s without a card: BOT_NOTIFY_CHANNEL is not set", operation.key)
         if not await self._store.create(operation, notify=notify):
             return None
+        self._rescan = True
         log.info("adopted running %s", operation.key)
         return operation
 
     # -- sending -----------------------------------------------------------------------------
 
     async def flush(self, stats: CycleStats | None = None) -> CycleStats:
-        """Send what the outboxes of this process's shards still owe Slack."""
+        """Send what the outboxes of this process's shards still owe Slack.
+
+        After a poll, or when a held-back post may be retried, every pending outbox of this
+        process's shards is read. Otherwise only card edits are due (the edit budget freed
+        up) and they are taken from what that last full pass found, without rereading
+        thousands of outboxes each time one edit may go.
+        """
         stats = stats or CycleStats()
-        self._next_send_at = None
         now = self._clock.now()
         self._blocked = {key: until for key, until in self._blocked.items() if until > now}
-        owners = [owner for owner in await self._store.pending_owners() if self._mine(owner)]
-        # Cards first, across every operation: they are what people look at, so a cycle's
-        # many thread posts must not hold back the edits that show the new states.
-        await self._bounded(
-            (self._flush_owner(owner, stats, cards_only=True) for owner in owners),
-            SEND_CONCURRENCY,
-        )
-        await self._bounded((self._flush_owner(owner, stats) for owner in owners), SEND_CONCURRENCY)
+        entries_due = self._entries_retry_at is not None and self._entries_retry_at <= now
+        if self._rescan or entries_due:
+            await self._flush_all(stats)
+        else:
+            self._cards_retry_at = None
+            await self._edit_cards(stats)
         return stats
 
-    def _defer(self, seconds: float, stats: CycleStats) -> _Send:
-        stats.deferred += 1
-        at = self._clock.now() + timedelta(seconds=max(seconds, 0.001))
-        if self._next_send_at is None or at < self._next_send_at:
-            self._next_send_at = at
-        return _Send.WAIT
+    async def _flush_all(self, stats: CycleStats) -> None:
+        self._rescan = False
+        self._entries_retry_at = None
+        self._cards_retry_at = None
+        owners = [owner for owner in await self._store.pending_owners() if self._mine(owner)]
+        found: dict[str, tuple[OutboxView, TrackedOperation | None]] = {}
 
-    async def _flush_owner(
-        self, owner: str, stats: CycleStats, *, cards_only: bool = False
-    ) -> None:
-        view = await self._store.outbox(owner)
-        if view.empty:
-            return
-        operation = await self._store.get_by_key(owner)
+        async def read(owner: str) -> None:
+            view = await self._store.outbox(owner)
+            if not view.empty:
+                found[owner] = (view, await self._store.get_by_key(owner))
 
-        async def edit_card(current: TrackedOperation | None, version: int) -> None:
-            await self._claimed(
-                owner,
-                "card",
-                stats,
-                functools.partial(self._send_card, current, stats),
-                card_version=version,
-            )
+        await self._bounded((read(owner) for owner in owners), SEND_CONCURRENCY)
+        known, self._stale_cards = self._stale_cards, {}
+        # A card waits for its operation's hook (the restore flow first settles the session
+        # the card shows) and announcement (an adopted operation has no card before it).
+        after_entries: dict[str, _StaleCard] = {}
+        for owner, (view, operation) in found.items():
+            if view.card_version is None:
+                continue
+            stale = self._stale_card(owner, operation, known.get(owner))
+            if any(entry.payload.get("type") in ("hook", "announce") for entry in view.entries):
+                after_entries[owner] = stale
+            else:
+                self._stale_cards[owner] = stale
+        # Cards first, as far as the edit budget goes, so a thread post rarely arrives before
+        # its card shows the same state; but posts never wait for the edit budget.
+        await self._edit_cards(stats)
 
-        unannounced = any(entry.payload.get("type") == "announce" for entry in view.entries)
-        if view.card_version is not None and not unannounced:
-            # The card first: it is what people look at, and it depends on no other entry.
-            await edit_card(operation, view.card_version)
-        if cards_only:
-            return
-        for entry in view.entries:
+        async def send_entries(
+            owner: str, view: OutboxView, operation: TrackedOperation | None
+        ) -> None:
+            announced = await self._send_entries(owner, view.entries, operation, stats)
+            if owner in after_entries and announced:
+                self._stale_cards[owner] = after_entries[owner]
+
+        await self._bounded(
+            (
+                send_entries(owner, view, operation)
+                for owner, (view, operation) in found.items()
+                if view.entries
+            ),
+            SEND_CONCURRENCY,
+        )
+        if after_entries:
+            await self._edit_cards(stats)
+
+    def _stale_card(
+        self, owner: str, operation: TrackedOperation | None, known: _StaleCard | None
+    ) -> _StaleCard:
+        if operation is None:
+            return _StaleCard(owner=owner, urgent=False, since=self._clock.now())
+        since = ensure_utc(datetime.fromisoformat(operation.changed_at or operation.registered_at))
+        if known is not None and known.since < since:
+            # Coalesced changes keep the card's place in the queue: it is as late as its
+            # oldest change not shown yet, so a card that keeps changing is not starved.
+            since = known.since
+        urgent = operation.final or operation.kind is OperationKind.RESTORE
+        return _StaleCard(owner=owner, urgent=urgent, since=since)
+
+    async def _send_entries(
+        self,
+        owner: str,
+        entries: Sequence[OutboxEntry],
+        operation: TrackedOperation | None,
+        stats: CycleStats,
+    ) -> bool:
+        """Send ``entries`` in order, up to the first that must wait.
+
+        False if the operation's announcement, and so its card, is still to come.
+        """
+        for index, entry in enumerate(entries):
             outcome = await self._claimed(
                 owner,
                 entry.field,
@@ -1094,12 +1221,62 @@ class Tracker:
                 functools.partial(self._send_entry, owner, operation, entry, stats),
             )
             if outcome is _Send.WAIT:
-                # Entries wait in order; a card not announced yet cannot be edited either.
-                return
+                # Entries wait in order: a thread post never overtakes the hook before it.
+                return not any(e.payload.get("type") == "announce" for e in entries[index:])
             if entry.payload.get("type") == "announce":
                 operation = await self._store.get_by_key(owner)
-        if view.card_version is not None and unannounced:
-            await edit_card(operation, view.card_version)
+        return True
+
+    async def _edit_cards(self, stats: CycleStats) -> None:
+        """Edit waiting cards, most urgent and stalest first, while the edit budget lasts."""
+        if not self._stale_cards:
+            return
+        for stale in sorted(self._stale_cards.values(), key=lambda card: card.rank):
+            now = self._clock.now()
+            blocked_until = self._blocked.get(("chat.update", None))
+            if blocked_until is not None and blocked_until > now:
+                self._defer((blocked_until - now).total_seconds(), stats, card=True)
+                return
+            if not self._mine(stale.owner):
+                self._stale_cards.pop(stale.owner, None)
+                continue
+            outcome = await self._edit_card(stale.owner, stats)
+            if outcome is _CardEdit.THROTTLED:
+                return
+            if outcome is _CardEdit.DONE:
+                self._stale_cards.pop(stale.owner, None)
+
+    async def _edit_card(self, owner: str, stats: CycleStats) -> _CardEdit:
+        view = await self._store.outbox(owner)
+        if view.card_version is None:
+            return _CardEdit.DONE
+        if any(entry.payload.get("type") == "announce" for entry in view.entries):
+            # Not announced yet (so there is no card); the next full pass comes back to it.
+            return _CardEdit.DONE
+        operation = await self._store.get_by_key(owner)
+        outcome = await self._claimed(
+            owner,
+            CARD_FIELD,
+            stats,
+            functools.partial(self._send_card, operation, stats),
+            card_version=view.card_version,
+        )
+        if outcome is _Send.DONE:
+            return _CardEdit.DONE
+        blocked_until = self._blocked.get(("chat.update", None))
+        if blocked_until is not None and blocked_until > self._clock.now():
+            return _CardEdit.THROTTLED
+        return _CardEdit.RETRY
+
+    def _defer(self, seconds: float, stats: CycleStats, *, card: bool = False) -> _Send:
+        stats.deferred += 1
+        at = self._clock.now() + timedelta(seconds=max(seconds, 0.001))
+        if card:
+            if self._cards_retry_at is None or at < self._cards_retry_at:
+                self._cards_retry_at = at
+        elif self._entries_retry_at is None or at < self._entries_retry_at:
+            self._entries_retry_at = at
+        return _Send.WAIT
 
     async def _claimed(
         self,
@@ -1147,14 +1324,18 @@ class Tracker:
         stats: CycleStats,
         call: Callable[[], Awaitable[Any]],
     ) -> _SlackResult:
+        workspace_wide = method in _WORKSPACE_WIDE_METHODS
+        scope = None if workspace_wide else channel
+        where = "the workspace" if workspace_wide else channel
+        defer = functools.partial(self._defer, stats=stats, card=method == "chat.update")
         now = self._clock.now()
-        blocked_until = self._blocked.get((method, channel))
+        blocked_until = self._blocked.get((method, scope))
         if blocked_until is not None and blocked_until > now:
-            return self._defer((blocked_until - now).total_seconds(), stats)
-        wait = await self._throttle.take(method, channel, rate)
+            return defer((blocked_until - now).total_seconds())
+        wait = await self._throttle.take(method, scope, rate)
         if wait > 0:
-            self._blocked[(method, channel)] = now + timedelta(seconds=wait)
-            return self._defer(wait, stats)
+            self._blocked[(method, scope)] = now + timedelta(seconds=wait)
+            return defer(wait)
         try:
             response = await call()
         except SlackApiError as exc:
@@ -1163,21 +1344,19 @@ class Tracker:
             error = str(response_data.get("error", "")) if response_data is not None else ""
             if status == 429 or error == "ratelimited":
                 retry_after = _retry_after(response_data)
-                await self._throttle.block(method, channel, retry_after, rate)
-                self._blocked[(method, channel)] = self._clock.now() + timedelta(
-                    seconds=retry_after
-                )
-                log.info("Slack rate-limits %s in %s for %.0f s", method, channel, retry_after)
-                return self._defer(retry_after, stats)
+                await self._throttle.block(method, scope, retry_after, rate)
+                self._blocked[(method, scope)] = self._clock.now() + timedelta(seconds=retry_after)
+                log.info("Slack rate-limits %s in %s for %.0f s", method, where, retry_after)
+                return defer(retry_after)
             if error in _PERMANENT_SLACK_ERRORS:
                 return _Refused(error)
             stats.errors += 1
             log.warning("Slack refused %s in %s (%s); will retry", method, channel, error)
-            return self._defer(SEND_RETRY_SECONDS, stats)
+            return defer(SEND_RETRY_SECONDS)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             stats.errors += 1
             log.warning("Slack %s failed (%s); will retry", method, type(exc).__name__)
-            return self._defer(SEND_RETRY_SECONDS, stats)
+            return defer(SEND_RETRY_SECONDS)
         stats.messages_sent += 1
         ts = response.get("ts") if hasattr(response, "get") else None
         return _Posted(ts=str(ts) if ts else None)
@@ -1220,7 +1399,7 @@ class Tracker:
         payload = entry.payload
         kind = payload.get("type")
         if kind == "hook":
-            return await self._run_finished_hook(operation)
+            return await self._run_restore_hook(operation)
         if kind == "announce":
             return await self._announce(operation, stats)
         if kind != "post":
@@ -1296,11 +1475,16 @@ class Tracker:
             )
         return None
 
-    async def _run_finished_hook(self, operation: TrackedOperation | None) -> _Send:
+    async def _run_restore_hook(self, operation: TrackedOperation | None) -> _Send:
         if operation is None or self._hooks is None:
             return _Send.DONE
         try:
-            await self._hooks.finished(operation, _restore_of(operation), operation.report_url)
+            if operation.status == GONE_STATUS:
+                await self._hooks.gone(operation)
+            else:
+                await self._hooks.finished(
+                    operation, _restore_for_flow(operation), operation.report_url
+                )
         except Exception:
             log.exception("the restore flow could not finish %s; retrying", operation.key)
             return _Send.WAIT
@@ -1310,8 +1494,6 @@ class Tracker:
         if operation is None or operation.card_ts or not self._notify_channel:
             return _Send.DONE
         message = await self._render_card(operation, adopted=True)
-        if message is None:
-            return _Send.DONE
         result = await self._post(self._notify_channel, message, stats)
         if isinstance(result, _Refused):
             log.error("could not announce %s: %s", operation.key, result.error)
@@ -1332,9 +1514,7 @@ class Tracker:
             message = await self._render_card(operation, adopted=False)
         except Exception:
             log.exception("could not draw the card of %s; retrying", operation.key)
-            return self._defer(SEND_RETRY_SECONDS, stats)
-        if message is None:
-            return _Send.DONE
+            return self._defer(SEND_RETRY_SECONDS, stats, card=True)
         channel, ts = operation.channel, operation.card_ts
 
         async def call() -> Any:
@@ -1346,11 +1526,14 @@ class Tracker:
             return _Send.DONE
         return _Send.WAIT if isinstance(result, _Send) else _Send.DONE
 
-    async def _render_card(self, operation: TrackedOperation, *, adopted: bool) -> Message | None:
+    async def _render_card(self, operation: TrackedOperation, *, adopted: bool) -> Message:
         if operation.kind is OperationKind.RESTORE and self._hooks is not None and not adopted:
-            return await self._hooks.card_for(
-                operation, _restore_of(operation), operation.report_url
+            drawn = await self._hooks.card_for(
+                operation, _restore_for_flow(operation), operation.report_url
             )
+            if drawn is not None:
+                return drawn
+            # No restore session owns this card (the restore was adopted): the generic card.
         card = self._card_view(operation)
         return blocks.adopted_card(card) if adopted else blocks.operation_card(card)
 
@@ -1384,6 +1567,21 @@ class Tracker:
                 datetime.fromisoformat(operation.changed_at) if operation.changed_at else None
             ),
         )
+
+
+def ends_operation(kind: OperationKind, status: str) -> bool:
+    """Whether ``status``, as Atlassian reported it, means the operation will not change again.
+
+    The documented final statuses of its kind, or one of ``UNDOCUMENTED_END_STATUSES`` in
+    any case or with spaces or hyphens for underscores.
+    """
+    if status in FINAL_STATUSES[kind]:
+        return True
+    return _status_key(status) in UNDOCUMENTED_END_STATUSES
+
+
+def _status_key(status: str) -> str:
+    return re.sub(r"[\s\-]+", "_", status.strip()).upper()
 
 
 def _retry_after(response: Any) -> float:
@@ -1431,6 +1629,24 @@ def _backup_of(operation: TrackedOperation) -> Backup | None:
     return item if isinstance(item, Backup) else None
 
 
+def _restore_for_flow(operation: TrackedOperation) -> Restore:
+    """The restore as the restore flow should see it: an undocumented end reads as FAILED.
+
+    The flow only knows the documented final statuses; the status Atlassian actually gave
+    stays in the message, so the session's outcome still names it.
+    """
+    restore = _restore_of(operation)
+    status = str(restore.status)
+    if status in FINAL_STATUSES[OperationKind.RESTORE] or not ends_operation(
+        OperationKind.RESTORE, status
+    ):
+        return restore
+    reason = f"the restore ended with the status {status}"
+    if restore.status_message:
+        reason += f": {restore.status_message}"
+    return restore.model_copy(update={"status": RestoreStatus.FAILED, "status_message": reason})
+
+
 def _restore_of(operation: TrackedOperation) -> Restore:
     """The restore as last seen, or what the tracked operation itself knows of it."""
     item = _item_of(operation)
@@ -1452,10 +1668,12 @@ __all__ = [
     "FINAL_STATUSES",
     "POST_RATE",
     "REMINDER_LEAD",
+    "UNDOCUMENTED_END_STATUSES",
     "CycleStats",
     "RestoreHooks",
     "ShardLeases",
     "SlackRate",
     "Tracker",
+    "ends_operation",
     "shard_of",
 ]

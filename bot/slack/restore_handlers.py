@@ -737,6 +737,31 @@ class RestoreHandlers:
             updates={"outcome": outcome, "report_url": report_url},
         )
 
+    async def gone(self, operation: TrackedOperation) -> None:
+        """Atlassian stopped reporting the restore: end its session as FAILED.
+
+        Left RUNNING, the session would refuse every new restore onto its destination.
+        """
+        session = (
+            await self._sessions.get(operation.session_id) if operation.session_id else None
+        ) or await self._sessions.find_by_restore_id(operation.operation_id)
+        if session is None:
+            return
+        outcome = (
+            f"Atlassian no longer reports restore {operation.operation_id}; check "
+            "admin.atlassian.com before restoring onto this site again."
+        )
+        moved = await self._sessions.transition(
+            session.session_id,
+            to=SessionState.FAILED,
+            actor=SYSTEM_ACTOR,
+            action="gone",
+            expected={SessionState.RUNNING},
+            updates={"outcome": outcome},
+        )
+        if moved.ok:
+            await self.refresh_card(session.session_id)
+
     # -- the modal -----------------------------------------------------------------------
 
     async def open_modal(self, trigger_id: str, who: Invocation) -> None:
