@@ -16,7 +16,6 @@ from bot.localslack.web_api import (
     OpenView,
     ResponsePost,
     SlackWebApi,
-    SocketResponse,
     block_errors,
     view_errors,
 )
@@ -32,7 +31,6 @@ __all__ = [
     "SlackDriver",
     "SlackResponse",
     "SlackWebApi",
-    "SocketResponse",
     "block_errors",
     "sign",
     "view_errors",
