@@ -43,8 +43,19 @@ Because a final state is also posted in the card's thread, on the per-channel bu
 outcome reaches people even while card edits queue: a thread post never waits for its
 card's edit. When edits queue, the cards of operations that ended (and of restores) go
 before cards with intermediate changes, and within each group the card that has been stale
-longest goes first. Card edits are kept in memory between full passes over the outboxes,
-so a process waiting for the edit budget does not reread every outbox each time it frees.
+longest goes first. The waiting cards are kept in memory, so a process waiting for the
+edit budget does not reread thousands of outboxes each time one edit may go; an outbox
+that holds only a waiting card is reread after a poll only if this process queued something
+for it, or in turn (a tenth of the shards per poll) as a safety net.
+
+Ends
+----
+An operation ends with a documented final status of its kind, with one of a few
+undocumented statuses that can only mean it stopped (``UNDOCUMENTED_END_STATUSES``: shown
+verbatim, treated like FAILED by the restore flow), or when Atlassian answers 404 for it
+(GONE). A restore started through the restore flow then gets the flow's ``finished`` hook,
+or ``gone`` for GONE, before its announcement, so its session never stays RUNNING. A
+restore without a session (adopted) gets the generic card, like a backup.
 
 What is guaranteed, and the remaining window
 --------------------------------------------
@@ -71,6 +82,7 @@ import asyncio
 import contextlib
 import enum
 import functools
+import heapq
 import logging
 import re
 import zlib
@@ -126,6 +138,11 @@ POLICY_CHECK_INTERVAL: Final = timedelta(hours=1)
 # A report that is still not available a day after the restore ended will not come.
 REPORT_GIVE_UP: Final = timedelta(days=1)
 ADOPT_LOCK_SECONDS: Final = 300.0
+# A full pass also rereads, in turn by shard, the outboxes it believes hold only a card edit,
+# so each is reread at least every this many passes: a safety net for anything queued that
+# this process did not see (it queues almost everything itself). Rereading them all at once
+# would make one cycle in this many slow, and delay that cycle's posts.
+OUTBOX_REREAD_PASSES: Final = 10
 # Retry soon after a Slack failure that is not a rate limit, without waiting a whole cycle.
 SEND_RETRY_SECONDS: Final = 5.0
 SEND_CONCURRENCY: Final = 16
@@ -253,6 +270,15 @@ GONE: Final = _Gone()
 class _Send(enum.Enum):
     DONE = "done"
     WAIT = "wait"
+
+
+class _Sent(enum.Enum):
+    """How far an operation's outbox entries got."""
+
+    ALL = "all"
+    SOME = "some"
+    # Stopped before the announcement: the operation has no card to edit yet.
+    UNTIL_ANNOUNCEMENT = "until-announcement"
 
 
 class _CardEdit(enum.Enum):
@@ -551,10 +577,22 @@ class Tracker:
         # When a held-back post (or hook) and a held-back card edit may next be tried.
         self._entries_retry_at: datetime | None = None
         self._cards_retry_at: datetime | None = None
-        # Cards waiting for the edit budget, as the last full pass over the outboxes found
-        # them; only a full pass (after each poll, or when a post is due) rereads outboxes.
+        # Cards waiting for the edit budget, as their outboxes were last read: outboxes are
+        # read after each poll and when a held-back post is due, not for each card edit.
         self._stale_cards: dict[str, _StaleCard] = {}
+        # The same cards in the order they are due, rebuilt after a full pass; kept between
+        # passes so that each freed edit does not sort thousands of waiting cards again.
+        self._card_queue: list[tuple[tuple[int, datetime, str], _StaleCard]] | None = None
         self._rescan = True
+        # Of those, the owners whose outbox held nothing else: a full pass skips rereading
+        # them unless this process queued something for them since (``_touched``), their
+        # shard is newly held, or it is their shard's turn to be reread.
+        self._card_only: set[str] = set()
+        self._touched: set[str] = set()
+        self._read_shards: frozenset[int] = frozenset()
+        self._full_passes = 0
+        # Owners whose posts (or hook) could not all go: what a retry rereads.
+        self._entries_waiting: set[str] = set()
         # Throttled channels (or, with None, the workspace), so a backlog costs no Redis call
         # per waiting entry.
         self._blocked: dict[tuple[str, str | None], datetime] = {}
@@ -848,6 +886,7 @@ class Tracker:
         *,
         retried: bool = False,
     ) -> None:
+        self._touched.add(operation.key)
         if isinstance(item, _Gone):
             snapshot = operation.snapshot
             final = True
@@ -937,6 +976,7 @@ class Tracker:
         return url, False
 
     async def _retry_report(self, operation: TrackedOperation, stats: CycleStats) -> None:
+        self._touched.add(operation.key)
         restore = _restore_of(operation)
         url, still_waiting = await self._report_for(restore, stats)
         if url is None and still_waiting:
@@ -968,6 +1008,7 @@ class Tracker:
         for owner in await self._store.due_reminders(now):
             if not self._mine(owner):
                 continue
+            self._touched.add(owner)
             operation = await self._store.get_by_key(owner)
             backup = _backup_of(operation) if operation is not None else None
             expiry = rules.backup_expiry(backup) if backup is not None else None
@@ -1118,6 +1159,7 @@ class Tracker:
         if not await self._store.create(operation, notify=notify):
             return None
         self._rescan = True
+        self._touched.add(operation.key)
         log.info("adopted running %s", operation.key)
         return operation
 
@@ -1126,17 +1168,21 @@ class Tracker:
     async def flush(self, stats: CycleStats | None = None) -> CycleStats:
         """Send what the outboxes of this process's shards still owe Slack.
 
-        After a poll, or when a held-back post may be retried, every pending outbox of this
-        process's shards is read. Otherwise only card edits are due (the edit budget freed
-        up) and they are taken from what that last full pass found, without rereading
-        thousands of outboxes each time one edit may go.
+        After a poll, every pending outbox of this process's shards is considered. When a
+        held-back post may be retried, only the outboxes that still had posts are read
+        again. Otherwise only card edits are due (the edit budget freed up), and they are
+        taken from what was read before: thousands of cards waiting for the edit budget cost
+        no Redis call each time one edit may go.
         """
         stats = stats or CycleStats()
         now = self._clock.now()
         self._blocked = {key: until for key, until in self._blocked.items() if until > now}
-        entries_due = self._entries_retry_at is not None and self._entries_retry_at <= now
-        if self._rescan or entries_due:
+        if self._rescan:
             await self._flush_all(stats)
+        elif self._entries_retry_at is not None and self._entries_retry_at <= now:
+            self._entries_retry_at = None
+            owners = [owner for owner in self._entries_waiting if self._mine(owner)]
+            await self._send_outboxes(owners, stats)
         else:
             self._cards_retry_at = None
             await self._edit_cards(stats)
@@ -1146,7 +1192,53 @@ class Tracker:
         self._rescan = False
         self._entries_retry_at = None
         self._cards_retry_at = None
-        owners = [owner for owner in await self._store.pending_owners() if self._mine(owner)]
+        self._full_passes += 1
+        turn = self._full_passes % OUTBOX_REREAD_PASSES
+        read_shards, self._read_shards = self._read_shards, frozenset(self._leases.held)
+        touched, self._touched = self._touched, set()
+        known, self._stale_cards = self._stale_cards, {}
+        card_only, self._card_only = self._card_only, set()
+        self._entries_waiting = set()
+        self._card_queue = None
+        to_read: list[str] = []
+        rereads: list[str] = []
+        for owner in await self._store.pending_owners():
+            shard = shard_of(owner, self._leases.shards)
+            if shard not in self._leases.held:
+                continue
+            if (
+                owner not in card_only
+                or owner not in known
+                or owner in touched
+                or shard not in read_shards
+            ):
+                to_read.append(owner)
+            elif shard % OUTBOX_REREAD_PASSES == turn:
+                rereads.append(owner)
+                self._stale_cards[owner] = known[owner]
+            else:
+                # Still just a card edit waiting for the budget: nothing to reread.
+                self._stale_cards[owner] = known[owner]
+                self._card_only.add(owner)
+        await self._send_outboxes(to_read, stats, known=known)
+        # Last, so that rereading thousands of waiting cards delays no post of this cycle.
+        await self._send_outboxes(rereads, stats, known=known)
+
+    async def _send_outboxes(
+        self,
+        owners: Sequence[str],
+        stats: CycleStats,
+        *,
+        known: Mapping[str, _StaleCard] | None = None,
+    ) -> None:
+        """Read the outboxes of ``owners`` and send what they hold, the cards as budget allows.
+
+        ``known`` is what was known of the waiting cards before; by default, the memory.
+        """
+        if not owners:
+            await self._edit_cards(stats)
+            return
+        known = dict(self._stale_cards) if known is None else known
         found: dict[str, tuple[OutboxView, TrackedOperation | None]] = {}
 
         async def read(owner: str) -> None:
@@ -1155,18 +1247,24 @@ class Tracker:
                 found[owner] = (view, await self._store.get_by_key(owner))
 
         await self._bounded((read(owner) for owner in owners), SEND_CONCURRENCY)
-        known, self._stale_cards = self._stale_cards, {}
         # A card waits for its operation's hook (the restore flow first settles the session
         # the card shows) and announcement (an adopted operation has no card before it).
         after_entries: dict[str, _StaleCard] = {}
-        for owner, (view, operation) in found.items():
-            if view.card_version is None:
+        for owner in owners:
+            self._stale_cards.pop(owner, None)
+            self._card_only.discard(owner)
+            self._entries_waiting.discard(owner)
+            view, operation = found.get(owner, (None, None))
+            if view is None or view.card_version is None:
                 continue
             stale = self._stale_card(owner, operation, known.get(owner))
             if any(entry.payload.get("type") in ("hook", "announce") for entry in view.entries):
                 after_entries[owner] = stale
             else:
                 self._stale_cards[owner] = stale
+                if not view.entries:
+                    self._card_only.add(owner)
+        self._card_queue = None
         # Cards first, as far as the edit budget goes, so a thread post rarely arrives before
         # its card shows the same state; but posts never wait for the edit budget.
         await self._edit_cards(stats)
@@ -1174,9 +1272,14 @@ class Tracker:
         async def send_entries(
             owner: str, view: OutboxView, operation: TrackedOperation | None
         ) -> None:
-            announced = await self._send_entries(owner, view.entries, operation, stats)
-            if owner in after_entries and announced:
+            sent = await self._send_entries(owner, view.entries, operation, stats)
+            if sent is not _Sent.ALL:
+                self._entries_waiting.add(owner)
+            if owner in after_entries and sent is not _Sent.UNTIL_ANNOUNCEMENT:
                 self._stale_cards[owner] = after_entries[owner]
+                self._card_queue = None
+            if sent is _Sent.ALL and view.card_version is not None:
+                self._card_only.add(owner)
 
         await self._bounded(
             (
@@ -1208,11 +1311,8 @@ class Tracker:
         entries: Sequence[OutboxEntry],
         operation: TrackedOperation | None,
         stats: CycleStats,
-    ) -> bool:
-        """Send ``entries`` in order, up to the first that must wait.
-
-        False if the operation's announcement, and so its card, is still to come.
-        """
+    ) -> _Sent:
+        """Send ``entries`` in order, up to the first that must wait."""
         for index, entry in enumerate(entries):
             outcome = await self._claimed(
                 owner,
@@ -1222,29 +1322,47 @@ class Tracker:
             )
             if outcome is _Send.WAIT:
                 # Entries wait in order: a thread post never overtakes the hook before it.
-                return not any(e.payload.get("type") == "announce" for e in entries[index:])
+                if any(e.payload.get("type") == "announce" for e in entries[index:]):
+                    return _Sent.UNTIL_ANNOUNCEMENT
+                return _Sent.SOME
             if entry.payload.get("type") == "announce":
                 operation = await self._store.get_by_key(owner)
-        return True
+        return _Sent.ALL
 
     async def _edit_cards(self, stats: CycleStats) -> None:
         """Edit waiting cards, most urgent and stalest first, while the edit budget lasts."""
         if not self._stale_cards:
+            self._card_queue = None
             return
-        for stale in sorted(self._stale_cards.values(), key=lambda card: card.rank):
+        if self._card_queue is None:
+            self._card_queue = [(card.rank, card) for card in self._stale_cards.values()]
+            heapq.heapify(self._card_queue)
+        queue = self._card_queue
+        failed: list[tuple[tuple[int, datetime, str], _StaleCard]] = []
+        while queue:
+            rank, stale = queue[0]
+            if self._stale_cards.get(stale.owner) is not stale:
+                heapq.heappop(queue)
+                continue
             now = self._clock.now()
             blocked_until = self._blocked.get(("chat.update", None))
             if blocked_until is not None and blocked_until > now:
                 self._defer((blocked_until - now).total_seconds(), stats, card=True)
-                return
+                break
+            heapq.heappop(queue)
             if not self._mine(stale.owner):
                 self._stale_cards.pop(stale.owner, None)
                 continue
             outcome = await self._edit_card(stale.owner, stats)
             if outcome is _CardEdit.THROTTLED:
-                return
+                heapq.heappush(queue, (rank, stale))
+                break
             if outcome is _CardEdit.DONE:
                 self._stale_cards.pop(stale.owner, None)
+            else:
+                failed.append((rank, stale))
+        for entry in failed:
+            heapq.heappush(queue, entry)
 
     async def _edit_card(self, owner: str, stats: CycleStats) -> _CardEdit:
         view = await self._store.outbox(owner)

@@ -895,6 +895,68 @@ async def test_an_adopted_restore_without_a_session_gets_its_card_edited(
     assert adopted.operation_id == restore.restore_id
 
 
+async def outbox_reads(services: Services) -> int:
+    """How many outboxes were read (HGETALL) since the Redis statistics were last reset."""
+    stats = await services.redis.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+async def test_waiting_for_the_edit_budget_does_not_reread_every_outbox(
+    make_services: ServicesFactory,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """Each freed edit costs a read or two, and a quiet cycle rereads few of the waiting cards."""
+    services = await make_services(bot_notify_channel=None)
+    load = [(k, i, p) for k, i, p in _add_load(simulator, 60, seed=3) if k is OperationKind.BACKUP]
+    operations = await _register_load(services, slack_client, load, channels=12)
+    tracker = make_tracker(services, slack_client)
+    simulator.clock.advance(300)
+    await tracker.poll_once()
+    await send_until(simulator, [tracker], simulator.clock.now() + timedelta(seconds=5))
+    assert all(len(_final_replies(fake_slack, op)) == 1 for op in operations)
+    edited_before = len([c for c in fake_slack.calls_to("chat.update") if c.ok])
+    await services.redis.config_resetstat()
+
+    await send_until(simulator, [tracker], simulator.clock.now() + timedelta(seconds=15))
+
+    edits = len([c for c in fake_slack.calls_to("chat.update") if c.ok]) - edited_before
+    assert edits >= 9
+    assert await outbox_reads(services) <= 2 * edits + 2
+    waiting = len(operations) - edits - edited_before
+    await services.redis.config_resetstat()
+    await tracker.poll_once()
+    assert await outbox_reads(services) < waiting / 2
+
+
+async def test_a_post_queued_for_a_card_waiting_on_the_edit_budget_is_sent(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """An expiry reminder for a backup whose card still waits for an edit goes out at once."""
+    blocker = await start_backup(services, slack_client, ACME_CONFLUENCE_POLICY)
+    operation = await start_backup(services, slack_client)
+    tracker = make_tracker(
+        services, slack_client, card_edit_rate=SlackRate(interval=30 * 24 * 3600, burst=1)
+    )
+    await finish(simulator, tracker)
+    shown_final = [op for op in (blocker, operation) if "COMPLETE" in card_text(fake_slack, op)]
+    assert len(shown_final) == 1
+    (waiting,) = [op for op in (blocker, operation) if op not in shown_final]
+    edits_before = len(card(fake_slack, waiting).edits)
+
+    simulator.clock.advance(timedelta(days=12, hours=1).total_seconds())
+    await tracker.poll_once()
+
+    thread = replies(fake_slack, waiting)
+    assert len(thread) == 2
+    assert "expires" in thread[1].text
+    assert len(card(fake_slack, waiting).edits) == edits_before
+
+
 async def test_atlassian_outage_loses_no_transition(
     services: Services,
     simulator: RunningSimulator,
