@@ -47,8 +47,10 @@ from bot.runtime import Services
 from bot.sessions import (
     IN_FLIGHT_STATES,
     SYSTEM_ACTOR,
+    Answer,
     RestoreSession,
     SessionState,
+    Transition,
     refusal_message,
 )
 from bot.slack import blocks
@@ -319,32 +321,45 @@ class RestoreHandlers:
 
     # -- Start ---------------------------------------------------------------------------
 
-    async def _load_for_click(
-        self, session_id: str, user: str, action: str, reply: Reply
+    async def _decider(
+        self,
+        session_id: str,
+        user: str,
+        action: str,
+        reply: Reply,
+        refusal_for: Callable[[str, str], str | None],
     ) -> RestoreSession | None:
+        """The session, if it exists and ``user`` may take ``action`` on it; else say why."""
         session = await self._sessions.get(session_id) if session_id else None
         if session is None:
             await self._sessions.record_refusal(
                 session_id or "-", actor=user, action=action, reason="unknown"
             )
             await reply(blocks.error_message(refusal_message("unknown"), trusted=True))
+            return None
+        refusal = refusal_for(user, session.requester)
+        if refusal:
+            await self._sessions.record_refusal(
+                session.session_id, actor=user, action=action, reason=refusal
+            )
+            await reply(blocks.error_message(refusal, trusted=True))
+            return None
         return session
 
-    async def _refuse(
-        self, session: RestoreSession, user: str, action: str, reason: str, reply: Reply
-    ) -> None:
-        await self._sessions.record_refusal(
-            session.session_id, actor=user, action=action, reason=reason
-        )
-        await reply(blocks.error_message(reason, trusted=True))
+    async def _refused(self, result: Transition | Answer, session_id: str, reply: Reply) -> bool:
+        """Tell the clicker why their click changed nothing; True if it did change nothing."""
+        if result.ok and result.session is not None:
+            return False
+        await reply(blocks.error_message(result.user_message or "", trusted=True))
+        if result.expired_now:
+            await self.refresh_card(session_id)
+        return True
 
     async def start_clicked(self, session_id: str, user: str, action_id: str, reply: Reply) -> None:
-        session = await self._load_for_click(session_id, user, "start", reply)
+        session = await self._decider(
+            session_id, user, "start", reply, self._services.access.start_refusal
+        )
         if session is None:
-            return
-        refusal = self._services.access.start_refusal(user, session.requester)
-        if refusal:
-            await self._refuse(session, user, "start", refusal, reply)
             return
         moved = await self._sessions.transition(
             session_id,
@@ -354,10 +369,7 @@ class RestoreHandlers:
             expected={SessionState.AWAITING_START},
             updates={"started_by": user},
         )
-        if not moved.ok or moved.session is None:
-            await reply(blocks.error_message(moved.user_message or "", trusted=True))
-            if moved.expired_now:
-                await self.refresh_card(session_id)
+        if await self._refused(moved, session_id, reply) or moved.session is None:
             return
         # Atlassian first, the card after: a slow or rate-limited card edit must not delay the
         # call, and the lease keeps recovery on other replicas away while the call is live.
@@ -525,12 +537,10 @@ class RestoreHandlers:
     async def answer_clicked(
         self, session_id: str, user: str, action_id: str, reply: Reply
     ) -> None:
-        session = await self._load_for_click(session_id, user, "consent", reply)
+        session = await self._decider(
+            session_id, user, "consent", reply, self._services.access.consent_refusal
+        )
         if session is None:
-            return
-        refusal = self._services.access.consent_refusal(user, session.requester)
-        if refusal:
-            await self._refuse(session, user, "consent", refusal, reply)
             return
         parsed = rb.parse_answer_action_id(action_id)
         if parsed is None:
@@ -540,10 +550,7 @@ class RestoreHandlers:
         answer = await self._sessions.answer_check(
             session_id, check=check, consent=consent, actor=user
         )
-        if not answer.ok or answer.session is None:
-            await reply(blocks.error_message(answer.user_message or "", trusted=True))
-            if answer.expired_now:
-                await self.refresh_card(session_id)
+        if await self._refused(answer, session_id, reply) or answer.session is None:
             return
         await self.refresh_card(session_id)
         if answer.complete:
@@ -586,12 +593,10 @@ class RestoreHandlers:
     async def cancel_clicked(
         self, session_id: str, user: str, action_id: str, reply: Reply
     ) -> None:
-        session = await self._load_for_click(session_id, user, "cancel", reply)
+        session = await self._decider(
+            session_id, user, "cancel", reply, self._services.access.cancel_refusal
+        )
         if session is None:
-            return
-        refusal = self._services.access.cancel_refusal(user, session.requester)
-        if refusal:
-            await self._refuse(session, user, "cancel", refusal, reply)
             return
         moved = await self._sessions.transition(
             session_id,
@@ -600,10 +605,7 @@ class RestoreHandlers:
             action="cancel",
             updates={"outcome": f"Cancelled by <@{user}>."},
         )
-        if not moved.ok or moved.session is None:
-            await reply(blocks.error_message(moved.user_message or "", trusted=True))
-            if moved.expired_now:
-                await self.refresh_card(session_id)
+        if await self._refused(moved, session_id, reply) or moved.session is None:
             return
         await self.refresh_card(session_id)
         await self._thread(
