@@ -18,7 +18,6 @@ from bot.atlassian.models import (
     BackupStatus,
     Export,
     Import,
-    OperationStatus,
     Policy,
     Product,
     Restore,
@@ -481,13 +480,6 @@ def operation_card(card: OperationCard) -> Message:
         f"{esc(str(card.status).replace('_', ' '))}"
     )
     return Message(text=text, blocks=blocks)
-
-
-def is_final_status(status: object) -> bool:
-    return str(status) in {s.value for s in (OperationStatus.COMPLETE, OperationStatus.FAILED)} | {
-        BackupStatus.INCOMPLETE.value,
-        BackupStatus.EXPIRED.value,
-    }
 
 
 # -- tracker notifications ----------------------------------------------------------------
