@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     bot_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_notify_channel: str | None = None
     bot_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Finished operations, restore sessions and their audit trails are kept this long.
+    bot_retention_days: int = Field(default=30, ge=2, le=3650)
 
     _split_admins = field_validator("bot_admins", "bot_approvers", "bot_channels", mode="before")(
         _split_list

@@ -7,6 +7,11 @@
     ├── Refused                   a preflight rule says this may not happen now (and from when)
     │   └── RestoreRefused        ... specifically a restore
     ├── SessionError              a button on a restore session that cannot act now
+    ├── StoreUncertain            a Redis write timed out after it may have been applied
+    ├── SlackError                a call to Slack's Web API did not go through
+    │   ├── SlackRateLimited      429 or a send budget spent: carries retry_after seconds
+    │   ├── SlackRefused          Slack refused for good (channel gone, message not editable)
+    │   └── SlackUnavailable      a network failure or an error a retry may fix
     └── AtlassianError            a call to the backup and restore API failed
         ├── AuthError             401: bad e-mail or API token
         ├── ForbiddenError        403: not an org admin, or the org is not entitled
@@ -75,6 +80,46 @@ class RestoreRefused(Refused):
 
 class SessionError(BotError):
     """A click on a restore session that is expired, finished, unknown or not the clicker's."""
+
+
+class StoreUncertain(BotError):
+    """A Redis call failed after it may have taken effect (a timeout, a dropped connection).
+
+    Whoever catches it must not tell the user that nothing changed: the step may have run,
+    and the bot reads the state back to find out.
+    """
+
+
+class SlackError(BotError):
+    """A call to Slack's Web API did not go through; carries the method and Slack's error."""
+
+    def __init__(self, method: str, error: str, *, channel: str | None = None) -> None:
+        self.method = method
+        self.error = error
+        self.channel = channel
+        where = f" in {channel}" if channel else ""
+        super().__init__(f"Slack {method}{where}: {error}")
+
+
+class SlackRateLimited(SlackError):
+    """Slack answered 429, or the shared send budget is spent: try again after ``retry_after``.
+
+    ``channel`` is None when the limit is the whole workspace's (``chat.update``).
+    """
+
+    def __init__(
+        self, method: str, retry_after: float, *, channel: str | None = None, error: str = ""
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(method, error or "ratelimited", channel=channel)
+
+
+class SlackRefused(SlackError):
+    """Slack refused for good: no retry can fix it (the channel or message is gone...)."""
+
+
+class SlackUnavailable(SlackError):
+    """A network failure or a Slack error that a later retry may fix."""
 
 
 class AtlassianError(BotError):

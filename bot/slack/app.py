@@ -22,6 +22,7 @@ from bot.errors import UsageError
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
+from bot.slack.gateway import SlackGateway
 from bot.slack.handlers import (
     CommandHandlers,
     Invocation,
@@ -31,6 +32,7 @@ from bot.slack.handlers import (
 )
 from bot.slack.home import register_home
 from bot.slack.restore_handlers import RestoreHandlers
+from bot.store.throttle import SendBudgets
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,15 @@ class SlackBot:
     app: AsyncApp
     commands: CommandHandlers
     restore: RestoreHandlers
+    gateway: SlackGateway
+
+
+def make_gateway(services: Services, web_client: AsyncWebClient) -> SlackGateway:
+    """The gateway every send goes through, its budgets shared through Redis."""
+    budgets = SendBudgets(
+        services.redis, services.clock, key_prefix=f"{services.operations.key_prefix}throttle:"
+    )
+    return SlackGateway(web_client, budgets, services.clock)
 
 
 def build_app(
@@ -60,6 +71,7 @@ def build_app(
     signing_secret: str | None,
     bot_identity: AuthorizeResult,
     socket_mode: bool = False,
+    gateway: SlackGateway | None = None,
 ) -> SlackBot:
     """The Bolt app with every listener; ``bot_identity`` comes from auth.test at start-up.
 
@@ -78,6 +90,7 @@ def build_app(
         # Ack first, work after: never process before responding.
         process_before_response=False,
     )
+    gateway = gateway or make_gateway(services, web_client)
     handlers = CommandHandlers(services, web_client)
     restore = RestoreHandlers(services, web_client, handlers)
     # A burst of commands is acknowledged at once but worked through a few at a time: every
@@ -131,4 +144,4 @@ def build_app(
     restore.register(app)
 
     register_home(app, services)
-    return SlackBot(app=app, commands=handlers, restore=restore)
+    return SlackBot(app=app, commands=handlers, restore=restore, gateway=gateway)

@@ -1,0 +1,244 @@
+"""Leases on the injected clock, with fencing numbers: the bot's one lock primitive.
+
+Whoever must be the only one doing something for a while (polling a shard of tracked
+operations, adopting running operations at start-up, requesting a restore onto one site,
+talking to Atlassian about one restore session) takes a lease on a key. A lease is a Redis
+string ``holder|fence|expiry_ms``:
+
+- ``holder`` names the process (or the single call) holding it; it never contains ``|``;
+- ``fence`` is a number taken from one counter each time the lease changes hands, so a
+  holder that stalled past its lease and comes back can be told apart from the new holder
+  (a write guarded by the lease checks ``holder|fence|`` in the same script, see
+  ``Lease.guard``);
+- ``expiry_ms`` is the time on the **injected clock** after which the lease is free. Every
+  decision compares that stored time with the caller's clock, never a Redis TTL, so tests
+  move a ManualClock and every process agrees on when a lease lapsed. The key also carries
+  a generous Redis TTL, only so that forgotten keys are cleaned up eventually.
+
+A holder taking a lease it still holds keeps its fence and gets a new expiry. ``hold``
+keeps a lease for the duration of a block and renews it in the background, so a short
+lease can cover a long call: if the process dies, the lease lapses one ``ttl`` later
+instead of after the longest call anyone could make.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+
+from bot.clock import Clock, ensure_utc
+
+log = logging.getLogger(__name__)
+
+# Cleanup only: a lease key outlives its logical expiry by this much before Redis drops it.
+_CLEANUP_MS: Final = 3_600_000
+
+
+def _ms(clock: Clock) -> int:
+    return int(ensure_utc(clock.now()).timestamp() * 1000)
+
+
+# KEYS[1] the lease, KEYS[2] the fence counter.
+# ARGV[1] holder, ARGV[2] now_ms, ARGV[3] ttl_ms, ARGV[4] cleanup_ms.
+# Returns {fence, expiry_ms}, or {0, expiry_ms of the other holder} when someone else holds it.
+_ACQUIRE: Final = """
+local value = redis.call('GET', KEYS[1])
+local holder, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local fence = nil
+if value then
+  local a = string.find(value, '|', 1, true)
+  local b = string.find(value, '|', a + 1, true)
+  local owner, owned_fence = string.sub(value, 1, a - 1), string.sub(value, a + 1, b - 1)
+  local expiry = tonumber(string.sub(value, b + 1))
+  if expiry > now then
+    if owner ~= holder then return {0, expiry} end
+    fence = owned_fence
+  end
+end
+if not fence then fence = tostring(redis.call('INCR', KEYS[2])) end
+local expiry = now + ttl
+redis.call('SET', KEYS[1], holder .. '|' .. fence .. '|' .. expiry, 'PX', ttl + tonumber(ARGV[4]))
+return {tonumber(fence), expiry}
+"""
+
+# KEYS[1] the lease. ARGV[1] "holder|fence|", ARGV[2] now_ms, ARGV[3] ttl_ms, ARGV[4] cleanup.
+# Extends the lease only while it is still held with that fence and has not lapsed: 1 or 0.
+_RENEW: Final = """
+local value = redis.call('GET', KEYS[1])
+local prefix = ARGV[1]
+if not value or string.sub(value, 1, #prefix) ~= prefix then return 0 end
+local now = tonumber(ARGV[2])
+if tonumber(string.sub(value, #prefix + 1)) <= now then return 0 end
+local expiry = now + tonumber(ARGV[3])
+redis.call('SET', KEYS[1], prefix .. expiry, 'PX', tonumber(ARGV[3]) + tonumber(ARGV[4]))
+return 1
+"""
+
+# KEYS[1] the lease. ARGV[1] "holder|fence|". Deletes it only if still held with that fence.
+_RELEASE: Final = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease as its holder took it."""
+
+    key: str
+    holder: str
+    fence: int
+    expires_at_ms: int
+
+    @property
+    def guard(self) -> str:
+        """The ``holder|fence|`` prefix a guarded script checks against the lease's value."""
+        return f"{self.holder}|{self.fence}|"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """Who holds a key now, as stored (the lease may have lapsed on the caller's clock)."""
+
+    holder: str
+    fence: int
+    expires_at_ms: int
+
+
+class Leases:
+    """Takes, renews and gives back leases; every time comes from ``clock``."""
+
+    def __init__(self, redis: aioredis.Redis, clock: Clock, *, fence_key: str) -> None:
+        self._redis = redis
+        self._clock = clock
+        self._fence_key = fence_key
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def now_ms(self) -> int:
+        return _ms(self._clock)
+
+    async def acquire(self, key: str, holder: str, ttl: timedelta) -> Lease | None:
+        """The lease on ``key`` for ``ttl``, or None while another holder has it."""
+        _check_holder(holder)
+        ttl_ms = _ttl_ms(ttl)
+        raw: list[Any] = await self._acquire(
+            keys=[key, self._fence_key],
+            args=[holder, str(self.now_ms()), str(ttl_ms), str(_CLEANUP_MS)],
+        )
+        fence, expiry = int(raw[0]), int(raw[1])
+        if fence == 0:
+            return None
+        return Lease(key=key, holder=holder, fence=fence, expires_at_ms=expiry)
+
+    async def renew(self, lease: Lease, ttl: timedelta) -> Lease | None:
+        """The same lease for another ``ttl``; None when it lapsed or changed hands."""
+        ttl_ms = _ttl_ms(ttl)
+        now = self.now_ms()
+        renewed = await self._renew(
+            keys=[lease.key], args=[lease.guard, str(now), str(ttl_ms), str(_CLEANUP_MS)]
+        )
+        if not int(renewed):
+            return None
+        return Lease(
+            key=lease.key, holder=lease.holder, fence=lease.fence, expires_at_ms=now + ttl_ms
+        )
+
+    async def release(self, lease: Lease) -> bool:
+        """Give the lease back; False when it had already lapsed or changed hands."""
+        return bool(int(await self._release(keys=[lease.key], args=[lease.guard])))
+
+    async def holder_of(self, key: str) -> LeaseHolder | None:
+        """The current holder of ``key`` if its lease has not lapsed on this clock."""
+        value = await self._redis.get(key)
+        if value is None:
+            return None
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        holder, fence, expiry = text.split("|", 2)
+        if int(expiry) <= self.now_ms():
+            return None
+        return LeaseHolder(holder=holder, fence=int(fence), expires_at_ms=int(expiry))
+
+    @contextlib.asynccontextmanager
+    async def hold(
+        self,
+        key: str,
+        ttl: timedelta,
+        *,
+        holder: str | None = None,
+        renew_every: float | None = None,
+    ) -> AsyncIterator[Lease | None]:
+        """Hold ``key`` inside the block; yields None (holding nothing) if someone else has it.
+
+        With ``renew_every`` (real seconds) the lease is renewed in the background while the
+        block runs, so ``ttl`` only needs to cover a dead holder, not the longest call.
+        """
+        lease = await self.acquire(key, holder or new_holder(), ttl)
+        if lease is None:
+            yield None
+            return
+        renewer: asyncio.Task[None] | None = None
+        if renew_every is not None:
+            renewer = asyncio.create_task(self._keep(lease, ttl, renew_every))
+        try:
+            yield lease
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+            try:
+                await self.release(lease)
+            except Exception:
+                # It lapses by itself one ttl later; failing the caller for it would be worse.
+                log.warning("could not release lease %s; it will lapse", key, exc_info=True)
+
+    async def _keep(self, lease: Lease, ttl: timedelta, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                renewed = await self.renew(lease, ttl)
+            except Exception:
+                log.warning("could not renew lease %s; retrying", lease.key, exc_info=True)
+                continue
+            if renewed is None:
+                log.warning("lease %s lapsed while held", lease.key)
+                return
+            lease = renewed
+
+
+def new_holder() -> str:
+    """A holder name for one call, unique across processes."""
+    return secrets.token_hex(8)
+
+
+def _check_holder(holder: str) -> None:
+    if not holder or "|" in holder:
+        raise ValueError("a lease holder must be non-empty and must not contain '|'")
+
+
+def _ttl_ms(ttl: timedelta) -> int:
+    ms = int(ttl.total_seconds() * 1000)
+    if ms <= 0:
+        raise ValueError("a lease needs a positive ttl")
+    return ms
+
+
+__all__ = ["Lease", "LeaseHolder", "Leases", "new_holder"]
