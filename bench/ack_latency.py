@@ -102,7 +102,7 @@ def serve_bare_bolt(port: int) -> None:
             await ack()
 
         app.command("/backup")(acknowledge)
-        runner = web.AppRunner(http_application(app), access_log=None)
+        runner = web.AppRunner(http_application(app, SIGNING_SECRET), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         print("ready", flush=True)

@@ -23,6 +23,32 @@ CLOUD_ID_PATTERN = re.compile(
 _ALIAS_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_URL_SHAPE = "redis://[user:password@]host:port/db, rediss://… for TLS, or unix:///path"
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with a REDIS_URL, in words that never repeat the URL (it may hold a
+    password); None when redis-py can use it."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return f"its port is not a number; it must look like {_REDIS_URL_SHAPE}"
+    if parts.scheme not in _REDIS_SCHEMES:
+        return f"it must start with redis://, rediss:// or unix:// (like {_REDIS_URL_SHAPE})"
+    if parts.scheme != "unix" and not parts.hostname:
+        return f"it names no host; it must look like {_REDIS_URL_SHAPE}"
+    if parts.scheme == "unix" and not parts.path:
+        return "a unix:// URL must name the socket's path, like unix:///run/redis.sock"
+    if port is not None and not 0 < port < 65536:
+        return "its port must be between 1 and 65535"
+    database = parts.path.strip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        return "its path must be a database number, like /0"
+    return None
+
+
 def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in re.split(r"[,\s]+", value) if item.strip()]
@@ -110,6 +136,14 @@ class Settings(BaseSettings):
             if not CLOUD_ID_PATTERN.match(cloud_id):
                 raise ValueError(f"{alias}={cloud_id!r}: the cloudId is not a UUID")
         return sites
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, url: str) -> str:
+        problem = redis_url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        return url
 
     @field_validator("atlassian_api_url", "slack_api_url")
     @classmethod

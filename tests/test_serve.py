@@ -23,6 +23,7 @@ from bot.localslack.driver import SlackDriver
 from bot.simulator.seed import DEMO_ORG_ID, DEMO_TOKEN
 from bot.slack.serve import http_application
 from tests.fixtures.bot_harness import ADMIN, CHANNEL, DEMO_SITES, BotHarness
+from tests.fixtures.bot_harness import SIGNING_SECRET as HARNESS_SIGNING_SECRET
 from tests.fixtures.redis_server import RedisServer, free_port
 
 BACKUP_BOT = str(Path(sys.executable).with_name("backup-bot"))
@@ -252,7 +253,7 @@ async def test_the_http_application_serves_healthz_and_refuses_unsigned_events(
     bot_harness: BotHarness,
 ) -> None:
     """`http_application` answers /healthz with 200 and unsigned /slack/events with 401."""
-    server = TestServer(http_application(bot_harness.bot.app))
+    server = TestServer(http_application(bot_harness.bot.app, HARNESS_SIGNING_SECRET))
     async with TestClient(server) as client:
         health = await client.get("/healthz")
         assert health.status == 200

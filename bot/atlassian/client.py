@@ -127,6 +127,9 @@ _CUSTOM_GROUP_CHECKS = frozenset(
 )
 
 
+_DOT_SEGMENTS: Final = frozenset({"", ".", ".."})
+
+
 class Unset(enum.Enum):
     """Marks an argument that was not given, where ``None`` is itself a meaningful value."""
 
@@ -572,7 +575,13 @@ class AtlassianClient:
     # -- the machinery ---------------------------------------------------------------------
 
     def _path(self, *segments: str) -> str:
-        # Ids are opaque: quoting keeps one that contains "/" or ".." inside its segment.
+        # Ids are opaque: quoting keeps one that contains "/" inside its segment. A segment
+        # that is empty, "." or ".." would still be removed by URL normalisation (httpx
+        # resolves dot segments whatever the quoting), turning GET backups/.. into a list of
+        # every backup: no object has such an id, so it is refused before any request.
+        for segment in (self.org_id, *segments):
+            if str(segment).strip() in _DOT_SEGMENTS:
+                raise NotFoundError(f"{str(segment).strip() or 'an empty id'} is not an id")
         parts = [quote(self.org_id, safe=""), *(quote(str(s), safe="") for s in segments)]
         return "orgs/" + "/".join(parts)
 

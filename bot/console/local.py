@@ -27,7 +27,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian.client import AtlassianClient
 from bot.background import Background, start_background
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, redis_url_problem
+from bot.errors import ConfigError
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.redaction import redact
 from bot.runtime import Services
@@ -94,7 +95,12 @@ def configured_redis_url() -> str | None:
     try:
         settings = Settings()
     except ValidationError:
-        return os.environ.get("REDIS_URL") or None
+        # Another setting is malformed; the console needs none of them but this one.
+        raw = os.environ.get("REDIS_URL") or None
+        problem = redis_url_problem(raw) if raw else None
+        if problem:
+            raise ConfigError(f"REDIS_URL is invalid: {problem}.") from None
+        return raw
     return settings.redis_url if "redis_url" in settings.model_fields_set else None
 
 
@@ -216,7 +222,7 @@ async def start_bot_on_loopback(
     bot = build_app(
         services, web_client=web_client, signing_secret=signing_secret, bot_identity=identity
     )
-    running = await start_http(bot.app, services, "127.0.0.1", 0)
+    running = await start_http(bot.app, services, "127.0.0.1", 0, signing_secret=signing_secret)
     driver = SlackDriver(running.url, signing_secret, slack)
     return LoopbackBot(bot=bot, running=running, driver=driver, web_client=web_client)
 

@@ -352,11 +352,19 @@ class SlackDriver:
         body: bytes,
         trigger_id: str | None = None,
         response_url: str | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SlackResponse:
-        """POST a form-encoded body to the events URL, signed as Slack signs it now."""
+        """POST a body to the events URL, signed as Slack signs it now.
+
+        ``extra_headers`` adds what Slack sends beside the signature, e.g. the
+        ``X-Slack-Retry-Num`` of a resent event.
+        """
         self._require_http("signed posts")
         headers = sign(self._signing_secret, body, int(self._clock.now().timestamp()))
-        return await self._send(body, headers, trigger_id, response_url)
+        return await self._send(
+            body, {**headers, **(extra_headers or {})}, trigger_id, response_url
+        )
 
     # -- payloads -----------------------------------------------------------------------
 

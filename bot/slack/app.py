@@ -31,6 +31,7 @@ from bot.slack.handlers import (
     user_error_message,
 )
 from bot.slack.home import register_home
+from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
 from bot.store.throttle import SendBudgets
 
@@ -139,6 +140,7 @@ def build_app(
             else:
                 await run_reporting_failures(what, reply, handlers.execute(parsed, who, reply))
 
+    app.middleware(once_per_event(services.redis, services.operations.key_prefix))
     app.command("/backup")(on_command)
     app.command("/restore")(on_command)
     restore.register(app)
