@@ -23,10 +23,6 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -64,16 +60,17 @@ def run(args: argparse.Namespace) -> int:
 def make_web_client(
     settings: Settings, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
-    """The Web API client; pass a long-lived ``session`` so calls reuse connections."""
+    """The Web API client; pass a long-lived ``session`` so calls reuse connections.
+
+    It carries no retry handler. The SDK's rate-limit handler would sleep out a 429 on the
+    real clock while holding the caller's send slot, before the gateway's shared budget saw
+    it; its connection-error handler would resend a chat.postMessage whose connection
+    dropped after Slack took it, posting twice. ``SlackGateway`` handles both: a 429
+    blocks the budget on the injected clock, and a failed send stays queued to be retried.
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
-        token=token,
-        base_url=settings.slack_api_url,
-        session=session,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        ],
+        token=token, base_url=settings.slack_api_url, session=session, retry_handlers=[]
     )
 
 
