@@ -198,6 +198,8 @@ def _check_fields(spec: CommandSpec) -> None:
             filled.add(argument.into)
             if isinstance(argument, Positional | Several):
                 always.add(argument.into)
+    if spec.not_found is not None:
+        filled.add(spec.not_found.field)
     unknown = filled - set(fields)
     if unknown:
         raise TypeError(f"{spec.usage}: no field {sorted(unknown)} in {spec.command.__name__}")
