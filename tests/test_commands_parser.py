@@ -51,6 +51,7 @@ from bot.slack.commands import (
     help_text,
     parse_command,
 )
+from bot.slack.commands.help import closest_command
 
 ACME = "11111111-1111-4111-8111-111111111111"
 SANDBOX = "22222222-2222-4222-8222-222222222222"
@@ -433,6 +434,66 @@ def test_mistakes_name_the_problem_and_show_that_commands_usage(
     assert error.problem == problem
     assert error.usage == usage
     assert error.user_message == f"{problem} Usage: `{usage}`"
+
+
+SUGGESTIONS = [
+    # (command, text, exact problem, the command suggested, usage expected)
+    ("/backup", "polcy list", "Unknown command `polcy`.", "/backup policy list", PolicyList.usage),
+    (
+        "/backup",
+        "Policy LST",
+        "Unknown command `policy LST`.",
+        "/backup policy list",
+        PolicyList.usage,
+    ),
+    (
+        "/backup",
+        "polcy",
+        "Unknown command `polcy`.",
+        "/backup policy",
+        "/backup policy create|list|show|update",
+    ),
+    ("/backup", "exprot bkp-1", "Unknown command `exprot`.", "/backup export", Export.usage),
+    ("/backup", "imports bkp-1", "Unknown command `imports`.", "/backup import", Import.usage),
+    ("/backup", "shw bkp-1", "Unknown command `shw`.", "/backup show", BackupShow.usage),
+    (
+        "/restore",
+        "strat bkp-1 to=acme",
+        "Unknown command `strat`.",
+        "/restore start",
+        RestoreStart.usage,
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "text", "problem", "meant", "usage"), SUGGESTIONS)
+def test_a_mistyped_subcommand_suggests_the_closest_command_and_shows_its_usage(
+    command: str, text: str, problem: str, meant: str, usage: str
+) -> None:
+    """A misspelt word is answered with the command probably meant and that command's usage."""
+    error = mistake(text, command)
+    assert error.problem == problem
+    assert error.suggestion == meant
+    assert error.usage == usage
+    assert error.user_message == f"{problem} Did you mean `{meant}`? Usage: `{usage}`"
+
+
+@pytest.mark.parametrize(("command", "text", "usage", "problem"), MISTAKES)
+def test_nothing_is_suggested_when_no_command_is_close(
+    command: str, text: str, usage: str, problem: str
+) -> None:
+    """`frobnicate`, `restore` (not quite `storage`) or `storage delete` suggest nothing."""
+    assert mistake(text, command).suggestion is None
+
+
+def test_closest_command_corrects_word_by_word_and_stops_where_nothing_is_close() -> None:
+    """The suggestion follows the typed words as far as each is close to a command word."""
+    candidates = [("policy", "list"), ("policy", "show"), ("list",), ("run",)]
+    assert closest_command(["polcy", "shwo", "pol-1"], candidates) == ("policy", "show")
+    assert closest_command(["policy", "frobnicate"], candidates) == ("policy",)
+    assert closest_command(["lst", "pol-1"], candidates) == ("list",)
+    assert closest_command(["teleport"], candidates) == ()
+    assert closest_command([], candidates) == ()
 
 
 def test_unknown_site_lists_none_when_no_aliases_are_configured() -> None:

@@ -2,7 +2,8 @@
 
 Pure: no I/O. ``parse_command`` never raises; a mistake comes back as a
 :class:`~bot.errors.UsageError` whose ``problem`` is one sentence saying what was wrong and
-whose ``usage`` is the correct usage line of that subcommand (or the overview). The words
+whose ``usage`` is the correct usage line of that subcommand (or the overview); a mistyped
+subcommand also carries the ``suggestion`` of the command it most likely meant. The words
 after the slash command pick the command from the registry; its declared arguments read
 the rest (see :mod:`bot.slack.commands.grammar`).
 """
@@ -15,7 +16,7 @@ from bot.config import SiteDirectory
 from bot.errors import UsageError
 from bot.slack.commands.backup import Help
 from bot.slack.commands.grammar import listing, unescape_slack, word
-from bot.slack.commands.help import overview, topic, usage_of
+from bot.slack.commands.help import overview, suggestion, topic, usage_of
 from bot.slack.commands.registry import (
     bare_command,
     command_set,
@@ -60,8 +61,14 @@ def _lookup(commands: CommandSet, tokens: Sequence[str]) -> tuple[CommandSpec, S
     chosen: list[str] = []
     for index, token in enumerate(tokens):
         if word(token) not in subcommands(commands, chosen):
+            problem = f"Unknown command {shown(' '.join([*chosen, token]))}."
+            meant = suggestion(commands, tokens)
+            if meant is None:
+                raise UsageError(problem, usage_of(commands, chosen))
             raise UsageError(
-                f"Unknown command {shown(' '.join([*chosen, token]))}.", usage_of(commands, chosen)
+                problem,
+                usage_of(commands, meant),
+                suggestion=" ".join([commands.slash, *meant]),
             )
         chosen.append(word(token))
         spec = find(commands, chosen)
