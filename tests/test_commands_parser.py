@@ -486,6 +486,14 @@ def test_nothing_is_suggested_when_no_command_is_close(
     assert mistake(text, command).suggestion is None
 
 
+def test_an_option_where_a_subcommand_belongs_suggests_nothing() -> None:
+    """`region=b` is an option typed too early, not a misspelt `regions`."""
+    error = mistake("region=b")
+    assert error.problem == "Unknown command `region=b`."
+    assert error.suggestion is None
+    assert error.usage == BACKUP_OVERVIEW
+
+
 def test_closest_command_corrects_word_by_word_and_stops_where_nothing_is_close() -> None:
     """The suggestion follows the typed words as far as each is close to a command word."""
     candidates = [("policy", "list"), ("policy", "show"), ("list",), ("run",)]

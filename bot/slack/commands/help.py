@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 from collections.abc import Collection, Sequence
 from typing import Final
 
@@ -98,7 +99,8 @@ def closest_command(typed: Sequence[str], candidates: Collection[Sequence[str]])
 def suggestion(commands: CommandSet, typed: Sequence[str]) -> tuple[str, ...] | None:
     """The words of the command meant by a mistyped one, or None when no word was corrected."""
     candidates = [spec.words[1:] for spec in commands.specs]
-    lowered = [word(text) for text in typed]
+    # Command words come before any `key=value`, which is never a misspelt subcommand.
+    lowered = [word(text) for text in itertools.takewhile(lambda text: "=" not in text, typed)]
     closest = closest_command(lowered, candidates)
     if not closest or closest == tuple(lowered[: len(closest)]):
         return None
