@@ -10,13 +10,13 @@ from bot.slack.access import Role
 from bot.slack.commands.grammar import Option, Positional, Several, Words
 from bot.slack.commands.spec import Answer, CommandSet, NotFound, SlashCommand
 from bot.slack.commands.values import (
-    ATLASSIAN_STORAGE,
     BOOLEAN,
     ID,
     PRODUCT,
     SETTING,
     SITE,
-    STORAGE,
+    STORAGE_CHOICE,
+    STORAGE_ID,
     AtlassianStorage,
 )
 
@@ -145,8 +145,7 @@ def _personal_spaces_only_in_confluence(command: PolicyCreate) -> str | None:
     Option("site", SITE, into="cloud_id", required=True),
     _ATTACHMENTS,
     _PERSONAL_SPACES,
-    # A new policy keeps its backups in Atlassian's storage unless told otherwise.
-    Option("storage", STORAGE.then(lambda s: None if s is ATLASSIAN_STORAGE else s), "storage_id"),
+    Option("storage", STORAGE_ID, "storage_id"),
     summary="create a backup policy for a site's Jira or Confluence",
     example="/backup policy create confluence site=acme personal-spaces=no",
     handler="policy_create",
@@ -195,7 +194,7 @@ class PolicyShow(SlashCommand):
     Positional("policy_id", ID, "policy id"),
     _ATTACHMENTS,
     _PERSONAL_SPACES,
-    Option("storage", STORAGE, "storage_id"),
+    Option("storage", STORAGE_CHOICE, "storage_id"),
     summary="change a policy; storage=atlassian moves its backups back to Atlassian's storage",
     example="/backup policy update pol-123 attachments=no storage=atlassian",
     handler="policy_update",

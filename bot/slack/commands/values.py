@@ -17,7 +17,6 @@ from bot.atlassian.models import Product
 from bot.config import SiteDirectory
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 # Storage settings carry ARNs (`arn:aws:iam::1:role/x`), S3 prefixes and AWS tags, so they
@@ -78,15 +77,6 @@ class ValueType(Generic[T]):
     read: Reader[T]
     placeholder: str | None = None
     hint: str | None = None
-
-    def then(self, change: Callable[[T], U]) -> ValueType[U]:
-        """The same text read, then its value changed (``storage=atlassian`` meaning None)."""
-        read = self.read
-
-        def changed(text: str, subject: Subject, sites: SiteDirectory) -> U:
-            return change(read(text, subject, sites))
-
-        return ValueType(changed, self.placeholder, self.hint)
 
 
 def _identifier(text: str, subject: Subject, sites: SiteDirectory) -> str:
@@ -154,10 +144,15 @@ class AtlassianStorage(enum.Enum):
 ATLASSIAN_STORAGE: Final = AtlassianStorage.ATLASSIAN
 
 
-def _storage(text: str, subject: Subject, sites: SiteDirectory) -> str | AtlassianStorage:
+def _storage_choice(text: str, subject: Subject, sites: SiteDirectory) -> str | AtlassianStorage:
     if text.lower() == ATLASSIAN_STORAGE.value:
         return ATLASSIAN_STORAGE
     return _identifier(text, Subject("storage id", subject.label), sites)
+
+
+def _storage_id(text: str, subject: Subject, sites: SiteDirectory) -> str | None:
+    choice = _storage_choice(text, subject, sites)
+    return None if choice is ATLASSIAN_STORAGE else choice
 
 
 ID: Final = ValueType(_identifier)
@@ -166,4 +161,7 @@ BOOLEAN: Final = ValueType(_boolean, "yes|no")
 PRODUCT: Final = ValueType(_product, "jira|confluence", hint="jira or confluence")
 SITE: Final = ValueType(_site, "SITE")
 DESTINATION: Final = ValueType(_destination, "SITE")
-STORAGE: Final = ValueType(_storage, "STORAGE_ID|atlassian")
+#: For a change: ATLASSIAN_STORAGE moves back to Atlassian's storage, apart from "not said".
+STORAGE_CHOICE: Final = ValueType(_storage_choice, "STORAGE_ID|atlassian")
+#: For something new: Atlassian's storage is the API's null, the same as not saying.
+STORAGE_ID: Final = ValueType(_storage_id, "STORAGE_ID|atlassian")
