@@ -7,7 +7,14 @@ from typing import Final
 
 from bot.atlassian.models import Product
 from bot.slack.access import Role
-from bot.slack.commands.grammar import Option, Positional, Several, Words
+from bot.slack.commands.grammar import (
+    PRODUCT_OPTION,
+    SITE_OPTION,
+    Option,
+    Positional,
+    Several,
+    Words,
+)
 from bot.slack.commands.spec import Answer, CommandSet, NotFound, SlashCommand
 from bot.slack.commands.values import (
     BOOLEAN,
@@ -25,8 +32,6 @@ BACKUP: Final = CommandSet("/backup", "*Backups* (`/backup`)")
 _POLICY_NOT_FOUND: Final = NotFound(
     "policy_id", "backup policy", "`/backup policy list` shows the policies"
 )
-_SITE: Final = Option("site", SITE, into="cloud_id")
-_PRODUCT: Final = Option("product", PRODUCT)
 _ATTACHMENTS: Final = Option("attachments", BOOLEAN, into="include_attachments")
 _PERSONAL_SPACES: Final = Option("personal-spaces", BOOLEAN, into="include_personal_spaces")
 
@@ -108,8 +113,8 @@ class StorageCreate(SlashCommand):
 
 @BACKUP.command(
     "storage list",
-    _SITE,
-    _PRODUCT,
+    SITE_OPTION,
+    PRODUCT_OPTION,
     summary="list the registered storages",
     example="/backup storage list site=acme",
     handler="storage_list",
@@ -272,7 +277,7 @@ class Export(SlashCommand):
 
 @BACKUP.command(
     "exports",
-    _PRODUCT,
+    PRODUCT_OPTION,
     summary="list the exports",
     example="/backup exports product=jira",
     handler="exports",
@@ -285,7 +290,7 @@ class Exports(SlashCommand):
 @BACKUP.command(
     "export-status",
     Positional("export_id", ID, "export id"),
-    _SITE,
+    SITE_OPTION,
     summary="show how an export is going",
     example="/backup export-status exp-789 site=acme",
     handler="export_status",
@@ -314,7 +319,7 @@ class Import(SlashCommand):
 @BACKUP.command(
     "import-status",
     Positional("import_id", ID, "import id"),
-    _SITE,
+    SITE_OPTION,
     summary="show how an import is going",
     example="/backup import-status imp-321",
     handler="import_status",

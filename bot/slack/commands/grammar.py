@@ -27,11 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from bot.config import SiteDirectory
 from bot.errors import UsageError
-from bot.slack.commands.values import Mistake, Subject, ValueType, shown
+from bot.slack.commands.values import PRODUCT, SITE, Mistake, Subject, ValueType, shown
 
 
 def unescape_slack(text: str) -> str:
@@ -118,6 +118,10 @@ class Option:
 
 
 Argument: TypeAlias = Positional | Several | Words | Option
+
+#: The options every list and status command filters by, filling `cloud_id` and `product`.
+SITE_OPTION: Final = Option("site", SITE, into="cloud_id")
+PRODUCT_OPTION: Final = Option("product", PRODUCT)
 
 
 def usage_line(words: Sequence[str], arguments: Sequence[Argument]) -> str:

@@ -7,9 +7,9 @@ from typing import Final
 
 from bot.atlassian.models import Product
 from bot.slack.access import Role
-from bot.slack.commands.grammar import Option, Positional
+from bot.slack.commands.grammar import PRODUCT_OPTION, SITE_OPTION, Option, Positional
 from bot.slack.commands.spec import Answer, CommandSet, NotFound, SlashCommand
-from bot.slack.commands.values import BOOLEAN, DESTINATION, ID, PRODUCT, SITE
+from bot.slack.commands.values import BOOLEAN, DESTINATION, ID
 
 RESTORE: Final = CommandSet("/restore", "*Restores* (`/restore`; `/restore help` shows just these)")
 
@@ -56,8 +56,8 @@ class RestoreStart(SlashCommand):
 
 @RESTORE.command(
     "list",
-    Option("site", SITE, into="cloud_id"),
-    Option("product", PRODUCT),
+    SITE_OPTION,
+    PRODUCT_OPTION,
     summary="list the restores",
     example="/restore list site=acme-sandbox",
     handler="restore_list",
@@ -86,7 +86,7 @@ class RestoreShow(SlashCommand):
 @RESTORE.command(
     "report",
     Positional("ref", ID, "restore or migration id"),
-    Option("site", SITE, into="cloud_id"),
+    SITE_OPTION,
     summary="link to the report of a finished restore",
     example="/restore report rst-654 site=acme-sandbox",
     handler="restore_report",

@@ -1,24 +1,11 @@
 """What a slash command is, declared once: words, arguments, role, answer, handler and help.
 
 A command is a frozen dataclass (its fields are what the handler gets) decorated by its
-slash command's :class:`CommandSet`::
-
-    @BACKUP.command(
-        "policy show",
-        Positional("policy_id", ID, "policy id"),
-        summary="show one backup policy",
-        example="/backup policy show pol-123",
-        handler="policy_show",
-        not_found=NotFound("policy_id", "backup policy", "`/backup policy list` shows them"),
-    )
-    @dataclass(frozen=True, slots=True)
-    class PolicyShow(SlashCommand):
-        policy_id: str
-
-Parsing, the usage line, the help, role checks, routing and the not-found answer all read
-the :class:`CommandSpec` the decorator attaches as ``PolicyShow.spec``. Declaring is pure:
-nothing here does I/O, and a handler is named, not imported, so the handlers' module may
-import this one.
+slash command's :class:`CommandSet` with everything else about it: see ``backup.py`` and
+``restore.py``. Parsing, the usage line, the help, role checks, routing and the not-found
+answer all read the :class:`CommandSpec` the decorator attaches as ``PolicyShow.spec``.
+Declaring is pure: nothing here does I/O, and a handler is named, not imported, so the
+handlers' module may import this one.
 """
 
 from __future__ import annotations
