@@ -47,16 +47,22 @@ class ConfigError(BotError):
 
 
 class UsageError(BotError):
-    """A command was typed wrongly."""
+    """A command was typed wrongly.
 
-    def __init__(self, problem: str, usage: str) -> None:
+    ``problem`` is one sentence; ``suggestion`` the command probably meant, whose usage
+    ``usage`` then is.
+    """
+
+    def __init__(self, problem: str, usage: str, *, suggestion: str | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
         self.usage = usage
+        self.suggestion = suggestion
 
     @property
     def user_message(self) -> str:
-        return f"{self.problem} Usage: `{self.usage}`"
+        meant = f" Did you mean `{self.suggestion}`?" if self.suggestion else ""
+        return f"{self.problem}{meant} Usage: `{self.usage}`"
 
 
 class NotAllowed(BotError):

@@ -24,6 +24,8 @@ from bot.runtime import Services
 from bot.simulator.seed import ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP
 from bot.slack.app import SlackBot, build_app
 from bot.slack.commands import parse_command
+from bot.slack.commands.help import usage_hint
+from bot.slack.commands.registry import command_set
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifest.yaml"
@@ -51,6 +53,7 @@ PLACEHOLDERS = {
     "<backupId>": JIRA_COMPLETE_BACKUP,
     "<site>": "acme-sandbox",
     "<restoreId>": "rst-1",
+    "<restoreOrMigrationId>": "rst-1",
 }
 
 
@@ -180,6 +183,16 @@ def test_every_usage_hint_names_commands_the_bot_understands(
             assert "<" not in text, f"{command} hint has an unknown placeholder: {alternative!r}"
             parsed = parse_command(command, text, services.sites)
             assert not isinstance(parsed, UsageError), f"{command} {text}: {parsed}"
+
+
+def test_each_usage_hint_is_written_from_the_registry(
+    slash_commands: dict[str, dict[str, Any]],
+) -> None:
+    """The hint lists the commands declared with usage_hint, with their required arguments."""
+    for command, entry in slash_commands.items():
+        commands = command_set(command)
+        assert commands is not None, command
+        assert entry["usage_hint"] == usage_hint(commands), command
 
 
 def test_bot_scopes_are_exactly_what_the_bots_calls_need(manifest: dict[str, Any]) -> None:

@@ -469,6 +469,20 @@ async def test_restore_report_before_the_restore_ends_says_when_it_exists(
 # -- bad input ----------------------------------------------------------------------------
 
 
+async def test_a_misspelt_command_is_answered_with_the_command_meant_and_its_usage(
+    bot_harness: BotHarness,
+) -> None:
+    """`/backup polcy list` asks whether `/backup policy list` was meant, and does nothing."""
+    body = ack_json(await bot_harness.slash("polcy list"))
+    assert body["response_type"] == "ephemeral"
+    assert (
+        "Unknown command `polcy`. Did you mean `/backup policy list`? "
+        f"Usage: `{cmd.PolicyList.usage}`"
+    ) in body["text"]
+    assert bot_harness.simulator.world.calls == []
+    assert bot_harness.slack.calls == []
+
+
 @pytest.mark.parametrize(
     ("command", "text", "sentence"),
     [

@@ -14,8 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.atlassian.models import OperationStatus, Product, RestoreStatus
+from bot.config import SiteDirectory
 from bot.localslack.driver import Forgery, SlackResponse
 from bot.simulator.seed import (
+    ACME_CLOUD_ID,
     ACME_CONFLUENCE_POLICY,
     ACME_JIRA_POLICY,
     ACME_STORAGE,
@@ -25,6 +27,8 @@ from bot.simulator.seed import (
     STAGING_CLOUD_ID,
 )
 from bot.simulator.world import FailedCheckRecord
+from bot.slack.access import Role
+from bot.slack.commands import REGISTRY, parse_command
 from tests.fixtures.bot_harness import (
     ADMIN,
     APPROVER,
@@ -136,6 +140,13 @@ async def test_a_non_admins_changing_command_is_refused_without_calling_anything
     assert "BOT_ADMINS" in refusal
     assert bot_harness.simulator.world.calls == []
     assert bot_harness.slack.calls == []
+
+
+def test_the_refusal_cases_cover_every_command_that_needs_an_admin() -> None:
+    """A command declared for admins cannot be added without being tried as a non-admin here."""
+    sites = SiteDirectory({"acme": ACME_CLOUD_ID, "acme-sandbox": SANDBOX_CLOUD_ID})
+    tried = {type(parse_command(c, t, sites)) for c, t in CHANGING_COMMANDS}
+    assert tried == {spec.command for spec in REGISTRY if spec.role is Role.ADMIN}
 
 
 @pytest.mark.parametrize(("command", "text"), READ_ONLY_COMMANDS)

@@ -57,14 +57,27 @@ class AccessPolicy:
         listed = ", ".join(f"<#{channel}>" for channel in sorted(self.channels)[:5])
         return f"This bot only answers in {listed}; run the command there."
 
-    def command_refusal(self, user_id: str, channel_id: str, *, changes_things: bool) -> str | None:
-        """Why this user may not run this command here, or None when they may."""
+    def role_refusal(self, user_id: str, channel_id: str, needs: Role) -> str | None:
+        """Why this user may not run a command needing ``needs`` here, or None when they may."""
         channel_refusal = self.channel_refusal(channel_id)
         if channel_refusal:
             return channel_refusal
-        if changes_things and user_id not in self.admins:
+        if needs is Role.ADMIN and user_id not in self.admins:
             return f"Only bot admins may run commands that change things. {self._who_grants()}"
+        if needs is Role.APPROVER and user_id not in self.approvers:
+            return (
+                "Only restore approvers may run this command. Ask the bot's operator to add you "
+                "to BOT_APPROVERS."
+            )
         return None
+
+    def command_refusal(self, user_id: str, channel_id: str, *, changes_things: bool) -> str | None:
+        """Why this user may not run this command here, or None when they may.
+
+        For callers that know only whether the command changes things (the restore form);
+        a parsed command's role comes from its declaration, see :meth:`role_refusal`.
+        """
+        return self.role_refusal(user_id, channel_id, Role.ADMIN if changes_things else Role.VIEWER)
 
     def start_refusal(self, user_id: str, requester: str) -> str | None:
         """Why this user may not start a restore requested by ``requester``, or None."""

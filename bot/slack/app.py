@@ -113,9 +113,7 @@ def build_app(
         if isinstance(parsed, UsageError):
             await ack(response_type="ephemeral", **user_error_message(parsed).as_kwargs())
             return
-        refusal = services.access.command_refusal(
-            who.user_id, who.channel_id, changes_things=parsed.changes_things
-        )
+        refusal = services.access.role_refusal(who.user_id, who.channel_id, parsed.spec.role)
         if refusal:
             await ack(
                 response_type="ephemeral", **blocks.error_message(refusal, trusted=True).as_kwargs()

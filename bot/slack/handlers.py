@@ -77,51 +77,34 @@ class CommandHandlers:
         self._slack = slack
         self._atlassian = services.atlassian
         self._sites = services.sites
-        self._handlers: dict[type[Any], Callable[[Any, Invocation, Reply], Awaitable[None]]] = {
-            cmd.WhoAmI: self.whoami,
-            cmd.Sites: self.sites,
-            cmd.Regions: self.regions,
-            cmd.StorageCreate: self.storage_create,
-            cmd.StorageList: self.storage_list,
-            cmd.StorageShow: self.storage_show,
-            cmd.PolicyCreate: self.policy_create,
-            cmd.PolicyList: self.policy_list,
-            cmd.PolicyShow: self.policy_show,
-            cmd.PolicyUpdate: self.policy_update,
-            cmd.BackupRun: self.backup_run,
-            cmd.BackupList: self.backup_list,
-            cmd.BackupShow: self.backup_show,
-            cmd.Export: self.export,
-            cmd.Exports: self.exports,
-            cmd.ExportStatus: self.export_status,
-            cmd.Import: self.import_,
-            cmd.ImportStatus: self.import_status,
-            cmd.RestoreList: self.restore_list,
-            cmd.RestoreShow: self.restore_show,
-            cmd.RestoreReport: self.restore_report,
-        }
 
-    def handles(self, command: object) -> bool:
-        return type(command) in self._handlers
+    def handles(self, command: cmd.SlashCommand) -> bool:
+        return command.spec.handler is not None
 
-    async def execute(self, command: object, who: Invocation, reply: Reply) -> None:
+    async def execute(self, command: cmd.SlashCommand, who: Invocation, reply: Reply) -> None:
+        """Run the handler the registry names for this command."""
+        name = command.spec.handler
+        if name is None:
+            raise TypeError(f"{type(command).__name__} is answered by the Slack app itself")
+        handler: Callable[[Any, Invocation, Reply], Awaitable[None]] = getattr(self, name)
         try:
-            await self._handlers[type(command)](command, who, reply)
+            await handler(command, who, reply)
         except NotFoundError as exc:
             sentence = self._not_found_sentence(command)
             if sentence is None:
                 raise
             raise Refused(sentence) from exc
 
-    def _not_found_sentence(self, command: object) -> str | None:
+    def _not_found_sentence(self, command: cmd.SlashCommand) -> str | None:
         """For commands that name one id, a 404 can only mean that id: say which it was."""
-        known = _NOT_FOUND.get(type(command))
+        known = command.spec.not_found
         if known is None:
             return None
-        attribute, what, hint = known
         cloud_id = getattr(command, "cloud_id", None)
         where = f" on site {self._site(cloud_id)}" if cloud_id else ""
-        return f"Atlassian has no {what} `{getattr(command, attribute)}`{where}; {hint}."
+        return (
+            f"Atlassian has no {known.noun} `{getattr(command, known.field)}`{where}; {known.hint}."
+        )
 
     @property
     def _now(self) -> Any:
@@ -514,20 +497,6 @@ class CommandHandlers:
             raise NotTracked(
                 kind.value, ", ".join(untracked), f"/backup {kind.value}-status {untracked[0]}"
             )
-
-
-_POLICY_NOT_FOUND = ("policy_id", "backup policy", "`/backup policy list` shows the policies")
-# Commands naming exactly one id: (attribute holding it, what it is, where to find real ones).
-_NOT_FOUND: dict[type[Any], tuple[str, str, str]] = {
-    cmd.StorageShow: ("storage_id", "storage", "`/backup storage list` shows the storages"),
-    cmd.PolicyShow: _POLICY_NOT_FOUND,
-    cmd.BackupRun: _POLICY_NOT_FOUND,
-    cmd.BackupList: _POLICY_NOT_FOUND,
-    cmd.BackupShow: ("backup_id", "backup", "`/backup list POLICY_ID` shows a policy's backups"),
-    cmd.ExportStatus: ("export_id", "export", "`/backup exports` shows the exports"),
-    cmd.ImportStatus: ("import_id", "import", "check the id and the site"),
-    cmd.RestoreShow: ("restore_id", "restore", "`/restore list` shows the restores"),
-}
 
 
 def _announce(message: Message, line: str) -> Message:

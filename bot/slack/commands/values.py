@@ -1,0 +1,167 @@
+"""What the text of one argument may be: an id, a storage setting, a boolean, a product, a site.
+
+Pure: no I/O. Each :class:`ValueType` reads a token into a typed value or raises
+:class:`Mistake` with one sentence, in which the user's text is quoted by :func:`shown`
+(clipped, escaped for mrkdwn, in backticks) so it cannot ping, link or break the line.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Generic, NamedTuple, TypeAlias, TypeVar
+
+from bot.atlassian.models import Product
+from bot.config import SiteDirectory
+
+T = TypeVar("T")
+
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# Storage settings carry ARNs (`arn:aws:iam::1:role/x`), S3 prefixes and AWS tags, so they
+# allow a few more characters than ids, but still nothing that mrkdwn or Slack would act on.
+_SETTING_PATTERN = re.compile(r"[A-Za-z0-9_.:/@+=,-]{1,256}")
+_ECHO_LIMIT = 60
+
+_BOOLEANS: Final[Mapping[str, bool]] = {
+    "yes": True,
+    "true": True,
+    "on": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "off": False,
+    "0": False,
+}
+_PRODUCTS: Final[Mapping[str, Product]] = {"jira": Product.JIRA, "confluence": Product.CONFLUENCE}
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape text for Slack mrkdwn so it cannot form mentions, links or channel pings."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shown(text: str) -> str:
+    """User text made safe to quote in a one-line mrkdwn message: clipped, escaped, in backticks."""
+    clipped = text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 1] + "…"
+    # A backtick would close the code span early and a newline would break the sentence.
+    printable = "".join(
+        ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in clipped
+    ).replace("`", "'")
+    return f"`{escape_mrkdwn(printable)}`"
+
+
+class Mistake(Exception):
+    """A value that does not fit its type; :func:`bind` adds the command's usage."""
+
+
+class Subject(NamedTuple):
+    """What a value is called in a problem: ``noun`` "policy id", ``label`` "Option `site`"."""
+
+    noun: str
+    label: str
+
+
+Reader: TypeAlias = Callable[[str, Subject, SiteDirectory], T]
+
+
+@dataclass(frozen=True, slots=True)
+class ValueType(Generic[T]):
+    """How the text of one argument becomes a value, and how usage lines show it.
+
+    ``placeholder`` None means the argument's own name in capitals (``POLICY_ID``); ``hint``
+    is added when the argument is missing: "Missing the product (jira or confluence).".
+    """
+
+    read: Reader[T]
+    placeholder: str | None = None
+    hint: str | None = None
+
+
+def _identifier(text: str, subject: Subject, sites: SiteDirectory) -> str:
+    if not _ID_PATTERN.fullmatch(text):
+        raise Mistake(
+            f"{shown(text)} is not a valid {subject.noun}: ids are letters, digits and - _ . :"
+            " (at most 128)."
+        )
+    return text
+
+
+def _setting(text: str, subject: Subject, sites: SiteDirectory) -> str:
+    if not _SETTING_PATTERN.fullmatch(text):
+        raise Mistake(
+            f"{subject.label} cannot be {shown(text)}: use letters, digits and"
+            " - _ . : / @ + = , (at most 256)."
+        )
+    return text
+
+
+def _boolean(text: str, subject: Subject, sites: SiteDirectory) -> bool:
+    if text.lower() not in _BOOLEANS:
+        raise Mistake(
+            f"{subject.label} must be yes or no (or true/false, on/off, 1/0), not {shown(text)}."
+        )
+    return _BOOLEANS[text.lower()]
+
+
+def _product(text: str, subject: Subject, sites: SiteDirectory) -> Product:
+    if text.lower() not in _PRODUCTS:
+        raise Mistake(f"{subject.label} must be jira or confluence, not {shown(text)}.")
+    return _PRODUCTS[text.lower()]
+
+
+def _site(text: str, subject: Subject, sites: SiteDirectory) -> str:
+    cloud_id = sites.resolve(text)
+    if cloud_id is None:
+        known = ", ".join(sorted(sites.aliases)) or "none"
+        raise Mistake(
+            f"Unknown site {shown(text)}. Known sites: {known}."
+            " Use an alias from ATLASSIAN_SITES or a cloud id."
+        )
+    return cloud_id
+
+
+class Destination(NamedTuple):
+    """A site to restore onto: its cloud id, and the alias typed (or the site's name)."""
+
+    cloud_id: str
+    label: str
+
+
+def _destination(text: str, subject: Subject, sites: SiteDirectory) -> Destination:
+    cloud_id = _site(text, subject, sites)
+    typed = text.lower()
+    return Destination(cloud_id, typed if typed in sites.aliases else sites.name(cloud_id))
+
+
+class AtlassianStorage(enum.Enum):
+    """`storage=atlassian`: keep backups in Atlassian's storage (the API's storageId null)."""
+
+    ATLASSIAN = "atlassian"
+
+
+ATLASSIAN_STORAGE: Final = AtlassianStorage.ATLASSIAN
+
+
+def _storage_choice(text: str, subject: Subject, sites: SiteDirectory) -> str | AtlassianStorage:
+    if text.lower() == ATLASSIAN_STORAGE.value:
+        return ATLASSIAN_STORAGE
+    return _identifier(text, Subject("storage id", subject.label), sites)
+
+
+def _storage_id(text: str, subject: Subject, sites: SiteDirectory) -> str | None:
+    choice = _storage_choice(text, subject, sites)
+    return None if choice is ATLASSIAN_STORAGE else choice
+
+
+ID: Final = ValueType(_identifier)
+SETTING: Final = ValueType(_setting)
+BOOLEAN: Final = ValueType(_boolean, "yes|no")
+PRODUCT: Final = ValueType(_product, "jira|confluence", hint="jira or confluence")
+SITE: Final = ValueType(_site, "SITE")
+DESTINATION: Final = ValueType(_destination, "SITE")
+#: For a change: ATLASSIAN_STORAGE moves back to Atlassian's storage, apart from "not said".
+STORAGE_CHOICE: Final = ValueType(_storage_choice, "STORAGE_ID|atlassian")
+#: For something new: Atlassian's storage is the API's null, the same as not saying.
+STORAGE_ID: Final = ValueType(_storage_id, "STORAGE_ID|atlassian")
