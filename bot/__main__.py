@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.errors import ConfigError
+from bot.observability.logs import report_fatal
 
 # Each subcommand lives beside the part it starts; the module exposes
 # ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args([wanted])
         return int(args.module.run(args))
     except ConfigError as exc:
-        print(f"backup-bot: {exc}", file=sys.stderr)
+        report_fatal(str(exc))
         return 2
     except KeyboardInterrupt:
         return 130

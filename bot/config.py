@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.observability.logs import LogFormat, parse_level
 from bot.redaction import redact
 
 DEFAULT_ATLASSIAN_API_URL = "https://api.atlassian.com/public/backup-management/v1"
@@ -97,8 +98,35 @@ class SiteDirectory:
         return self._by_cloud_id.get(cloud_id.lower(), cloud_id)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+_SETTINGS_SOURCE = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+
+class LogSettings(BaseSettings):
+    """The settings logging needs, read first so even a bad setting is reported in them."""
+
+    model_config = _SETTINGS_SOURCE
+
+    bot_log_level: str = "INFO"
+    bot_log_format: LogFormat = LogFormat.TEXT
+
+    @field_validator("bot_log_level")
+    @classmethod
+    def _check_level(cls, level: str) -> str:
+        parse_level(level)
+        return level.strip().upper()
+
+    @field_validator("bot_log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def log_level(self) -> int:
+        return parse_level(self.bot_log_level)
+
+
+class Settings(LogSettings):
+    model_config = _SETTINGS_SOURCE
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -121,6 +149,13 @@ class Settings(BaseSettings):
     bot_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Finished operations, restore sessions and their audit trails are kept this long.
     bot_retention_days: int = Field(default=30, ge=2, le=3650)
+    # Socket Mode only (HTTP mode serves /metrics on its own port): off unless set.
+    bot_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("bot_metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     _split_admins = field_validator("bot_admins", "bot_approvers", "bot_channels", mode="before")(
         _split_list
@@ -189,14 +224,26 @@ class Settings(BaseSettings):
             redact.add(urlsplit(self.redis_url).password)
 
 
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return ConfigError(f"{name} is invalid: {message}.")
+
+
+def load_log_settings(**overrides: Any) -> LogSettings:
+    """Read only the logging settings; a bad one becomes a ConfigError naming it."""
+    try:
+        return LogSettings(**overrides)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate settings; a bad one becomes a ConfigError naming the variable."""
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{name} is invalid: {message}.") from None
+        raise _config_error(exc) from None
     settings.register_secrets()
     return settings

@@ -9,7 +9,10 @@ One method per documented operation (21 of them), each returning the models of
     UnexpectedResponse
 
 Every call has a timeout. The API token is sent as HTTP Basic credentials and is registered
-with ``bot.redaction`` so it never reaches a repr, an exception or a log line.
+with ``bot.redaction`` so it never reaches a repr, an exception or a log line. Each HTTP
+attempt is counted in ``backup_bot_atlassian_requests_total`` by operation (the client
+method's name, e.g. ``get_restore``) and status, with its duration, and each retry in
+``backup_bot_atlassian_retries_total`` (``bot.observability.metrics``).
 
 Retries and reconciliation
 --------------------------
@@ -61,6 +64,7 @@ import base64
 import enum
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,6 +106,7 @@ from bot.errors import (
     Unavailable,
     UnexpectedResponse,
 )
+from bot.observability import metrics
 from bot.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -116,6 +121,11 @@ _T = TypeVar("_T")
 
 # Failures where the request provably never reached the service.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _transport_status(exc: httpx.TransportError) -> str:
+    """The status label of a request that got no HTTP answer."""
+    return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
 
 
 def _accepted(status: int | None) -> bool:
@@ -258,7 +268,9 @@ class AtlassianClient:
     # -- 1-4: storage ----------------------------------------------------------------------
 
     async def list_regions(self) -> list[str]:
-        reply = await self._call("POST", self._path("storages", "regions"), kind=_Kind.READ)
+        reply = await self._call(
+            "list_regions", "POST", self._path("storages", "regions"), kind=_Kind.READ
+        )
         raw, _ = self._items(reply, "regions")
         regions: list[str] = []
         for item in raw:
@@ -302,6 +314,7 @@ class AtlassianClient:
             return None
 
         return await self._create(
+            "create_storage",
             self._path("storages"),
             body,
             find=find,
@@ -312,6 +325,7 @@ class AtlassianClient:
         self, *, cloud_id: str | None = None, product: Product | None = None
     ) -> list[Storage]:
         return await self._list_all(
+            "list_storages",
             self._path("storages"),
             "storages",
             Storage,
@@ -320,7 +334,9 @@ class AtlassianClient:
         )
 
     async def get_storage(self, storage_id: str) -> Storage:
-        reply = await self._call("GET", self._path("storages", storage_id), kind=_Kind.READ)
+        reply = await self._call(
+            "get_storage", "GET", self._path("storages", storage_id), kind=_Kind.READ
+        )
         return self._one(Storage, reply, "storageId", "storage")
 
     # -- 5-8: policies ---------------------------------------------------------------------
@@ -354,6 +370,7 @@ class AtlassianClient:
             return None
 
         return await self._create(
+            "create_policy",
             self._path("cloud", cloud_id, "policies"),
             body,
             find=find,
@@ -362,11 +379,17 @@ class AtlassianClient:
 
     async def list_policies(self) -> list[Policy]:
         return await self._list_all(
-            self._path("policies"), "policies", Policy, lambda policy: policy.policy_id
+            "list_policies",
+            self._path("policies"),
+            "policies",
+            Policy,
+            lambda policy: policy.policy_id,
         )
 
     async def get_policy(self, policy_id: str) -> Policy:
-        reply = await self._call("GET", self._path("policies", policy_id), kind=_Kind.READ)
+        reply = await self._call(
+            "get_policy", "GET", self._path("policies", policy_id), kind=_Kind.READ
+        )
         return self._one(Policy, reply, "policyId", "policy")
 
     async def update_policy(
@@ -388,7 +411,11 @@ class AtlassianClient:
         if not body:
             raise ValueError("update_policy needs at least one setting to change")
         reply = await self._call(
-            "PUT", self._path("policies", policy_id), kind=_Kind.IDEMPOTENT, body=body
+            "update_policy",
+            "PUT",
+            self._path("policies", policy_id),
+            kind=_Kind.IDEMPOTENT,
+            body=body,
         )
         if reply.data is None:
             # A bare 204 is a success that simply does not echo the policy.
@@ -409,6 +436,7 @@ class AtlassianClient:
             return _newest(candidates)
 
         return await self._create(
+            "run_backup",
             self._path("backups"),
             {"policyId": policy_id, "cloudId": cloud_id},
             find=find,
@@ -417,6 +445,7 @@ class AtlassianClient:
 
     async def list_backups(self, policy_id: str) -> list[Backup]:
         return await self._list_all(
+            "list_backups",
             self._path("policies", policy_id, "backups"),
             "backups",
             Backup,
@@ -424,7 +453,9 @@ class AtlassianClient:
         )
 
     async def get_backup(self, backup_id: str) -> Backup:
-        reply = await self._call("GET", self._path("backups", backup_id), kind=_Kind.READ)
+        reply = await self._call(
+            "get_backup", "GET", self._path("backups", backup_id), kind=_Kind.READ
+        )
         return self._one(Backup, reply, "backupId", "backup")
 
     # -- 12-16: exports and imports --------------------------------------------------------
@@ -450,6 +481,7 @@ class AtlassianClient:
             return found
 
         return await self._create(
+            "export_backups",
             self._path("exports"),
             body,
             find=find,
@@ -458,6 +490,7 @@ class AtlassianClient:
 
     async def list_exports(self, *, product: Product | None = None) -> list[Export]:
         return await self._list_all(
+            "list_exports",
             self._path("exports"),
             "exports",
             Export,
@@ -467,7 +500,10 @@ class AtlassianClient:
 
     async def get_export(self, *, cloud_id: str, export_id: str) -> Export:
         reply = await self._call(
-            "GET", self._path("cloud", cloud_id, "exports", export_id), kind=_Kind.READ
+            "get_export",
+            "GET",
+            self._path("cloud", cloud_id, "exports", export_id),
+            kind=_Kind.READ,
         )
         return self._one(Export, reply, "exportId", "export")
 
@@ -478,6 +514,7 @@ class AtlassianClient:
             return None
 
         return await self._create(
+            "import_backups",
             self._path("imports"),
             body,
             find=find,
@@ -486,7 +523,10 @@ class AtlassianClient:
 
     async def get_import(self, *, cloud_id: str, import_id: str) -> Import:
         reply = await self._call(
-            "GET", self._path("cloud", cloud_id, "imports", import_id), kind=_Kind.READ
+            "get_import",
+            "GET",
+            self._path("cloud", cloud_id, "imports", import_id),
+            kind=_Kind.READ,
         )
         return self._one(Import, reply, "importId", "import")
 
@@ -519,6 +559,7 @@ class AtlassianClient:
             return _newest(candidates)
 
         return await self._create(
+            "create_restore",
             self._path("cloud", dest_cloud_id, "restores"),
             body,
             find=find,
@@ -539,6 +580,7 @@ class AtlassianClient:
             return None
 
         return await self._create(
+            "revalidate_restore",
             self._path("cloud", dest_cloud_id, "restores", "revalidate"),
             {"restoreId": restore_id, "consent": given},
             find=find,
@@ -549,6 +591,7 @@ class AtlassianClient:
         self, *, cloud_id: str | None = None, product: Product | None = None
     ) -> list[Restore]:
         return await self._list_all(
+            "list_restores",
             self._path("restores"),
             "restores",
             Restore,
@@ -557,12 +600,15 @@ class AtlassianClient:
         )
 
     async def get_restore(self, restore_id: str) -> Restore:
-        reply = await self._call("GET", self._path("restores", restore_id), kind=_Kind.READ)
+        reply = await self._call(
+            "get_restore", "GET", self._path("restores", restore_id), kind=_Kind.READ
+        )
         return self._one(Restore, reply, "restoreId", "restore")
 
     async def get_post_op_report(self, *, cloud_id: str, migration_id: str) -> str:
         """The URL of the post-operation report of a restore's migration."""
         reply = await self._call(
+            "get_post_op_report",
             "GET",
             self._path("cloud", cloud_id, "migration", migration_id, "postOpReport"),
             kind=_Kind.READ,
@@ -587,6 +633,7 @@ class AtlassianClient:
 
     async def _call(
         self,
+        operation: str,
         method: str,
         path: str,
         *,
@@ -598,18 +645,25 @@ class AtlassianClient:
         attempt = 0
         while True:
             attempt += 1
+            started = time.perf_counter()
             try:
                 response = await self._http.request(method, path, params=query or None, json=body)
             except httpx.TransportError as exc:
+                metrics.observe_atlassian(
+                    operation, _transport_status(exc), time.perf_counter() - started
+                )
                 failure = self._transport_error(exc, method, path)
                 not_sent = isinstance(exc, _NOT_SENT)
                 if kind is _Kind.CREATE and not not_sent:
                     raise _MaybeApplied(failure) from exc
                 if attempt >= self.retry.max_attempts:
                     raise failure from exc
-                await self._wait_before_retry(failure, attempt, None)
+                await self._wait_before_retry(operation, failure, attempt, None)
                 continue
 
+            metrics.observe_atlassian(
+                operation, str(response.status_code), time.perf_counter() - started
+            )
             logger.debug("%s %s -> %s (attempt %d)", method, path, response.status_code, attempt)
             if response.is_success:
                 return self._decode(response, method, path)
@@ -624,11 +678,12 @@ class AtlassianClient:
                 raise error
             if attempt >= self.retry.max_attempts:
                 raise error
-            await self._wait_before_retry(error, attempt, retry_after)
+            await self._wait_before_retry(operation, error, attempt, retry_after)
 
     async def _wait_before_retry(
-        self, error: AtlassianError, attempt: int, retry_after: float | None
+        self, operation: str, error: AtlassianError, attempt: int, retry_after: float | None
     ) -> None:
+        metrics.count_atlassian_retry(operation)
         delay = self.retry.delay(attempt, retry_after)
         logger.info(
             "%s; retrying in %.2f s (attempt %d of %d)",
@@ -641,6 +696,7 @@ class AtlassianClient:
 
     async def _create(
         self,
+        operation: str,
         path: str,
         body: object,
         *,
@@ -649,7 +705,7 @@ class AtlassianClient:
     ) -> _T:
         started = self.clock.now()
         try:
-            reply = await self._call("POST", path, kind=_Kind.CREATE, body=body)
+            reply = await self._call(operation, "POST", path, kind=_Kind.CREATE, body=body)
         except _MaybeApplied as uncertain:
             return await self._reconcile(uncertain.error, started, find)
         except UnexpectedResponse as unreadable:
@@ -873,6 +929,7 @@ class AtlassianClient:
 
     async def _list_all(
         self,
+        operation: str,
         path: str,
         key: str,
         model: type[_ModelT],
@@ -885,7 +942,7 @@ class AtlassianClient:
         start = 0
         for _ in range(MAX_PAGES):
             page_params = {**(params or {}), "start": str(start), "pageSize": str(PAGE_SIZE)}
-            reply = await self._call("GET", path, kind=_Kind.READ, params=page_params)
+            reply = await self._call(operation, "GET", path, kind=_Kind.READ, params=page_params)
             raw, total = self._items(reply, key)
             if not raw:
                 break

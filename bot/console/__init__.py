@@ -31,7 +31,7 @@ from bot.cli_numbers import non_negative, positive
 from bot.console.local import ALICE, CHANNEL_NAME, LocalBot, LocalOptions, start_local_bot
 from bot.console.screen import Screen
 from bot.console.terminal import Ask, QuitRequested, StepFailed, Terminal, find_user
-from bot.logging_setup import configure_logging
+from bot.observability.logs import configure_logging
 from bot.redaction import redact
 from bot.simulator import DEMO_SITES
 

@@ -19,6 +19,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
+from bot.observability.context import Outcome, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
@@ -31,6 +32,7 @@ from bot.slack.handlers import (
     user_error_message,
 )
 from bot.slack.home import register_home
+from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
 from bot.store.throttle import SendBudgets
@@ -83,7 +85,7 @@ def build_app(
     async def authorize(**_: Any) -> AuthorizeResult:
         return bot_identity
 
-    app = AsyncApp(
+    app = InstrumentedApp(
         client=web_client,
         signing_secret=signing_secret or "socket-mode-has-no-signature",
         authorize=authorize,
@@ -110,11 +112,13 @@ def build_app(
         parsed = cmd.parse_command(
             command.get("command", ""), command.get("text", ""), services.sites
         )
+        name_command(parsed)
         if isinstance(parsed, UsageError):
             await ack(response_type="ephemeral", **user_error_message(parsed).as_kwargs())
             return
         refusal = services.access.role_refusal(who.user_id, who.channel_id, parsed.spec.role)
         if refusal:
+            note_outcome(Outcome.REFUSED)
             await ack(
                 response_type="ephemeral", **blocks.error_message(refusal, trusted=True).as_kwargs()
             )

@@ -19,7 +19,9 @@ cards, the tracker's edits and thread posts. It does three things nobody else sh
   may, ``SlackRateLimited`` with the wait.
 
 A thread post whose parent card is gone falls back to the channel itself, so an outcome
-is never lost with its card.
+is never lost with its card. Every call is counted by method and outcome in
+``backup_bot_slack_api_calls_total`` (a 429 as ``rate_limited``), and every send held back
+without a call in ``backup_bot_slack_sends_deferred_total``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.errors import SlackError, SlackRateLimited, SlackRefused, SlackUnavailable
+from bot.observability import metrics
 from bot.slack.blocks import Message
 from bot.store.throttle import SendBudgets, SendRate
 
@@ -87,6 +90,12 @@ _ERROR_VERDICTS: Final[Mapping[str, _Verdict]] = {
 }
 # A thread post whose parent is gone goes to the channel instead.
 _PARENT_GONE: Final = frozenset({"thread_not_found", "message_not_found"})
+# How each failure is counted in backup_bot_slack_api_calls_total{outcome}.
+_OUTCOME_LABELS: Final[Mapping[type[SlackError], str]] = {
+    SlackRateLimited: "rate_limited",
+    SlackRefused: "refused",
+    SlackUnavailable: "unavailable",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +199,25 @@ class SlackGateway:
         rate = self._rates.get(method)
         waiting = self.blocked_for(method, channel)
         if waiting > 0:
+            metrics.count_slack_deferred(method)
             raise SlackRateLimited(method, waiting, channel=scope)
         if paced and rate is not None:
             wait = await self._budgets.take(_budget_name(method, scope), rate)
             if wait > 0:
                 self._blocked[(method, scope)] = self._clock.now() + timedelta(seconds=wait)
+                metrics.count_slack_deferred(method)
                 raise SlackRateLimited(method, wait, channel=scope, error="budget")
         try:
-            return await call()
+            result = await call()
         except SlackApiError as exc:
-            raise await self._translate(method, channel, exc) from None
+            error = await self._translate(method, channel, exc)
+            metrics.count_slack_call(method, _OUTCOME_LABELS.get(type(error), "unavailable"))
+            raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            metrics.count_slack_call(method, _OUTCOME_LABELS[SlackUnavailable])
             raise SlackUnavailable(method, type(exc).__name__, channel=channel) from None
+        metrics.count_slack_call(method, "ok")
+        return result
 
     async def _translate(self, method: str, channel: str, exc: SlackApiError) -> SlackError:
         response = exc.response

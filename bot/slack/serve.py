@@ -1,9 +1,16 @@
 """``backup-bot serve``: run the bot in Socket Mode, or over HTTP with ``--http``.
 
 HTTP mode serves ``POST /slack/events`` (slash commands, interactivity and events, all
-signed) and ``GET /healthz``. Start-up validates the settings, reaches Redis and asks Slack
+signed), ``GET /healthz``, ``GET /readyz`` and ``GET /metrics`` (``bot.observability.probes``).
+Socket Mode listens on no port unless ``--metrics-port`` (``BOT_METRICS_PORT``) asks for the
+probes and metrics there. Start-up validates the settings, reaches Redis and asks Slack
 who the bot is (and, in Socket Mode, for a socket URL with the app-level token), so a wrong
 token or URL stops it with one line instead of failing later.
+
+On SIGTERM or SIGINT the bot stops taking work (``/readyz`` answers 503, the HTTP listener
+or the socket closes), lets the work of requests it already acknowledged finish within
+``SHUTDOWN_DRAIN_SECONDS``, stops its background loops (the tracker gives back its leases)
+and exits 0.
 """
 
 from __future__ import annotations
@@ -26,10 +33,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, load_log_settings, load_settings
 from bot.errors import ConfigError
-from bot.logging_setup import configure_logging
+from bot.observability.logs import configure_logging
+from bot.observability.probes import (
+    Readiness,
+    add_probe_routes,
+    bound_port,
+    start_probe_server,
+)
+from bot.observability.sampler import StateSampler
 from bot.runtime import Services, open_services
+from bot.sessions import FINAL_STATES, OPEN_STATES, SessionState
 from bot.slack.app import build_app
 
 log = logging.getLogger(__name__)
@@ -39,12 +54,25 @@ SHUTDOWN_DRAIN_SECONDS = 30.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
-    parser.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind")  # noqa: S104
+    parser.add_argument(
+        "--host",
+        default="0.0.0.0",  # noqa: S104
+        help="address to bind (HTTP mode, and the metrics port in Socket Mode)",
+    )
     parser.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Socket Mode: serve /metrics, /healthz and /readyz on port N "
+        "(default BOT_METRICS_PORT, else off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging()
+    log_settings = load_log_settings()
+    configure_logging(log_settings.log_level, log_settings.bot_log_format)
     settings = load_settings()
     socket_mode = bool(settings.slack_app_token) and not args.http
     required = ["slack_bot_token", "atlassian_org_id", "atlassian_email", "atlassian_api_token"]
@@ -52,8 +80,17 @@ def run(args: argparse.Namespace) -> int:
     settings.require(*required)
     if not settings.bot_admins:
         log.warning("BOT_ADMINS is empty: nobody can change anything until it is set")
+    metrics_port = args.metrics_port if args.metrics_port is not None else settings.bot_metrics_port
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, socket_mode=socket_mode, host=args.host, port=args.port))
+        asyncio.run(
+            _serve(
+                settings,
+                socket_mode=socket_mode,
+                host=args.host,
+                port=args.port,
+                metrics_port=metrics_port,
+            )
+        )
     return 0
 
 
@@ -162,7 +199,10 @@ def signature_problem(verifier: SignatureVerifier, body: bytes, headers: Mapping
     return ""
 
 
-def http_application(app: AsyncApp, signing_secret: str) -> web.Application:
+def http_application(
+    app: AsyncApp, signing_secret: str, *, readiness: Readiness | None = None
+) -> web.Application:
+    """``/slack/events`` beside the probes and metrics (``/readyz`` only with ``readiness``)."""
     verifier = SignatureVerifier(signing_secret)
 
     async def events(request: web.Request) -> web.Response:
@@ -175,19 +215,25 @@ def http_application(app: AsyncApp, signing_secret: str) -> web.Application:
         bolt_response = await app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     application = web.Application()
     application.router.add_post("/slack/events", events)
-    application.router.add_get("/healthz", healthz)
+    add_probe_routes(application, readiness)
     return application
 
 
 async def start_http(
-    app: AsyncApp, services: Services, host: str, port: int, *, signing_secret: str
+    app: AsyncApp,
+    services: Services,
+    host: str,
+    port: int,
+    *,
+    signing_secret: str,
+    readiness: Readiness | None = None,
 ) -> RunningBot:
-    runner = web.AppRunner(http_application(app, signing_secret), access_log=None)
+    readiness = readiness or Readiness(services.redis)
+    runner = web.AppRunner(
+        http_application(app, signing_secret, readiness=readiness), access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -211,7 +257,33 @@ async def bot_services(
             yield services, web_client, identity
 
 
-async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int) -> None:
+def state_sampler(services: Services) -> StateSampler:
+    """The sampler of what Redis holds: tracked operations, outboxes, restore sessions."""
+    return StateSampler(
+        services.operations,
+        services.sessions,
+        services.clock,
+        session_states=[state.value for state in SessionState if state not in FINAL_STATES],
+        waiting_states=sorted(state.value for state in OPEN_STATES),
+    )
+
+
+@contextlib.asynccontextmanager
+async def sampling(services: Services) -> AsyncIterator[StateSampler]:
+    """Sample the state in Redis in the background while inside."""
+    sampler = state_sampler(services)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sampler.run(stop))
+    try:
+        yield sampler
+    finally:
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _serve(
+    settings: Settings, *, socket_mode: bool, host: str, port: int, metrics_port: int | None
+) -> None:
     from bot.background import start_background
 
     stop = asyncio.Event()
@@ -237,21 +309,42 @@ async def _serve(settings: Settings, *, socket_mode: bool, host: str, port: int)
             bot_identity=identity,
             socket_mode=socket_mode,
         )
+        readiness = Readiness(services.redis, stopping=stop)
         background = await start_background(bot, services, web_client)
+        probes: web.AppRunner | None = None
         try:
-            if socket_url is not None:
-                handler = AsyncSocketModeHandler(bot.app, app_token, web_client=web_client)
-                # The start-up check's URL is fresh: connecting with it spares a second call.
-                handler.client.wss_uri = socket_url
-                await run_socket_mode(handler, stop)
-            else:
-                assert signing is not None
-                running = await start_http(bot.app, services, host, port, signing_secret=signing)
-                log.info("serving Slack requests at %s (health: /healthz)", running.url)
-                await stop.wait()
-                await running.stop()
-            # Requests already acknowledged finish their work before the process exits.
-            if not await services.pending.drain(within=SHUTDOWN_DRAIN_SECONDS):
-                log.warning("stopping with %d requests still being handled", services.pending.count)
+            async with sampling(services):
+                if socket_url is not None:
+                    handler = AsyncSocketModeHandler(bot.app, app_token, web_client=web_client)
+                    # The start-up check's URL is fresh: connecting with it spares a second call.
+                    handler.client.wss_uri = socket_url
+                    readiness.watch_slack(handler.client.is_connected)
+                    if metrics_port is not None:
+                        probes = await start_probe_server(host, metrics_port, readiness)
+                        log.info(
+                            "serving metrics at http://%s:%s/metrics (health: /healthz, /readyz)",
+                            host,
+                            bound_port(probes),
+                        )
+                    await run_socket_mode(handler, stop)
+                else:
+                    assert signing is not None
+                    running = await start_http(
+                        bot.app, services, host, port, signing_secret=signing, readiness=readiness
+                    )
+                    log.info(
+                        "serving Slack requests at %s (health: /healthz, /readyz; /metrics)",
+                        running.url,
+                    )
+                    await stop.wait()
+                    await running.stop()
+                # Requests already acknowledged finish their work before the process exits.
+                if not await services.pending.drain(within=SHUTDOWN_DRAIN_SECONDS):
+                    log.warning(
+                        "stopping with %d requests still being handled", services.pending.count
+                    )
         finally:
             await background.stop()
+            if probes is not None:
+                await probes.cleanup()
+            log.info("stopped")
