@@ -9,7 +9,6 @@ status card in the channel, whose channel and ts are kept in Redis for the track
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from bot.atlassian import rules
 from bot.atlassian.client import UNSET
 from bot.atlassian.models import Backup, BackupRef, Product, Restore
 from bot.errors import BotError, NotFoundError, Refused, UsageError
+from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
@@ -564,10 +564,12 @@ async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None])
     try:
         await work
     except BotError as exc:
+        note_outcome(Outcome.REFUSED)
         log.info("%s refused: %s", what, exc)
         await reply(user_error_message(exc))
     except Exception:
-        reference = uuid.uuid4().hex[:8]
+        # The same id the request's log lines carry, so the operator finds them at once.
+        reference = failure_reference()
         log.exception("%s failed (ref %s)", what, reference)
         await reply(
             blocks.error_message(
