@@ -22,6 +22,7 @@ from bot.simulator.seed import (
     ACME_STORAGE,
     CONFLUENCE_COMPLETE_BACKUP,
     JIRA_COMPLETE_BACKUP,
+    JIRA_EXPIRED_BACKUP,
     SANDBOX_CLOUD_ID,
 )
 from bot.slack import commands as cmd
@@ -398,16 +399,51 @@ async def test_import_status_of_an_import_the_bot_did_not_start_asks_for_the_sit
     assert bot_harness.simulator.world.calls == []
 
 
-async def test_import_of_a_backup_never_exported_is_refused_and_its_card_says_so(
+async def test_import_of_a_backup_never_exported_is_refused_privately_before_any_card(
     bot_harness: BotHarness,
 ) -> None:
-    """Atlassian's refusal of an import reaches the user and the card; nothing is tracked."""
+    """Importing a backup that was never exported is refused privately; no card, no create."""
     response = await bot_harness.slash(f"import {JIRA_COMPLETE_BACKUP}")
-    assert "has not been exported to customer storage" in only_private_reply(bot_harness, response)
-    (card,) = cards(bot_harness)
-    assert card.text == "Import of Jira on acme: FAILED"
-    assert "Could not start" in str(card.blocks)
+    reply = only_private_reply(bot_harness, response)
+    assert f"Backup `{JIRA_COMPLETE_BACKUP}` was never exported to customer storage" in reply
+    assert f"`/backup export {JIRA_COMPLETE_BACKUP}`" in reply
+    assert cards(bot_harness) == []
+    assert ("POST", f"/orgs/{bot_harness.simulator.org_id}/imports") not in api_calls(bot_harness)
     assert await bot_harness.services.operations.active() == []
+
+
+async def test_exporting_an_expired_backup_is_refused_privately_naming_the_date(
+    bot_harness: BotHarness,
+) -> None:
+    """An expired backup is refused by the bot itself: one private sentence, nothing posted."""
+    response = await bot_harness.slash(f"export {JIRA_EXPIRED_BACKUP}")
+    reply = only_private_reply(bot_harness, response)
+    assert f"Backup `{JIRA_EXPIRED_BACKUP}` expired on" in reply
+    assert cards(bot_harness) == []
+    assert not [call for call in bot_harness.simulator.world.calls if call.method == "POST"]
+
+
+async def test_exporting_from_a_site_without_customer_storage_names_the_site_and_the_fix(
+    bot_harness: BotHarness,
+) -> None:
+    """No storage on the backup's site: the alias and the storage create command, privately."""
+    bot_harness.simulator.world.storages.clear()
+    reply = only_private_reply(
+        bot_harness, await bot_harness.slash(f"export {JIRA_COMPLETE_BACKUP}")
+    )
+    assert "Site acme has no customer storage to export to" in reply
+    assert "`/backup storage create name= region= prefix= role= tag= site=acme`" in reply
+    assert ACME_CLOUD_ID not in reply
+    assert cards(bot_harness) == []
+
+
+async def test_an_export_card_names_the_storage_it_goes_to(bot_harness: BotHarness) -> None:
+    """The card of a started export shows the site's customer storage by name."""
+    await bot_harness.slash(f"export {JIRA_COMPLETE_BACKUP}")
+    (card,) = cards(bot_harness)
+    storage = bot_harness.simulator.world.storages[ACME_STORAGE]
+    assert f"storage {storage.storage_name}" in str(card.blocks)
+    assert card.text.endswith("IN PROGRESS")
 
 
 # -- restores -----------------------------------------------------------------------------
@@ -436,7 +472,7 @@ async def test_restore_list_and_show(bot_harness: BotHarness) -> None:
     elsewhere = only_private_reply(
         bot_harness, await bot_harness.slash("list site=acme-staging", command="/restore")
     )
-    assert "No restores found." in elsewhere
+    assert "No restores match `site=acme-staging`" in elsewhere
     shown = only_private_reply(
         bot_harness, await bot_harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     )
@@ -523,7 +559,7 @@ async def test_a_mistyped_command_gets_one_sentence_in_the_ack_and_calls_nothing
         ("/backup", "import bkp-x", "Backup bkp-x does not exist;"),
         ("/backup", "import-status imp-x site=acme", "Atlassian has no import `imp-x` on site"),
         ("/restore", "show rst-x", "Atlassian has no restore `rst-x`;"),
-        ("/restore", "report rst-x", "No restore or migration has the id rst-x;"),
+        ("/restore", "report rst-x", "No restore or migration has the id `rst-x`;"),
     ],
 )
 async def test_an_unknown_id_gets_one_sentence_naming_it_and_starts_nothing(
@@ -561,7 +597,7 @@ async def test_a_failed_run_leaves_a_card_saying_it_could_not_start_and_tracks_n
     assert all(b.startswith("bkp-acme-") for b in bot_harness.simulator.world.backups)
 
 
-async def test_a_conflict_from_the_api_reaches_the_user_and_the_card(
+async def test_a_conflict_from_the_api_reaches_the_user_privately_and_posts_no_card(
     bot_harness: BotHarness,
 ) -> None:
     """Exporting a backup whose export is running gets Atlassian's 409 as one sentence."""
@@ -570,9 +606,8 @@ async def test_a_conflict_from_the_api_reaches_the_user_and_the_card(
     reply = only_private_reply(bot_harness, response)
     assert "An export of backup bkp-acme-jira-complete is already in progress" in reply
     assert "Wait for the running operation to finish" in reply
-    first, second = cards(bot_harness)
+    (first,) = cards(bot_harness)
     assert first.text.endswith("IN PROGRESS")
-    assert second.text.endswith("FAILED")
     assert len(await bot_harness.services.operations.active()) == 1
 
 
@@ -691,3 +726,50 @@ async def test_every_message_of_a_broad_run_is_valid_block_kit_with_text(
         assert_valid_blocks(post.blocks)
     statuses = {str(op.status) for op in await bot_harness.services.operations.active()}
     assert statuses <= {OperationStatus.IN_PROGRESS.value}
+
+
+# -- which id, and what was filtered --------------------------------------------------------
+
+
+async def test_a_policy_update_naming_an_unknown_policy_says_which_id(
+    bot_harness: BotHarness,
+) -> None:
+    """`policy update pol-nope` names the policy it cannot find, not "that id"."""
+    reply = only_private_reply(
+        bot_harness, await bot_harness.slash("policy update pol-nope attachments=no")
+    )
+    assert "Atlassian has no backup policy `pol-nope`" in reply
+    assert "`/backup policy list`" in reply
+
+
+async def test_a_policy_update_naming_an_unknown_storage_says_which_id(
+    bot_harness: BotHarness,
+) -> None:
+    """`storage=sto-nope` names the storage and where the policy's site's storages are."""
+    reply = only_private_reply(
+        bot_harness, await bot_harness.slash(f"policy update {ACME_JIRA_POLICY} storage=sto-nope")
+    )
+    assert "Atlassian has no storage `sto-nope`" in reply
+    assert "`/backup storage list site=acme`" in reply
+    assert not [c for c in bot_harness.simulator.world.calls if c.method == "PUT"]
+
+
+async def test_a_report_for_an_unknown_id_names_it_and_the_site(bot_harness: BotHarness) -> None:
+    """`/restore report rst-x site=acme` names the id and the site it looked on."""
+    reply = only_private_reply(
+        bot_harness, await bot_harness.slash("report rst-x site=acme", command="/restore")
+    )
+    assert "No restore or migration has the id `rst-x` on site acme" in reply
+
+
+async def test_an_empty_filtered_list_says_what_was_filtered(bot_harness: BotHarness) -> None:
+    """With only a Jira export, `exports product=confluence` does not say "No exports yet"."""
+    await bot_harness.slash(f"export {JIRA_COMPLETE_BACKUP}")
+    reply = only_private_reply(bot_harness, await bot_harness.slash("exports product=confluence"))
+    assert "No exports match `product=confluence`" in reply
+    assert "`/backup exports` lists all of them" in reply
+    assert "yet" not in reply
+    restores = only_private_reply(
+        bot_harness, await bot_harness.slash("list site=acme-sandbox", command="/restore")
+    )
+    assert "No restores match `site=acme-sandbox`" in restores

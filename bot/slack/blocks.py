@@ -181,7 +181,17 @@ def storage_line(storage: Storage, sites: SiteDirectory) -> str:
     )
 
 
-def storages_message(storages: Sequence[Storage], sites: SiteDirectory) -> Message:
+def nothing_matching(noun: str, filters: Sequence[str], everything: str) -> Message:
+    """An empty filtered list: say what was filtered, so it does not read as "none exist"."""
+    shown = " and ".join(f"`{esc(item)}`" for item in filters)
+    return info_message(f"No {noun} match {shown}; `{everything}` lists all of them.")
+
+
+def storages_message(
+    storages: Sequence[Storage], sites: SiteDirectory, filters: Sequence[str] = ()
+) -> Message:
+    if not storages and filters:
+        return nothing_matching("customer storages", filters, "/backup storage list")
     if not storages:
         return info_message("No customer storages yet. Create one with `/backup storage create`.")
     shown, hidden = _cut(storages)
@@ -327,7 +337,11 @@ def _operation_line(kind: str, operation_id: str, status: object, extra: str) ->
     return f"• {kind} {code(operation_id)} {status_label(status)} · {extra}"
 
 
-def exports_message(exports: Sequence[Export], sites: SiteDirectory) -> Message:
+def exports_message(
+    exports: Sequence[Export], sites: SiteDirectory, filters: Sequence[str] = ()
+) -> Message:
+    if not exports and filters:
+        return nothing_matching("exports", filters, "/backup exports")
     if not exports:
         return info_message("No exports yet. Export a backup with `/backup export <backupId>`.")
     shown, hidden = _cut(exports)
@@ -369,7 +383,11 @@ def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> 
     )
 
 
-def restores_message(restores: Sequence[Restore], sites: SiteDirectory) -> Message:
+def restores_message(
+    restores: Sequence[Restore], sites: SiteDirectory, filters: Sequence[str] = ()
+) -> Message:
+    if not restores and filters:
+        return nothing_matching("restores", filters, "/restore list")
     if not restores:
         return info_message("No restores found.")
     shown, hidden = _cut(restores)

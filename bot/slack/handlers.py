@@ -9,7 +9,7 @@ status card in the channel, whose channel and ts are kept in Redis for the track
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.atlassian import rules
 from bot.atlassian.client import UNSET
-from bot.atlassian.models import Backup, BackupRef, Product, Restore
+from bot.atlassian.models import (
+    Backup,
+    BackupRef,
+    BackupStatus,
+    Export,
+    Import,
+    OperationStatus,
+    Policy,
+    Product,
+    Restore,
+    Storage,
+)
 from bot.errors import BotError, NotFoundError, Refused, UsageError
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
@@ -172,6 +183,11 @@ class CommandHandlers:
     def _site(self, cloud_id: str | None) -> str:
         return self._sites.name(cloud_id)
 
+    def _filters(self, cloud_id: str | None, product: Product | None) -> list[str]:
+        """The filter options as the user typed them, for an answer that found nothing."""
+        typed = [f"site={self._site(cloud_id)}"] if cloud_id else []
+        return typed + ([f"product={product.value.lower()}"] if product else [])
+
     # -- read-only ---------------------------------------------------------------------
 
     async def whoami(self, command: cmd.WhoAmI, who: Invocation, reply: Reply) -> None:
@@ -188,7 +204,8 @@ class CommandHandlers:
         storages = await self._atlassian.list_storages(
             cloud_id=command.cloud_id, product=command.product
         )
-        await reply(blocks.storages_message(storages, self._sites))
+        filters = self._filters(command.cloud_id, command.product)
+        await reply(blocks.storages_message(storages, self._sites, filters))
 
     async def storage_show(self, command: cmd.StorageShow, who: Invocation, reply: Reply) -> None:
         storage = await self._atlassian.get_storage(command.storage_id)
@@ -211,7 +228,8 @@ class CommandHandlers:
 
     async def exports(self, command: cmd.Exports, who: Invocation, reply: Reply) -> None:
         exports = await self._atlassian.list_exports(product=command.product)
-        await reply(blocks.exports_message(exports, self._sites))
+        filters = self._filters(None, command.product)
+        await reply(blocks.exports_message(exports, self._sites, filters))
 
     async def export_status(self, command: cmd.ExportStatus, who: Invocation, reply: Reply) -> None:
         cloud_id = command.cloud_id or await self._services.operations.site_of(
@@ -248,7 +266,8 @@ class CommandHandlers:
         restores = await self._atlassian.list_restores(
             cloud_id=command.cloud_id, product=command.product
         )
-        await reply(blocks.restores_message(restores, self._sites))
+        filters = self._filters(command.cloud_id, command.product)
+        await reply(blocks.restores_message(restores, self._sites, filters))
 
     async def restore_show(self, command: cmd.RestoreShow, who: Invocation, reply: Reply) -> None:
         restore = await self._atlassian.get_restore(command.restore_id)
@@ -273,9 +292,17 @@ class CommandHandlers:
                 f"Restore {restore.restore_id} has not started migrating yet ({restore.status}); "
                 "its report exists once it has run."
             )
-        url = await self._atlassian.get_post_op_report(
-            cloud_id=command.cloud_id or restore.cloud_id, migration_id=restore.migration_id
-        )
+        try:
+            url = await self._atlassian.get_post_op_report(
+                cloud_id=command.cloud_id or restore.cloud_id, migration_id=restore.migration_id
+            )
+        except NotFoundError:
+            site = escape_mrkdwn(self._site(command.cloud_id or restore.cloud_id))
+            raise Refused(
+                f"Atlassian has no report for restore `{restore.restore_id}` (migration "
+                f"`{restore.migration_id}`) on site {site}; "
+                "a report appears once the restore has finished."
+            ) from None
         await reply(blocks.report_message(command.ref, url))
 
     async def _find_restore_for_report(self, command: cmd.RestoreReport) -> Restore:
@@ -287,8 +314,12 @@ class CommandHandlers:
         for restore in await self._atlassian.list_restores(cloud_id=command.cloud_id):
             if restore.migration_id == command.ref:
                 return restore
+        where = (
+            f" on site {escape_mrkdwn(self._site(command.cloud_id))}" if command.cloud_id else ""
+        )
         raise Refused(
-            f"No restore or migration has the id {command.ref}; `/restore list` shows them."
+            f"No restore or migration has the id `{command.ref}`{where}; "
+            "`/restore list` shows the restores."
         )
 
     # -- changing things ---------------------------------------------------------------
@@ -327,7 +358,15 @@ class CommandHandlers:
         )
 
     async def policy_update(self, command: cmd.PolicyUpdate, who: Invocation, reply: Reply) -> None:
-        current = await self._atlassian.get_policy(command.policy_id)
+        try:
+            current = await self._atlassian.get_policy(command.policy_id)
+        except NotFoundError:
+            raise Refused(
+                f"Atlassian has no backup policy `{command.policy_id}`; "
+                "`/backup policy list` shows the policies."
+            ) from None
+        if isinstance(command.storage_id, str):
+            await self._check_policy_storage(current, command.storage_id)
         if command.include_personal_spaces is not None and current.product != Product.CONFLUENCE:
             raise UsageError(
                 "personal-spaces applies only to Confluence policies.", cmd.PolicyUpdate.usage
@@ -349,6 +388,21 @@ class CommandHandlers:
             blocks.policy_message(policy, self._sites),
             f"<@{escape_mrkdwn(who.user_id)}> updated a backup policy.",
         )
+
+    async def _check_policy_storage(self, policy: Policy, storage_id: str) -> None:
+        """A policy's storage must exist and belong to the policy's site; say which is wrong."""
+        site = escape_mrkdwn(self._site(policy.cloud_id))
+        listing = f"`/backup storage list site={site}` shows that site's storages"
+        try:
+            storage = await self._atlassian.get_storage(storage_id)
+        except NotFoundError:
+            raise Refused(f"Atlassian has no storage `{storage_id}`; {listing}.") from None
+        if storage.cloud_id and storage.cloud_id.lower() != policy.cloud_id.lower():
+            name = escape_mrkdwn(storage.storage_name or storage.storage_id)
+            raise Refused(
+                f"Storage {name} belongs to site {escape_mrkdwn(self._site(storage.cloud_id))}, "
+                f"not to {site} where policy `{policy.policy_id}` backs up; {listing}."
+            )
 
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
@@ -419,84 +473,148 @@ class CommandHandlers:
     async def _transfer(
         self, kind: OperationKind, backup_ids: tuple[str, ...], who: Invocation
     ) -> None:
+        """Start exports or imports; what the bot can know would be refused is refused first.
+
+        Cards are posted only for work Atlassian accepted: a refusal, predictable or not, is
+        answered privately and leaves nothing in the channel.
+        """
         backups = await self._backups_for_transfer(backup_ids)
-        views: dict[str, OperationCard] = {}
-        cards: dict[str, PostedCard] = {}
-        for backup in backups:
-            views[backup.backup_id] = OperationCard(
-                kind=kind.value,
-                operation_id="(starting)",
-                product=backup.product,
-                site=self._site(backup.cloud_id),
-                started_by=who.user_id,
-                status="STARTING",
-                started_at=self._now,
-                detail=f"backup {blocks.code(backup.backup_id)}",
-            )
-            try:
-                cards[backup.backup_id] = await self.post_card(
-                    who.channel_id, blocks.operation_card(views[backup.backup_id])
-                )
-            except SlackPostFailed as exc:
-                # Nothing was started: the cards already posted must not go on saying STARTING.
-                for backup_id, card in cards.items():
-                    await self.update_card(card, _failed_to_start(views[backup_id], exc))
-                raise
+        storages = await self._check_transfer(kind, backups)
         refs = [
             BackupRef(product=b.product or "", cloud_id=b.cloud_id or "", backup_id=b.backup_id)
             for b in backups
         ]
-        try:
-            if kind is OperationKind.EXPORT:
-                results: list[Any] = await self._atlassian.export_backups(refs)
-            else:
-                results = await self._atlassian.import_backups(refs)
-        except BotError as exc:
-            for backup_id, card in cards.items():
-                await self.update_card(card, _failed_to_start(views[backup_id], exc))
-            raise
-        answered: set[str] = set()
+        if kind is OperationKind.EXPORT:
+            results: list[Export | Import] = list(await self._atlassian.export_backups(refs))
+        else:
+            results = list(await self._atlassian.import_backups(refs))
+        requested = {backup.backup_id: backup for backup in backups}
         untracked: list[str] = []
         for result in results:
-            operation_id = result.export_id if kind is OperationKind.EXPORT else result.import_id
-            backup_id = result.backup_id or ""
-            posted = cards.get(backup_id)
-            view = views.get(backup_id)
-            if posted is None or view is None:
+            operation_id = result.export_id if isinstance(result, Export) else result.import_id
+            backup = requested.get(result.backup_id or "")
+            if backup is None:
                 log.warning(
-                    "%s %s answered for an unrequested backup %s", kind, operation_id, backup_id
+                    "%s %s answered for an unrequested backup %s",
+                    kind,
+                    operation_id,
+                    result.backup_id,
                 )
                 continue
-            answered.add(backup_id)
-            await self.update_card(
-                posted,
-                blocks.operation_card(
-                    _started(view, operation_id, result.status, result.created_at)
+            view = OperationCard(
+                kind=kind.value,
+                operation_id=operation_id,
+                product=result.product or backup.product,
+                site=self._site(result.cloud_id or backup.cloud_id),
+                started_by=who.user_id,
+                status=result.status,
+                started_at=result.created_at or self._now,
+                detail=_transfer_detail(
+                    kind, backup.backup_id, storages.get(backup.cloud_id or "")
                 ),
             )
+            card: PostedCard | None = None
+            try:
+                card = await self.post_card(who.channel_id, blocks.operation_card(view))
+            except SlackPostFailed:
+                log.warning("%s %s started but its card could not be posted", kind, operation_id)
             try:
                 await self._services.operations.register(
                     kind,
                     operation_id,
-                    cloud_id=result.cloud_id,
-                    product=_product_name(result.product),
-                    channel=posted.channel,
-                    card_ts=posted.ts,
+                    cloud_id=result.cloud_id or backup.cloud_id,
+                    product=_product_name(result.product or backup.product),
+                    channel=card.channel if card else None,
+                    card_ts=card.ts if card else None,
                     started_by=who.user_id,
                     status=str(result.status),
-                    backup_id=backup_id,
+                    backup_id=backup.backup_id,
                 )
             except Exception:
                 log.exception("could not track %s %s", kind, operation_id)
                 untracked.append(operation_id)
-        for backup_id, posted in cards.items():
-            if backup_id not in answered:
-                # Atlassian's answer did not mention this backup: say so rather than STARTING.
-                await self.update_card(posted, _unconfirmed(views[backup_id], kind.value))
+                continue
+            if card is None:
+                untracked.append(operation_id)
+        unanswered = [
+            backup_id
+            for backup_id in requested
+            if not any(result.backup_id == backup_id for result in results)
+        ]
+        if unanswered:
+            where = "`/backup exports`" if kind is OperationKind.EXPORT else "admin.atlassian.com"
+            raise Refused(
+                f"Atlassian's answer did not mention backup "
+                f"{', '.join(f'`{backup_id}`' for backup_id in unanswered)}, so the bot cannot "
+                f"tell whether its {kind.value} started; check {where} before trying again."
+            )
         if untracked:
             raise NotTracked(
                 kind.value, ", ".join(untracked), f"/backup {kind.value}-status {untracked[0]}"
             )
+
+    async def _check_transfer(
+        self, kind: OperationKind, backups: Sequence[Backup]
+    ) -> dict[str, list[Storage]]:
+        """Refuse what Atlassian would refuse, in the user's words; the storages by site."""
+        problems: list[str] = []
+        storages: dict[str, list[Storage]] = {}
+        if kind is OperationKind.EXPORT:
+            for backup in backups:
+                expiry = rules.backup_expiry(backup)
+                if backup.status == BackupStatus.EXPIRED or (
+                    expiry is not None and expiry <= self._now
+                ):
+                    when_text = f" on {blocks.when(expiry)}" if expiry else ""
+                    problems.append(
+                        f"Backup `{backup.backup_id}` expired{when_text}, so there is nothing "
+                        "left to export."
+                    )
+                elif backup.status not in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE):
+                    problems.append(
+                        f"Backup `{backup.backup_id}` is {_words(backup.status)}; "
+                        "only a finished backup can be exported."
+                    )
+            for cloud_id in sorted({b.cloud_id for b in backups if b.cloud_id}):
+                storages[cloud_id] = await self._atlassian.list_storages(cloud_id=cloud_id)
+                if not storages[cloud_id]:
+                    alias = escape_mrkdwn(self._site(cloud_id))
+                    problems.append(
+                        f"Site {alias} has no customer storage to export to; register one with "
+                        f"`/backup storage create name= region= prefix= role= tag= site={alias}`."
+                    )
+        else:
+            exported = {
+                e.backup_id
+                for e in await self._atlassian.list_exports()
+                if e.status == OperationStatus.COMPLETE
+            }
+            for backup in backups:
+                if backup.backup_id not in exported:
+                    problems.append(
+                        f"Backup `{backup.backup_id}` was never exported to customer storage, "
+                        f"so there is nothing to import; export it first with "
+                        f"`/backup export {backup.backup_id}`."
+                    )
+        if problems:
+            raise Refused(" ".join(problems))
+        return storages
+
+
+def _words(status: object) -> str:
+    return str(status).replace("_", " ").lower()
+
+
+def _transfer_detail(
+    kind: OperationKind, backup_id: str, storages: Sequence[Storage] | None
+) -> str:
+    detail = f"backup {blocks.code(backup_id)}"
+    if kind is not OperationKind.EXPORT or not storages:
+        return detail
+    names = ", ".join(escape_mrkdwn(s.storage_name or s.storage_id) for s in storages)
+    if len(storages) == 1:
+        return f"{detail} → storage {names}"
+    return f"{detail} → one of the site's storages ({names})"
 
 
 def _announce(message: Message, line: str) -> Message:
@@ -514,27 +632,6 @@ def _started(view: OperationCard, operation_id: str, status: object, at: Any) ->
         started_at=at or view.started_at,
         detail=view.detail,
     )
-
-
-def _unconfirmed(view: OperationCard, kind: str) -> Message:
-    unknown = OperationCard(
-        kind=view.kind,
-        operation_id="(unconfirmed)",
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status="UNKNOWN",
-        started_at=view.started_at,
-        status_message=(
-            f"Atlassian's answer did not mention this backup, so the bot cannot tell whether "
-            f"its {kind} started; check `/backup {kind}s` before trying again."
-            if kind == "export"
-            else f"Atlassian's answer did not mention this backup, so the bot cannot tell "
-            f"whether its {kind} started; check with Atlassian before trying again."
-        ),
-        detail=view.detail,
-    )
-    return blocks.operation_card(unknown)
 
 
 def _failed_to_start(view: OperationCard, error: BotError) -> Message:

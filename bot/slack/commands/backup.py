@@ -263,7 +263,7 @@ class BackupShow(SlashCommand):
 @BACKUP.command(
     "export",
     Several("backup_ids", ID, "backup id"),
-    summary="copy backups to their policy's own storage",
+    summary="copy backups to their site's customer storage (S3)",
     example="/backup export bkp-456 bkp-457",
     handler="export",
     role=Role.ADMIN,
@@ -305,7 +305,7 @@ class ExportStatus(SlashCommand):
 @BACKUP.command(
     "import",
     Several("backup_ids", ID, "backup id"),
-    summary="bring backups back from your own storage so they can be restored",
+    summary="bring exported backups back from customer storage so they can be restored",
     example="/backup import bkp-456",
     handler="import_",
     role=Role.ADMIN,
