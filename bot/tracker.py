@@ -121,13 +121,19 @@ from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard, OperationOutcome
 from bot.slack.commands import escape_mrkdwn
-from bot.store.operations import (
-    CARD_FIELD,
-    OperationKind,
-    OutboxEntry,
-    OutboxView,
-    TrackedOperation,
+from bot.store.operations import OperationKind, TrackedOperation
+from bot.store.outbox import (
+    Announce,
+    Destination,
+    ExpiryReminder,
+    FinalPost,
+    Notification,
+    PolicyNudge,
+    Post,
+    ReportPost,
+    RestoreHook,
 )
+from bot.store.outboxes import CARD_FIELD, OutboxEntry, OutboxView
 
 log = logging.getLogger(__name__)
 
@@ -938,19 +944,22 @@ class Tracker:
         if not retried and not unchanged and not current.final:
             await self._record_change(current, item, status, message, stats, retried=True)
 
-    def _final_entries(self, operation: TrackedOperation) -> list[dict[str, Any]]:
-        outcome = {
-            "what": "final",
-            "status": operation.status,
-            "message": operation.status_message,
-            "report_url": operation.report_url,
-        }
-        entries: list[dict[str, Any]] = []
+    def _final_entries(self, operation: TrackedOperation) -> list[Notification]:
+        entries: list[Notification] = []
         if operation.kind is OperationKind.RESTORE and self._hooks is not None:
-            entries.append({"type": "hook"})
-        entries.append({"type": "post", "to": "thread", **outcome})
+            entries.append(RestoreHook())
+        destinations = [Destination.THREAD]
         if self._notify_channel:
-            entries.append({"type": "post", "to": "notify", **outcome})
+            destinations.append(Destination.NOTIFY)
+        for to in destinations:
+            entries.append(
+                FinalPost(
+                    to=to,
+                    status=operation.status or "",
+                    message=operation.status_message,
+                    report_url=operation.report_url,
+                )
+            )
         return entries
 
     async def _report_for(self, restore: Restore, stats: CycleStats) -> tuple[str | None, bool]:
@@ -990,8 +999,8 @@ class Tracker:
             report_url=url,
             awaiting_report=False,
         )
-        notify = (
-            [{"type": "post", "to": "thread", "what": "report", "report_url": url}] if url else []
+        notify: list[Notification] = (
+            [ReportPost(to=Destination.THREAD, report_url=url)] if url else []
         )
         if await self._store.record(
             updated, expected_version=operation.version, notify=notify, redraw_card=bool(url)
@@ -1013,10 +1022,9 @@ class Tracker:
             backup = _backup_of(operation) if operation is not None else None
             expiry = rules.backup_expiry(backup) if backup is not None else None
             if operation is not None and expiry is not None and expiry > now:
-                entry = {"type": "post", "what": "reminder", "expiry": expiry.isoformat()}
                 await self._store.enqueue_once(
                     owner,
-                    [{**entry, "to": "thread"}, {**entry, "to": "notify"}],
+                    [ExpiryReminder(to=to, expiry=expiry) for to in Destination],
                     marker=f"expiry-reminder:{operation.operation_id}",
                 )
             await self._store.drop_reminder(owner)
@@ -1055,15 +1063,12 @@ class Tracker:
             await self._store.enqueue_once(
                 f"policy:{policy.policy_id}",
                 [
-                    {
-                        "type": "post",
-                        "to": "notify",
-                        "what": "nudge",
-                        "policy_id": policy.policy_id,
-                        "product": str(policy.product),
-                        "cloud_id": policy.cloud_id,
-                        "last_complete": last.isoformat() if last else None,
-                    }
+                    PolicyNudge(
+                        policy_id=policy.policy_id,
+                        product=str(policy.product),
+                        cloud_id=policy.cloud_id,
+                        last_complete=last,
+                    )
                 ],
                 marker=f"policy-nudge:{policy.policy_id}:{period_id}",
             )
@@ -1151,9 +1156,9 @@ class Tracker:
             adopted=True,
             snapshot=item.model_dump_json(by_alias=True),
         )
-        notify: list[dict[str, Any]] = []
+        notify: list[Notification] = []
         if session is None and self._notify_channel:
-            notify.append({"type": "announce"})
+            notify.append(Announce())
         elif session is None:
             log.info("adopted %s without a card: BOT_NOTIFY_CHANNEL is not set", operation.key)
         if not await self._store.create(operation, notify=notify):
@@ -1202,7 +1207,7 @@ class Tracker:
         self._card_queue = None
         to_read: list[str] = []
         rereads: list[str] = []
-        for owner in await self._store.pending_owners():
+        for owner in await self._store.outboxes.pending_owners():
             shard = shard_of(owner, self._leases.shards)
             if shard not in self._leases.held:
                 continue
@@ -1242,8 +1247,16 @@ class Tracker:
         found: dict[str, tuple[OutboxView, TrackedOperation | None]] = {}
 
         async def read(owner: str) -> None:
-            view = await self._store.outbox(owner)
-            if not view.empty:
+            view = await self._store.outboxes.read(owner)
+            for unreadable in view.unreadable:
+                if await self._store.outboxes.set_aside(owner, unreadable):
+                    log.error(
+                        "set aside an outbox entry of %s that cannot be read (%s): %s",
+                        owner,
+                        unreadable.reason,
+                        unreadable.raw[:200],
+                    )
+            if view.entries or view.card_version is not None:
                 found[owner] = (view, await self._store.get_by_key(owner))
 
         await self._bounded((read(owner) for owner in owners), SEND_CONCURRENCY)
@@ -1258,7 +1271,9 @@ class Tracker:
             if view is None or view.card_version is None:
                 continue
             stale = self._stale_card(owner, operation, known.get(owner))
-            if any(entry.payload.get("type") in ("hook", "announce") for entry in view.entries):
+            if any(
+                isinstance(entry.notification, RestoreHook | Announce) for entry in view.entries
+            ):
                 after_entries[owner] = stale
             else:
                 self._stale_cards[owner] = stale
@@ -1322,10 +1337,10 @@ class Tracker:
             )
             if outcome is _Send.WAIT:
                 # Entries wait in order: a thread post never overtakes the hook before it.
-                if any(e.payload.get("type") == "announce" for e in entries[index:]):
+                if any(isinstance(e.notification, Announce) for e in entries[index:]):
                     return _Sent.UNTIL_ANNOUNCEMENT
                 return _Sent.SOME
-            if entry.payload.get("type") == "announce":
+            if isinstance(entry.notification, Announce):
                 operation = await self._store.get_by_key(owner)
         return _Sent.ALL
 
@@ -1365,10 +1380,10 @@ class Tracker:
             heapq.heappush(queue, entry)
 
     async def _edit_card(self, owner: str, stats: CycleStats) -> _CardEdit:
-        view = await self._store.outbox(owner)
+        view = await self._store.outboxes.read(owner)
         if view.card_version is None:
             return _CardEdit.DONE
-        if any(entry.payload.get("type") == "announce" for entry in view.entries):
+        if any(isinstance(entry.notification, Announce) for entry in view.entries):
             # Not announced yet (so there is no card); the next full pass comes back to it.
             return _CardEdit.DONE
         operation = await self._store.get_by_key(owner)
@@ -1410,7 +1425,7 @@ class Tracker:
             return _Send.WAIT
         lease_key, lease_prefix = guard
         now_ms = _ms(self._clock.now())
-        claimed = await self._store.claim(
+        claimed = await self._store.outboxes.claim(
             owner,
             entry_field,
             holder=self._process_id,
@@ -1426,12 +1441,12 @@ class Tracker:
         try:
             outcome = await send()
         except BaseException:
-            await self._store.unclaim(owner, entry_field, holder=self._process_id)
+            await self._store.outboxes.unclaim(owner, entry_field, holder=self._process_id)
             raise
         if outcome is _Send.DONE:
-            await self._store.ack(owner, entry_field, card_version=card_version)
+            await self._store.outboxes.ack(owner, entry_field, card_version=card_version)
         else:
-            await self._store.unclaim(owner, entry_field, holder=self._process_id)
+            await self._store.outboxes.unclaim(owner, entry_field, holder=self._process_id)
         return outcome
 
     async def _call_slack(
@@ -1514,16 +1529,12 @@ class Tracker:
         entry: OutboxEntry,
         stats: CycleStats,
     ) -> _Send:
-        payload = entry.payload
-        kind = payload.get("type")
-        if kind == "hook":
+        notice = entry.notification
+        if isinstance(notice, RestoreHook):
             return await self._run_restore_hook(operation)
-        if kind == "announce":
+        if isinstance(notice, Announce):
             return await self._announce(operation, stats)
-        if kind != "post":
-            log.error("unknown outbox entry %s for %s; dropped", kind, owner)
-            return _Send.DONE
-        to_thread = payload.get("to") == "thread"
+        to_thread = notice.to is Destination.THREAD
         if to_thread:
             if operation is None or not operation.channel or not operation.card_ts:
                 return _Send.DONE
@@ -1536,7 +1547,7 @@ class Tracker:
                 return _Send.DONE
             channel, thread_ts = self._notify_channel, None
         card_channel = None if to_thread or operation is None else operation.channel
-        message = self._render_post(payload, operation, card_channel)
+        message = self._render_post(notice, operation, card_channel)
         if message is None:
             return _Send.DONE
         result = await self._post(channel, message, stats, thread_ts=thread_ts)
@@ -1547,47 +1558,45 @@ class Tracker:
 
     def _render_post(
         self,
-        payload: Mapping[str, Any],
+        notice: Post,
         operation: TrackedOperation | None,
         card_channel: str | None,
     ) -> Message | None:
-        what = payload.get("what")
         sites = self._services.sites
-        if what == "nudge":
-            last = payload.get("last_complete")
+        if isinstance(notice, PolicyNudge):
             return blocks.policy_nudge_message(
-                policy_id=str(payload.get("policy_id")),
-                product=normalise_product(payload.get("product")),
-                site=sites.name(payload.get("cloud_id")),
-                last_complete=datetime.fromisoformat(last) if last else None,
+                policy_id=notice.policy_id,
+                product=normalise_product(notice.product),
+                site=sites.name(notice.cloud_id),
+                last_complete=notice.last_complete,
                 now=self._clock.now(),
             )
         if operation is None:
             return None
         product = normalise_product(operation.product) if operation.product else None
         site = sites.name(operation.cloud_id)
-        if what == "final":
+        if isinstance(notice, FinalPost):
             return blocks.outcome_message(
                 OperationOutcome(
                     kind=operation.kind.value,
                     operation_id=operation.operation_id,
                     product=product,
                     site=site,
-                    status=str(payload.get("status")),
-                    status_message=payload.get("message"),
+                    status=notice.status,
+                    status_message=notice.message,
                     started_by=operation.started_by,
-                    report_url=payload.get("report_url"),
+                    report_url=notice.report_url,
                 ),
                 card_channel=card_channel,
             )
-        if what == "report" and payload.get("report_url"):
-            return blocks.report_message(operation.operation_id, str(payload["report_url"]))
-        if what == "reminder":
+        if isinstance(notice, ReportPost):
+            return blocks.report_message(operation.operation_id, notice.report_url)
+        if isinstance(notice, ExpiryReminder):
             return blocks.expiry_reminder_message(
                 backup_id=operation.operation_id,
                 product=product,
                 site=site,
-                expiry=datetime.fromisoformat(str(payload["expiry"])),
+                expiry=notice.expiry,
                 now=self._clock.now(),
                 card_channel=card_channel,
             )

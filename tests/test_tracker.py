@@ -12,18 +12,15 @@ import enum
 import json
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.atlassian.models import (
     BackupStatus,
     OperationStatus,
     Product,
-    Restore,
     RestoreStatus,
 )
 from bot.localslack import Message as SlackMessage
@@ -51,27 +48,10 @@ from tests.fixtures import bot_harness as harness_fixture
 from tests.fixtures.bot_harness import BotHarness
 from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL, ServicesFactory
 from tests.fixtures.simulator import RunningSimulator
-from tests.fixtures.slack_api import SlackApiFactory
+from tests.fixtures.tracking import RecordingHooks, make_tracker
 
 CHANNEL = "COPS"
 POLL = 30.0
-
-
-@pytest.fixture
-async def fake_slack(make_slack_api: SlackApiFactory, simulator: RunningSimulator) -> SlackWebApi:
-    """The fake Slack Web API on the simulator's clock."""
-    return await make_slack_api(clock=simulator.clock)
-
-
-@pytest.fixture
-def slack_client(fake_slack: SlackWebApi) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-test", base_url=fake_slack.url)
-
-
-def make_tracker(
-    services: Services, slack: AsyncWebClient, process_id: str = "p1", **options: Any
-) -> Tracker:
-    return Tracker(services, slack, process_id=process_id, **options)
 
 
 def count_chat_update_per_workspace(api: SlackWebApi) -> None:
@@ -360,43 +340,6 @@ async def test_restore_without_hooks_gets_report_link_on_card_and_in_thread(
     assert "COMPLETE" in card_text(fake_slack, operation)
 
 
-@dataclass
-class RecordingHooks:
-    """The restore flow's side of the tracker, as a small fake that remembers its calls."""
-
-    slack: SlackWebApi
-    calls: list[tuple[str, str, str | None, int]] = field(default_factory=list)
-    fail_finished: int = 0
-    # Like the restore flow for a restore it did not start: no session, so no card of its own.
-    sessionless: bool = False
-    messages: list[str | None] = field(default_factory=list)
-
-    async def card_for(
-        self, operation: TrackedOperation, restore: Restore, report_url: str | None
-    ) -> Message | None:
-        self.calls.append(("card_for", str(restore.status), report_url, self._replies(operation)))
-        if self.sessionless:
-            return None
-        return Message(text=f"restore card: {restore.status}", blocks=[])
-
-    async def finished(
-        self, operation: TrackedOperation, restore: Restore, report_url: str | None
-    ) -> None:
-        self.calls.append(("finished", str(restore.status), report_url, self._replies(operation)))
-        self.messages.append(restore.status_message)
-        if self.fail_finished:
-            self.fail_finished -= 1
-            raise RuntimeError("the session store is unavailable")
-
-    async def gone(self, operation: TrackedOperation) -> None:
-        self.calls.append(("gone", str(operation.status), None, self._replies(operation)))
-
-    def _replies(self, operation: TrackedOperation) -> int:
-        assert operation.channel
-        assert operation.card_ts
-        return len(self.slack.thread(operation.channel, operation.card_ts)) - 1
-
-
 async def test_restore_hooks_draw_the_card_and_finish_once_before_the_announcement(
     services: Services,
     simulator: RunningSimulator,
@@ -630,7 +573,7 @@ async def test_three_processes_announce_each_of_200_operations_once_even_when_on
         if round_number == 3:
             live = live[:2]  # p3 is killed: it never polls or renews again
         await send_until(simulator, live, simulator.clock.now() + timedelta(seconds=POLL))
-        if round_number > 8 and not await processes[0].operations.pending_owners():
+        if round_number > 8 and not await processes[0].operations.outboxes.pending_owners():
             break
 
     for operation in operations:
