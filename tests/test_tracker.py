@@ -11,6 +11,7 @@ import asyncio
 import enum
 import json
 import random
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,15 +41,16 @@ from bot.simulator.world import RestoreRecord, TransferRecord
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
 from bot.slack.blocks import Message
+from bot.slack.gateway import CARD_EDIT_RATE
 from bot.slack.handlers import CommandHandlers, Invocation
-from bot.slack.serve import make_web_client
 from bot.store.operations import OperationKind, TrackedOperation
-from bot.tracker import CARD_EDIT_RATE, CycleStats, SlackRate, Tracker, ends_operation
+from bot.store.throttle import SendRate
+from bot.tracking import CycleStats, Tracker, ends_operation
 from tests.fixtures import bot_harness as harness_fixture
 from tests.fixtures.bot_harness import BotHarness
 from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL, ServicesFactory
 from tests.fixtures.simulator import RunningSimulator
-from tests.fixtures.tracking import RecordingHooks, make_tracker
+from tests.fixtures.tracking import RecordingHooks, make_tracker, wired_tracker
 
 CHANNEL = "COPS"
 POLL = 30.0
@@ -349,7 +351,7 @@ async def test_restore_hooks_draw_the_card_and_finish_once_before_the_announceme
     """With hooks the restore flow draws the card and finished() runs before the thread post."""
     hooks = RecordingHooks(fake_slack, fail_finished=1)
     operation = await start_restore(services, slack_client)
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
 
     await finish(simulator, tracker)
     assert replies(fake_slack, operation) == []
@@ -666,6 +668,46 @@ async def test_card_edits_share_one_budget_for_the_whole_workspace(
     assert not [c for c in fake_slack.calls if c.status == 429]
 
 
+async def test_slacks_own_429_is_waited_out_on_the_bots_clock_and_posted_once(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A 429 from Slack itself holds the post until Retry-After passes on the bot's clock.
+
+    The client is the one the bot runs with: no real sleep happens, and no second attempt
+    goes to Slack before the bot's own clock says so.
+    """
+    operation = await start_backup(services, slack_client)
+    fake_slack.rate_budgets["chat.postMessage"] = (1, True)
+    fake_slack.enforce_rate_limits = True
+    await slack_client.chat_postMessage(channel=CHANNEL, text="the channel's one post a minute")
+    tracker = make_tracker(services, slack_client)
+    simulator.clock.advance(POLL)
+
+    started = time.monotonic()
+    stats = await asyncio.wait_for(tracker.poll_once(), timeout=10)
+    assert time.monotonic() - started < 10
+    assert stats.transitions == 1
+    assert replies(fake_slack, operation) == []
+    (limited,) = [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert limited.status == 429
+    retry_at = tracker.next_send_at
+    assert retry_at is not None
+    assert retry_at - simulator.clock.now() == timedelta(seconds=30)
+
+    await send_until(simulator, [tracker], retry_at - timedelta(seconds=1))
+    assert replies(fake_slack, operation) == []
+    await send_until(simulator, [tracker], retry_at + timedelta(seconds=1))
+
+    thread_posts = [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert [c.status for c in thread_posts] == [429, 200]
+    assert thread_posts[1].time >= limited.time + timedelta(seconds=30)
+    assert len(replies(fake_slack, operation)) == 1
+    assert time.monotonic() - started < 10
+
+
 async def test_a_429_on_a_card_edit_holds_every_card_but_no_thread_post(
     services: Services,
     simulator: RunningSimulator,
@@ -700,7 +742,7 @@ async def test_cards_of_ended_operations_go_first_then_the_longest_stale(
     slack_client: AsyncWebClient,
 ) -> None:
     """With one edit a minute, a finished card overtakes older changes; older beats newer."""
-    tracker = make_tracker(services, slack_client, card_edit_rate=SlackRate(interval=60, burst=1))
+    tracker = make_tracker(services, slack_client, card_edit_rate=SendRate(interval=60, burst=1))
     early_b = await track_export(services, simulator, slack_client, "exp-b-early", finishes_in=900)
     early_c = await track_export(services, simulator, slack_client, "exp-c-early", finishes_in=900)
     await tracker.poll_once()  # both now IN_PROGRESS; the minute's one edit goes to b
@@ -772,7 +814,7 @@ async def test_a_cancelled_restore_reaches_the_restore_flow_as_failed_naming_the
     hooks = RecordingHooks(fake_slack)
     operation = await start_restore(services, slack_client)
     simulator.world.restores[operation.operation_id].outcome = UndocumentedStatus.CANCELLED
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
 
     await finish(simulator, tracker)
 
@@ -792,7 +834,7 @@ async def test_a_restore_atlassian_stops_reporting_is_handed_to_the_gone_hook_on
     """A restore answering 404 calls gone() once, before its thread post, and never finished()."""
     hooks = RecordingHooks(fake_slack)
     operation = await start_restore(services, slack_client)
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
     await tracker.poll_once()
     del simulator.world.restores[operation.operation_id]
 
@@ -822,7 +864,7 @@ async def test_an_adopted_restore_without_a_session_gets_its_card_edited(
         include_attachments=True,
         include_users_and_groups=False,
     )
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
     (adopted,) = await tracker.adopt_running()
     await tracker.poll_once()
     stored = await services.operations.get(OperationKind.RESTORE, restore.restore_id)
@@ -883,7 +925,7 @@ async def test_a_post_queued_for_a_card_waiting_on_the_edit_budget_is_sent(
     blocker = await start_backup(services, slack_client, ACME_CONFLUENCE_POLICY)
     operation = await start_backup(services, slack_client)
     tracker = make_tracker(
-        services, slack_client, card_edit_rate=SlackRate(interval=30 * 24 * 3600, burst=1)
+        services, slack_client, card_edit_rate=SendRate(interval=30 * 24 * 3600, burst=1)
     )
     await finish(simulator, tracker)
     shown_final = [op for op in (blocker, operation) if "COMPLETE" in card_text(fake_slack, op)]
@@ -1021,7 +1063,8 @@ async def test_two_processes_starting_together_adopt_each_running_operation_once
         include_attachments=True,
         include_users_and_groups=False,
     )
-    first = make_tracker(await make_services(), slack_client, "p1")
+    first_services = await make_services()
+    first = make_tracker(first_services, slack_client, "p1")
     second = make_tracker(await make_services(), slack_client, "p2")
 
     adopted = await asyncio.gather(first.adopt_running(), second.adopt_running())
@@ -1040,7 +1083,7 @@ async def test_two_processes_starting_together_adopt_each_running_operation_once
     for _ in range(2):
         simulator.clock.advance(POLL)
         await asyncio.gather(first.poll_once(), second.poll_once())
-    stored = await first._services.operations.get(OperationKind.BACKUP, backup.backup_id)
+    stored = await first_services.operations.get(OperationKind.BACKUP, backup.backup_id)
     assert stored is not None
     assert stored.adopted
     assert stored.final
@@ -1125,12 +1168,7 @@ async def test_a_restore_atlassian_stops_reporting_fails_its_session_and_frees_t
     assert session.state is SessionState.RUNNING
     assert session.restore_id
     del harness.simulator.world.restores[session.restore_id]
-    tracker = Tracker(
-        harness.services,
-        make_web_client(harness.services.settings),
-        process_id="tracker",
-        restore_hooks=harness.bot.restore,
-    )
+    tracker = wired_tracker(harness, "tracker")
 
     await tracker.poll_once()
 

@@ -31,7 +31,7 @@ from bot.store.outbox import (
     RestoreHook,
     UnreadableNotification,
 )
-from bot.tracker import Tracker
+from bot.tracking import Tracker
 from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL
 from tests.fixtures.simulator import RunningSimulator
 from tests.fixtures.tracking import RecordingHooks, make_tracker
@@ -241,7 +241,7 @@ async def test_entries_queued_by_an_earlier_version_are_delivered_after_an_upgra
     }
     await put_legacy_entries(services, "policy:pol-legacy", [nudge])
     hooks = RecordingHooks(fake_slack)
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
 
     await tracker.poll_once()
     await send_what_is_due(simulator, tracker)

@@ -23,10 +23,6 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, load_settings
@@ -63,16 +59,19 @@ def run(args: argparse.Namespace) -> int:
 def make_web_client(
     settings: Settings, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
-    """The Web API client; pass a long-lived ``session`` so calls reuse connections."""
+    """The Web API client; pass a long-lived ``session`` so calls reuse connections.
+
+    It retries nothing (the SDK would otherwise add its connection-error retry by default).
+    A 429 is handled once, by ``SlackGateway`` on the injected clock: the SDK's rate-limit
+    handler would sleep on the real clock while holding the caller's send slot, before the
+    shared budget saw the 429. And a blind retry of ``chat.postMessage`` after a dropped
+    connection could post the same message twice, since Slack may have taken the first;
+    the tracker's outbox retries its sends itself, and a command's answer is reported as
+    failed rather than repeated.
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
-        token=token,
-        base_url=settings.slack_api_url,
-        session=session,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        ],
+        token=token, base_url=settings.slack_api_url, session=session, retry_handlers=[]
     )
 
 

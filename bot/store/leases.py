@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -167,14 +167,28 @@ class Leases:
 
     async def holder_of(self, key: str) -> LeaseHolder | None:
         """The current holder of ``key`` if its lease has not lapsed on this clock."""
-        value = await self._redis.get(key)
-        if value is None:
-            return None
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        holder, fence, expiry = text.split("|", 2)
-        if int(expiry) <= self.now_ms():
-            return None
-        return LeaseHolder(holder=holder, fence=int(fence), expires_at_ms=int(expiry))
+        (holder,) = await self.holders_of([key])
+        return holder
+
+    async def holders_of(self, keys: Sequence[str]) -> list[LeaseHolder | None]:
+        """``holder_of`` for each of ``keys``, in one round trip."""
+        if not keys:
+            return []
+        now = self.now_ms()
+        holders: list[LeaseHolder | None] = []
+        for value in await self._redis.mget(keys):
+            text = value.decode() if isinstance(value, bytes) else value
+            if text is None:
+                holders.append(None)
+                continue
+            holder, fence, expiry = str(text).split("|", 2)
+            lapsed = int(expiry) <= now
+            holders.append(
+                None
+                if lapsed
+                else LeaseHolder(holder=holder, fence=int(fence), expires_at_ms=int(expiry))
+            )
+        return holders
 
     @contextlib.asynccontextmanager
     async def hold(

@@ -94,8 +94,11 @@ class TrackedOperation:
         return f"{self.kind.value}:{self.operation_id}"
 
     @property
-    def ended_at(self) -> datetime:
-        """When a finished operation ended: its last recorded change, on the injected clock."""
+    def last_changed_at(self) -> datetime:
+        """When its last change was recorded, on the injected clock (or its registration).
+
+        For a finished operation, that is when it ended.
+        """
         return ensure_utc(datetime.fromisoformat(self.changed_at or self.registered_at))
 
     def to_json(self) -> str:
@@ -428,7 +431,7 @@ class OperationStore:
         when someone else changed the operation first (or it is gone).
         """
         keep_active = not operation.final or operation.awaiting_report
-        ended = "" if keep_active else str(_ms(operation.ended_at))
+        ended = "" if keep_active else str(_ms(operation.last_changed_at))
         # Past the retention, and past the reminder still to come, whichever is later.
         cleanup = self.retention + _CLEANUP_MARGIN
         if remind_at is not None:
@@ -555,7 +558,7 @@ class OperationStore:
             operation = TrackedOperation.from_json(raw)
             if operation.final and not operation.awaiting_report:
                 await self._redis.zadd(
-                    self._ended_key, {operation.key: _ms(operation.ended_at)}, nx=True
+                    self._ended_key, {operation.key: _ms(operation.last_changed_at)}, nx=True
                 )
 
 
