@@ -38,11 +38,8 @@ from bot.simulator.seed import (
     SANDBOX_CLOUD_ID,
 )
 from bot.simulator.world import RestoreRecord, TransferRecord
-from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
-from bot.slack.blocks import Message
 from bot.slack.gateway import CARD_EDIT_RATE
-from bot.slack.handlers import CommandHandlers, Invocation
 from bot.store.operations import OperationKind, TrackedOperation
 from bot.store.throttle import SendRate
 from bot.tracking import CycleStats, Tracker, ends_operation
@@ -50,9 +47,15 @@ from tests.fixtures import bot_harness as harness_fixture
 from tests.fixtures.bot_harness import BotHarness
 from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL, ServicesFactory
 from tests.fixtures.simulator import RunningSimulator
-from tests.fixtures.tracking import RecordingHooks, make_tracker, wired_tracker
+from tests.fixtures.tracking import (
+    CHANNEL,
+    RecordingHooks,
+    make_tracker,
+    start_backup,
+    start_transfer,
+    wired_tracker,
+)
 
-CHANNEL = "COPS"
 POLL = 30.0
 
 
@@ -67,39 +70,6 @@ class UndocumentedStatus(enum.StrEnum):
     """A status Atlassian does not document, as the simulator would report it."""
 
     CANCELLED = "CANCELLED"
-
-
-async def noop_reply(message: Message) -> None:
-    """Handlers answer privately through this; the tests look at the channel instead."""
-
-
-async def start_backup(
-    services: Services, slack: AsyncWebClient, policy_id: str = ACME_JIRA_POLICY
-) -> TrackedOperation:
-    """Run ``/backup run`` through the real command handler, which posts and registers the card."""
-    handlers = CommandHandlers(services, slack)
-    await handlers.backup_run(
-        cmd.BackupRun(policy_id=policy_id),
-        Invocation(user_id=ADMIN, channel_id=CHANNEL),
-        noop_reply,
-    )
-    operations = [op for op in await services.operations.active() if op.policy_id == policy_id]
-    assert len(operations) == 1
-    return operations[0]
-
-
-async def start_transfer(
-    services: Services, slack: AsyncWebClient, kind: OperationKind, backup_id: str
-) -> TrackedOperation:
-    handlers = CommandHandlers(services, slack)
-    who = Invocation(user_id=ADMIN, channel_id=CHANNEL)
-    if kind is OperationKind.EXPORT:
-        await handlers.export(cmd.Export(backup_ids=(backup_id,)), who, noop_reply)
-    else:
-        await handlers.import_(cmd.Import(backup_ids=(backup_id,)), who, noop_reply)
-    found = [op for op in await services.operations.active() if op.kind is kind]
-    assert len(found) == 1
-    return found[0]
 
 
 async def track_export(
@@ -1089,6 +1059,32 @@ async def test_two_processes_starting_together_adopt_each_running_operation_once
     assert stored.final
     assert len(replies(fake_slack, stored)) == 1
     assert "COMPLETE" in card_text(fake_slack, stored)
+
+
+async def test_a_restore_its_session_claims_is_left_to_the_session(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A running restore the restore workflow claims gets no adopted card and no second owner."""
+    restore = simulator.world.create_restore(
+        SANDBOX_CLOUD_ID,
+        backup_id=JIRA_COMPLETE_BACKUP,
+        product=Product.JIRA,
+        include_attachments=True,
+        include_users_and_groups=False,
+    )
+    hooks = RecordingHooks(fake_slack, claims=True)
+    tracker = make_tracker(services, slack_client, restore=hooks)
+
+    adopted = await tracker.adopt_running()
+    await tracker.poll_once()
+
+    assert adopted == []
+    assert ("claim", restore.restore_id, None, 0) in hooks.calls
+    assert await services.operations.get(OperationKind.RESTORE, restore.restore_id) is None
+    assert not [m for m in fake_slack.messages(NOTIFY_CHANNEL) if restore.restore_id in str(m)]
 
 
 async def test_adoption_without_a_notify_channel_tracks_without_a_card(

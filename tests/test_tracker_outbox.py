@@ -32,11 +32,10 @@ from bot.store.outbox import (
     UnreadableNotification,
 )
 from bot.tracking import Tracker
-from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL
+from tests.fixtures.services import NOTIFY_CHANNEL
 from tests.fixtures.simulator import RunningSimulator
-from tests.fixtures.tracking import RecordingHooks, make_tracker
+from tests.fixtures.tracking import RecordingHooks, make_tracker, register_with_card
 
-CHANNEL = "COPS"
 EXPIRY = datetime(2026, 11, 14, 9, 0, tzinfo=UTC)
 REPORT = "https://admin.atlassian.com/report/legacy"
 
@@ -142,17 +141,8 @@ async def tracked_with_card(
     final: bool,
     **details: Any,
 ) -> TrackedOperation:
-    posted = await slack.chat_postMessage(channel=CHANNEL, text=f"{kind.value} {operation_id}")
-    operation = await services.operations.register(
-        kind,
-        operation_id,
-        cloud_id=details.pop("cloud_id", ACME_CLOUD_ID),
-        product="JIRA",
-        channel=CHANNEL,
-        card_ts=str(posted["ts"]),
-        started_by=ADMIN,
-        status=status,
-        **details,
+    operation = await register_with_card(
+        services, slack, kind, operation_id, status=status, **details
     )
     if final:
         updated = await services.operations.update(kind, operation_id, {"final": True})

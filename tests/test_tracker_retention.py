@@ -23,27 +23,9 @@ from bot.slack.handlers import CommandHandlers, Invocation
 from bot.store.operations import OperationKind, TrackedOperation
 from tests.fixtures.services import ADMIN, ServicesFactory
 from tests.fixtures.simulator import RunningSimulator
-from tests.fixtures.tracking import make_tracker
+from tests.fixtures.tracking import CHANNEL, make_tracker, register_with_card, start_transfer
 
-CHANNEL = "COPS"
 WHO = Invocation(user_id=ADMIN, channel_id=CHANNEL)
-
-
-async def transfer(
-    services: Services, slack: AsyncWebClient, kind: OperationKind
-) -> TrackedOperation:
-    """Start an export or import of acme's Jira backup through the command handler."""
-    handlers = CommandHandlers(services, slack)
-    if kind is OperationKind.EXPORT:
-        await handlers.export(cmd.Export(backup_ids=(JIRA_COMPLETE_BACKUP,)), WHO, ignore)
-    else:
-        await handlers.import_(cmd.Import(backup_ids=(JIRA_COMPLETE_BACKUP,)), WHO, ignore)
-    (found,) = [op for op in await services.operations.active() if op.kind is kind]
-    return found
-
-
-async def ignore(message: Message) -> None:
-    """Private answers of the commands that start operations; not what these tests look at."""
 
 
 async def import_status(services: Services, slack: AsyncWebClient, import_id: str) -> str:
@@ -67,10 +49,14 @@ async def test_a_finished_operation_is_remembered_for_the_retention_then_forgott
 ) -> None:
     """The day before the retention ends the bot still knows the site; the day after, nothing."""
     tracker = make_tracker(services, slack_client)
-    export = await transfer(services, slack_client, OperationKind.EXPORT)
+    export = await start_transfer(
+        services, slack_client, OperationKind.EXPORT, JIRA_COMPLETE_BACKUP
+    )
     simulator.clock.advance(30)
     await tracker.poll_once()
-    imported = await transfer(services, slack_client, OperationKind.IMPORT)
+    imported = await start_transfer(
+        services, slack_client, OperationKind.IMPORT, JIRA_COMPLETE_BACKUP
+    )
     simulator.clock.advance(30)
     await tracker.poll_once()
     ended = await services.operations.get(OperationKind.IMPORT, imported.operation_id)
@@ -145,15 +131,11 @@ async def test_a_backup_is_kept_until_the_retention_after_its_expiry_reminder(
     """With a retention shorter than a backup's life, the reminder still comes, then it goes."""
     services = await make_services(bot_retention_days=2)
     backup = simulator.world.add_backup(ACME_JIRA_POLICY, status=BackupStatus.IN_PROGRESS)
-    posted = await slack_client.chat_postMessage(channel=CHANNEL, text="backup")
-    await services.operations.register(
+    registered = await register_with_card(
+        services,
+        slack_client,
         OperationKind.BACKUP,
         backup.backup_id,
-        cloud_id=ACME_CLOUD_ID,
-        product="JIRA",
-        channel=CHANNEL,
-        card_ts=str(posted["ts"]),
-        started_by=ADMIN,
         status="IN_PROGRESS",
         policy_id=ACME_JIRA_POLICY,
     )
@@ -170,7 +152,8 @@ async def test_a_backup_is_kept_until_the_retention_after_its_expiry_reminder(
 
     simulator.clock.advance(timedelta(days=7).total_seconds())
     await tracker.poll_once()
-    thread = fake_slack.thread(CHANNEL, str(posted["ts"]))
+    assert registered.card_ts
+    thread = fake_slack.thread(CHANNEL, registered.card_ts)
     assert "expires" in thread[-1].text
     simulator.clock.advance(timedelta(days=2, hours=1).total_seconds())
     await tracker.poll_once()

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bot.clock import Clock, ensure_utc
+from bot.redaction import redact
 from bot.store.operations import OperationKind, OperationStore, TrackedOperation
 from bot.store.outbox import Announce, RestoreHook
 from bot.store.outboxes import CARD_FIELD, OutboxEntry, OutboxView
@@ -263,7 +264,7 @@ class Sender:
                         "set aside an outbox entry of %s that cannot be read (%s): %.200s",
                         owner,
                         unreadable.reason,
-                        unreadable.raw,
+                        redact(unreadable.raw),
                     )
             if view.entries or view.card_version is not None:
                 found[owner] = (view, await self._store.get_by_key(owner))
