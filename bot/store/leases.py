@@ -150,16 +150,24 @@ class Leases:
 
     async def renew(self, lease: Lease, ttl: timedelta) -> Lease | None:
         """The same lease for another ``ttl``; None when it lapsed or changed hands."""
+        (renewed,) = await self.renew_all([lease], ttl)
+        return renewed
+
+    async def renew_all(self, leases: Sequence[Lease], ttl: timedelta) -> list[Lease | None]:
+        """``renew`` for each of ``leases``, in one round trip (each renewal on its own)."""
         ttl_ms = _ttl_ms(ttl)
         now = self.now_ms()
-        renewed = await self._renew(
-            keys=[lease.key], args=[lease.guard, str(now), str(ttl_ms), str(_CLEANUP_MS)]
-        )
-        if not int(renewed):
-            return None
-        return Lease(
-            key=lease.key, holder=lease.holder, fence=lease.fence, expires_at_ms=now + ttl_ms
-        )
+        args = [str(now), str(ttl_ms), str(_CLEANUP_MS)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for lease in leases:
+                await self._renew(keys=[lease.key], args=[lease.guard, *args], client=pipe)
+            answers = await pipe.execute()
+        return [
+            Lease(key=lease.key, holder=lease.holder, fence=lease.fence, expires_at_ms=now + ttl_ms)
+            if int(renewed)
+            else None
+            for lease, renewed in zip(leases, answers, strict=True)
+        ]
 
     async def release(self, lease: Lease) -> bool:
         """Give the lease back; False when it had already lapsed or changed hands."""

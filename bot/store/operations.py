@@ -551,15 +551,24 @@ class OperationStore:
         """
         if not await self._redis.set(f"{self._ended_key}:backfilled", "1", nx=True):
             return
-        async for key in self._redis.scan_iter(match=f"{self._prefix}op:*", count=500):
-            raw = await self._redis.get(key)
+        batch: list[str] = []
+        async for key in self._redis.scan_iter(match=f"{self._prefix}op:*", count=_LOAD_BATCH):
+            batch.append(_text(key))
+            if len(batch) >= _LOAD_BATCH:
+                await self._index_ended(batch)
+                batch = []
+        await self._index_ended(batch)
+
+    async def _index_ended(self, keys: Sequence[str]) -> None:
+        ended: dict[str, int] = {}
+        for raw in await self._redis.mget(keys) if keys else []:
             if raw is None:
                 continue
             operation = TrackedOperation.from_json(raw)
             if operation.final and not operation.awaiting_report:
-                await self._redis.zadd(
-                    self._ended_key, {operation.key: _ms(operation.last_changed_at)}, nx=True
-                )
+                ended[operation.key] = _ms(operation.last_changed_at)
+        if ended:
+            await self._redis.zadd(self._ended_key, ended, nx=True)
 
 
 __all__ = [

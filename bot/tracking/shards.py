@@ -101,14 +101,16 @@ class ShardLeases:
             args=[self._process_id, str(self._leases.now_ms()), str(self.lease_ms)],
         )
         target = math.ceil(self.shards / max(int(live), 1))
-        held: dict[int, Lease] = {}
-        for shard, lease in sorted(self._held.items()):
-            if len(held) >= target:
-                await self._leases.release(lease)
-                continue
-            renewed = await self._leases.renew(lease, self.lease)
-            if renewed is not None:
-                held[shard] = renewed
+        kept = sorted(self._held.items())
+        for _, lease in kept[target:]:
+            await self._leases.release(lease)
+        kept = kept[:target]
+        renewed = await self._leases.renew_all([lease for _, lease in kept], self.lease)
+        held = {
+            shard: lease
+            for (shard, _), lease in zip(kept, renewed, strict=True)
+            if lease is not None
+        }
         if len(held) < target:
             order = [(self._start + i) % self.shards for i in range(self.shards)]
             candidates = [shard for shard in order if shard not in held]
