@@ -55,7 +55,6 @@ from typing import Any, TypeVar
 import aiohttp
 import redis
 import redis.asyncio as aioredis
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.atlassian import AtlassianClient, RetryPolicy
 from bot.atlassian.models import BackupStatus, OperationStatus, Product, RestoreStatus
@@ -74,8 +73,11 @@ from bot.simulator.world import (
     World,
 )
 from bot.slack.access import AccessPolicy
+from bot.slack.app import make_gateway
+from bot.slack.serve import make_web_client
+from bot.slack.tracker_slack import TrackerSlack
 from bot.store.operations import OperationKind, OperationStore
-from bot.tracker import Tracker
+from bot.tracking import Tracker
 
 POLL_SECONDS = 30.0
 SITES = 50
@@ -296,6 +298,8 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
         bot_admins=["UADMIN"],
         bot_notify_channel=None,
         bot_poll_seconds=POLL_SECONDS,
+        slack_bot_token="xoxb-test",
+        slack_api_url=slack_api.url,
     )
     atlassian = AtlassianClient(
         base_url=sim_url,
@@ -317,7 +321,7 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
     )
     # One HTTP session for every Slack call: without it slack_sdk opens a connection per call.
     slack_session = aiohttp.ClientSession()
-    slack = AsyncWebClient(token="xoxb-test", base_url=slack_api.url, session=slack_session)
+    slack = make_web_client(settings, slack_session)
 
     setup_started = time.perf_counter()
 
@@ -341,7 +345,9 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
     setup = time.perf_counter() - setup_started
     print(f"\n== {size:,} tracked operations ({setup:.1f} s to set up)")
 
-    tracker = Tracker(services, slack, process_id="bench")
+    tracker = Tracker(
+        services, TrackerSlack(make_gateway(services, slack), services), process_id="bench"
+    )
     cycles: list[Cycle] = []
     for number in range(QUIET_CYCLES + FINISH_WITHIN_CYCLES + EXTRA_CYCLES):
         cycle_start = clock.now()

@@ -17,7 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Services
 from bot.slack.app import SlackBot
-from bot.tracker import Tracker
+from bot.slack.tracker_slack import TrackerSlack
+from bot.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ async def start_background(
     *,
     housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
 ) -> Background:
-    tracker = Tracker(services, slack, process_id=process_id(), restore_hooks=bot.restore)
+    tracker = Tracker(
+        services,
+        TrackerSlack(bot.gateway, services, restore_cards=bot.restore),
+        process_id=process_id(),
+        restore_outcomes=bot.restore,
+    )
     background = Background(tracker=tracker)
     try:
         await tracker.adopt_running()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import redis.asyncio as aioredis
@@ -108,7 +109,9 @@ async def open_services(
             atlassian=atlassian,
             redis=redis_client,
             clock=clock,
-            operations=OperationStore(redis_client, clock),
+            operations=OperationStore(
+                redis_client, clock, retention=timedelta(days=settings.bot_retention_days)
+            ),
             sessions=RestoreSessionStore(redis_client, clock),
             access=AccessPolicy.build(
                 admins=settings.bot_admins,

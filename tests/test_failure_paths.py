@@ -15,10 +15,9 @@ import redis.asyncio as aioredis
 from bot.atlassian.models import Product, Restore
 from bot.sessions import SessionState
 from bot.simulator.seed import JIRA_COMPLETE_BACKUP, SANDBOX_CLOUD_ID
-from bot.slack.serve import make_web_client
 from bot.store.operations import OperationKind
-from bot.tracker import Tracker
 from tests.fixtures.bot_harness import APPROVER, CHANNEL, BotHarness, HarnessFactory
+from tests.fixtures.tracking import wired_tracker
 from tests.test_restore_flow import (
     create_calls,
     request_restore,
@@ -61,12 +60,7 @@ async def test_a_restore_that_ended_before_recovery_found_it_is_announced_once(
 
     revived = await make_bot_harness(slack=dead.slack)
     assert await revived.bot.restore.recover_in_flight(grace=timedelta(0)) == 1
-    tracker = Tracker(
-        revived.services,
-        make_web_client(revived.services.settings),
-        process_id="revived",
-        restore_hooks=revived.bot.restore,
-    )
+    tracker = wired_tracker(revived, "revived")
     for _ in range(3):
         await tracker.poll_once()
         revived.simulator.clock.advance(31)

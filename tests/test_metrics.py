@@ -41,6 +41,7 @@ from bot.slack.instrumentation import InstrumentedApp, classify
 from bot.slack.serve import state_sampler
 from bot.store.leases import Leases
 from bot.store.operations import OperationStore
+from bot.store.outbox import Destination, ExpiryReminder
 from tests.fixtures.bot_harness import ADMIN, APPROVER, CHANNEL, VIEWER, BotHarness
 from tests.fixtures.metrics_scrape import Scrape, scrape
 from tests.fixtures.redis_server import free_port
@@ -118,8 +119,14 @@ async def test_the_sampler_reads_sessions_and_operations_from_redis(
     await harness.slash(f"run {ACME_JIRA_POLICY}")
     await harness.slash(f"start {JIRA_COMPLETE_BACKUP} to=acme-staging", command="/restore")
     (operation,) = await harness.services.operations.active()
+    expiry = harness.simulator.clock.now() + timedelta(days=2)
     await harness.services.operations.enqueue_once(
-        operation.key, [{"text": "first"}, {"text": "second"}], marker="metrics-test"
+        operation.key,
+        [
+            ExpiryReminder(to=Destination.THREAD, expiry=expiry),
+            ExpiryReminder(to=Destination.NOTIFY, expiry=expiry),
+        ],
+        marker="metrics-test",
     )
     assert await sampler.sample_once()
     harness.simulator.clock.advance(90 * 60)

@@ -31,9 +31,7 @@ from bot.simulator.seed import (
     STAGING_CLOUD_ID,
 )
 from bot.slack import restore_blocks as rb
-from bot.slack.serve import make_web_client
 from bot.store.operations import OperationKind
-from bot.tracker import Tracker
 from tests.fixtures.bot_harness import (
     ADMIN,
     APPROVER,
@@ -42,6 +40,7 @@ from tests.fixtures.bot_harness import (
     BotHarness,
     HarnessFactory,
 )
+from tests.fixtures.tracking import wired_tracker
 
 SPACE = ConsentCheck.CONFLICTING_SPACE.value
 GROUP = ConsentCheck.CONFLICTING_GROUP.value
@@ -1007,12 +1006,7 @@ async def test_the_tracker_ends_the_card_with_the_outcome_and_the_report(
     session_id = await staged_for_consent(harness)
     for check in STAGING_CHECKS:
         await click(harness, answer(check))
-    tracker = Tracker(
-        harness.services,
-        make_web_client(harness.services.settings),
-        process_id="restore-flow-test",
-        restore_hooks=harness.bot.restore,
-    )
+    tracker = wired_tracker(harness, "restore-flow-test")
     await tracker.poll_once()
     for _ in range(3):
         harness.simulator.clock.advance(harness.services.settings.bot_poll_seconds + 1)

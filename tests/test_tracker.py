@@ -11,19 +11,17 @@ import asyncio
 import enum
 import json
 import random
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.atlassian.models import (
     BackupStatus,
     OperationStatus,
     Product,
-    Restore,
     RestoreStatus,
 )
 from bot.localslack import Message as SlackMessage
@@ -40,38 +38,25 @@ from bot.simulator.seed import (
     SANDBOX_CLOUD_ID,
 )
 from bot.simulator.world import RestoreRecord, TransferRecord
-from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
-from bot.slack.blocks import Message
-from bot.slack.handlers import CommandHandlers, Invocation
-from bot.slack.serve import make_web_client
+from bot.slack.gateway import CARD_EDIT_RATE
 from bot.store.operations import OperationKind, TrackedOperation
-from bot.tracker import CARD_EDIT_RATE, CycleStats, SlackRate, Tracker, ends_operation
+from bot.store.throttle import SendRate
+from bot.tracking import CycleStats, Tracker, ends_operation
 from tests.fixtures import bot_harness as harness_fixture
 from tests.fixtures.bot_harness import BotHarness
 from tests.fixtures.services import ADMIN, NOTIFY_CHANNEL, ServicesFactory
 from tests.fixtures.simulator import RunningSimulator
-from tests.fixtures.slack_api import SlackApiFactory
+from tests.fixtures.tracking import (
+    CHANNEL,
+    RecordingHooks,
+    make_tracker,
+    start_backup,
+    start_transfer,
+    wired_tracker,
+)
 
-CHANNEL = "COPS"
 POLL = 30.0
-
-
-@pytest.fixture
-async def fake_slack(make_slack_api: SlackApiFactory, simulator: RunningSimulator) -> SlackWebApi:
-    """The fake Slack Web API on the simulator's clock."""
-    return await make_slack_api(clock=simulator.clock)
-
-
-@pytest.fixture
-def slack_client(fake_slack: SlackWebApi) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-test", base_url=fake_slack.url)
-
-
-def make_tracker(
-    services: Services, slack: AsyncWebClient, process_id: str = "p1", **options: Any
-) -> Tracker:
-    return Tracker(services, slack, process_id=process_id, **options)
 
 
 def count_chat_update_per_workspace(api: SlackWebApi) -> None:
@@ -85,39 +70,6 @@ class UndocumentedStatus(enum.StrEnum):
     """A status Atlassian does not document, as the simulator would report it."""
 
     CANCELLED = "CANCELLED"
-
-
-async def noop_reply(message: Message) -> None:
-    """Handlers answer privately through this; the tests look at the channel instead."""
-
-
-async def start_backup(
-    services: Services, slack: AsyncWebClient, policy_id: str = ACME_JIRA_POLICY
-) -> TrackedOperation:
-    """Run ``/backup run`` through the real command handler, which posts and registers the card."""
-    handlers = CommandHandlers(services, slack)
-    await handlers.backup_run(
-        cmd.BackupRun(policy_id=policy_id),
-        Invocation(user_id=ADMIN, channel_id=CHANNEL),
-        noop_reply,
-    )
-    operations = [op for op in await services.operations.active() if op.policy_id == policy_id]
-    assert len(operations) == 1
-    return operations[0]
-
-
-async def start_transfer(
-    services: Services, slack: AsyncWebClient, kind: OperationKind, backup_id: str
-) -> TrackedOperation:
-    handlers = CommandHandlers(services, slack)
-    who = Invocation(user_id=ADMIN, channel_id=CHANNEL)
-    if kind is OperationKind.EXPORT:
-        await handlers.export(cmd.Export(backup_ids=(backup_id,)), who, noop_reply)
-    else:
-        await handlers.import_(cmd.Import(backup_ids=(backup_id,)), who, noop_reply)
-    found = [op for op in await services.operations.active() if op.kind is kind]
-    assert len(found) == 1
-    return found[0]
 
 
 async def track_export(
@@ -360,43 +312,6 @@ async def test_restore_without_hooks_gets_report_link_on_card_and_in_thread(
     assert "COMPLETE" in card_text(fake_slack, operation)
 
 
-@dataclass
-class RecordingHooks:
-    """The restore flow's side of the tracker, as a small fake that remembers its calls."""
-
-    slack: SlackWebApi
-    calls: list[tuple[str, str, str | None, int]] = field(default_factory=list)
-    fail_finished: int = 0
-    # Like the restore flow for a restore it did not start: no session, so no card of its own.
-    sessionless: bool = False
-    messages: list[str | None] = field(default_factory=list)
-
-    async def card_for(
-        self, operation: TrackedOperation, restore: Restore, report_url: str | None
-    ) -> Message | None:
-        self.calls.append(("card_for", str(restore.status), report_url, self._replies(operation)))
-        if self.sessionless:
-            return None
-        return Message(text=f"restore card: {restore.status}", blocks=[])
-
-    async def finished(
-        self, operation: TrackedOperation, restore: Restore, report_url: str | None
-    ) -> None:
-        self.calls.append(("finished", str(restore.status), report_url, self._replies(operation)))
-        self.messages.append(restore.status_message)
-        if self.fail_finished:
-            self.fail_finished -= 1
-            raise RuntimeError("the session store is unavailable")
-
-    async def gone(self, operation: TrackedOperation) -> None:
-        self.calls.append(("gone", str(operation.status), None, self._replies(operation)))
-
-    def _replies(self, operation: TrackedOperation) -> int:
-        assert operation.channel
-        assert operation.card_ts
-        return len(self.slack.thread(operation.channel, operation.card_ts)) - 1
-
-
 async def test_restore_hooks_draw_the_card_and_finish_once_before_the_announcement(
     services: Services,
     simulator: RunningSimulator,
@@ -406,7 +321,7 @@ async def test_restore_hooks_draw_the_card_and_finish_once_before_the_announceme
     """With hooks the restore flow draws the card and finished() runs before the thread post."""
     hooks = RecordingHooks(fake_slack, fail_finished=1)
     operation = await start_restore(services, slack_client)
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
 
     await finish(simulator, tracker)
     assert replies(fake_slack, operation) == []
@@ -630,7 +545,7 @@ async def test_three_processes_announce_each_of_200_operations_once_even_when_on
         if round_number == 3:
             live = live[:2]  # p3 is killed: it never polls or renews again
         await send_until(simulator, live, simulator.clock.now() + timedelta(seconds=POLL))
-        if round_number > 8 and not await processes[0].operations.pending_owners():
+        if round_number > 8 and not await processes[0].operations.outboxes.pending_owners():
             break
 
     for operation in operations:
@@ -723,6 +638,46 @@ async def test_card_edits_share_one_budget_for_the_whole_workspace(
     assert not [c for c in fake_slack.calls if c.status == 429]
 
 
+async def test_slacks_own_429_is_waited_out_on_the_bots_clock_and_posted_once(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A 429 from Slack itself holds the post until Retry-After passes on the bot's clock.
+
+    The client is the one the bot runs with: no real sleep happens, and no second attempt
+    goes to Slack before the bot's own clock says so.
+    """
+    operation = await start_backup(services, slack_client)
+    fake_slack.rate_budgets["chat.postMessage"] = (1, True)
+    fake_slack.enforce_rate_limits = True
+    await slack_client.chat_postMessage(channel=CHANNEL, text="the channel's one post a minute")
+    tracker = make_tracker(services, slack_client)
+    simulator.clock.advance(POLL)
+
+    started = time.monotonic()
+    stats = await asyncio.wait_for(tracker.poll_once(), timeout=10)
+    assert time.monotonic() - started < 10
+    assert stats.transitions == 1
+    assert replies(fake_slack, operation) == []
+    (limited,) = [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert limited.status == 429
+    retry_at = tracker.next_send_at
+    assert retry_at is not None
+    assert retry_at - simulator.clock.now() == timedelta(seconds=30)
+
+    await send_until(simulator, [tracker], retry_at - timedelta(seconds=1))
+    assert replies(fake_slack, operation) == []
+    await send_until(simulator, [tracker], retry_at + timedelta(seconds=1))
+
+    thread_posts = [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert [c.status for c in thread_posts] == [429, 200]
+    assert thread_posts[1].time >= limited.time + timedelta(seconds=30)
+    assert len(replies(fake_slack, operation)) == 1
+    assert time.monotonic() - started < 10
+
+
 async def test_a_429_on_a_card_edit_holds_every_card_but_no_thread_post(
     services: Services,
     simulator: RunningSimulator,
@@ -757,7 +712,7 @@ async def test_cards_of_ended_operations_go_first_then_the_longest_stale(
     slack_client: AsyncWebClient,
 ) -> None:
     """With one edit a minute, a finished card overtakes older changes; older beats newer."""
-    tracker = make_tracker(services, slack_client, card_edit_rate=SlackRate(interval=60, burst=1))
+    tracker = make_tracker(services, slack_client, card_edit_rate=SendRate(interval=60, burst=1))
     early_b = await track_export(services, simulator, slack_client, "exp-b-early", finishes_in=900)
     early_c = await track_export(services, simulator, slack_client, "exp-c-early", finishes_in=900)
     await tracker.poll_once()  # both now IN_PROGRESS; the minute's one edit goes to b
@@ -829,7 +784,7 @@ async def test_a_cancelled_restore_reaches_the_restore_flow_as_failed_naming_the
     hooks = RecordingHooks(fake_slack)
     operation = await start_restore(services, slack_client)
     simulator.world.restores[operation.operation_id].outcome = UndocumentedStatus.CANCELLED
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
 
     await finish(simulator, tracker)
 
@@ -849,7 +804,7 @@ async def test_a_restore_atlassian_stops_reporting_is_handed_to_the_gone_hook_on
     """A restore answering 404 calls gone() once, before its thread post, and never finished()."""
     hooks = RecordingHooks(fake_slack)
     operation = await start_restore(services, slack_client)
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
     await tracker.poll_once()
     del simulator.world.restores[operation.operation_id]
 
@@ -879,7 +834,7 @@ async def test_an_adopted_restore_without_a_session_gets_its_card_edited(
         include_attachments=True,
         include_users_and_groups=False,
     )
-    tracker = make_tracker(services, slack_client, restore_hooks=hooks)
+    tracker = make_tracker(services, slack_client, restore=hooks)
     (adopted,) = await tracker.adopt_running()
     await tracker.poll_once()
     stored = await services.operations.get(OperationKind.RESTORE, restore.restore_id)
@@ -940,7 +895,7 @@ async def test_a_post_queued_for_a_card_waiting_on_the_edit_budget_is_sent(
     blocker = await start_backup(services, slack_client, ACME_CONFLUENCE_POLICY)
     operation = await start_backup(services, slack_client)
     tracker = make_tracker(
-        services, slack_client, card_edit_rate=SlackRate(interval=30 * 24 * 3600, burst=1)
+        services, slack_client, card_edit_rate=SendRate(interval=30 * 24 * 3600, burst=1)
     )
     await finish(simulator, tracker)
     shown_final = [op for op in (blocker, operation) if "COMPLETE" in card_text(fake_slack, op)]
@@ -1078,7 +1033,8 @@ async def test_two_processes_starting_together_adopt_each_running_operation_once
         include_attachments=True,
         include_users_and_groups=False,
     )
-    first = make_tracker(await make_services(), slack_client, "p1")
+    first_services = await make_services()
+    first = make_tracker(first_services, slack_client, "p1")
     second = make_tracker(await make_services(), slack_client, "p2")
 
     adopted = await asyncio.gather(first.adopt_running(), second.adopt_running())
@@ -1097,12 +1053,38 @@ async def test_two_processes_starting_together_adopt_each_running_operation_once
     for _ in range(2):
         simulator.clock.advance(POLL)
         await asyncio.gather(first.poll_once(), second.poll_once())
-    stored = await first._services.operations.get(OperationKind.BACKUP, backup.backup_id)
+    stored = await first_services.operations.get(OperationKind.BACKUP, backup.backup_id)
     assert stored is not None
     assert stored.adopted
     assert stored.final
     assert len(replies(fake_slack, stored)) == 1
     assert "COMPLETE" in card_text(fake_slack, stored)
+
+
+async def test_a_restore_its_session_claims_is_left_to_the_session(
+    services: Services,
+    simulator: RunningSimulator,
+    fake_slack: SlackWebApi,
+    slack_client: AsyncWebClient,
+) -> None:
+    """A running restore the restore workflow claims gets no adopted card and no second owner."""
+    restore = simulator.world.create_restore(
+        SANDBOX_CLOUD_ID,
+        backup_id=JIRA_COMPLETE_BACKUP,
+        product=Product.JIRA,
+        include_attachments=True,
+        include_users_and_groups=False,
+    )
+    hooks = RecordingHooks(fake_slack, claims=True)
+    tracker = make_tracker(services, slack_client, restore=hooks)
+
+    adopted = await tracker.adopt_running()
+    await tracker.poll_once()
+
+    assert adopted == []
+    assert ("claim", restore.restore_id, None, 0) in hooks.calls
+    assert await services.operations.get(OperationKind.RESTORE, restore.restore_id) is None
+    assert not [m for m in fake_slack.messages(NOTIFY_CHANNEL) if restore.restore_id in str(m)]
 
 
 async def test_adoption_without_a_notify_channel_tracks_without_a_card(
@@ -1182,12 +1164,7 @@ async def test_a_restore_atlassian_stops_reporting_fails_its_session_and_frees_t
     assert session.state is SessionState.RUNNING
     assert session.restore_id
     del harness.simulator.world.restores[session.restore_id]
-    tracker = Tracker(
-        harness.services,
-        make_web_client(harness.services.settings),
-        process_id="tracker",
-        restore_hooks=harness.bot.restore,
-    )
+    tracker = wired_tracker(harness, "tracker")
 
     await tracker.poll_once()
 

@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Final
 
 import redis.asyncio as aioredis
@@ -187,7 +188,12 @@ def build_services(
         atlassian=atlassian or AtlassianClient.from_settings(settings, clock=clock),
         redis=redis,
         clock=clock,
-        operations=OperationStore(redis, clock, key_prefix=key_prefix),
+        operations=OperationStore(
+            redis,
+            clock,
+            key_prefix=key_prefix,
+            retention=timedelta(days=settings.bot_retention_days),
+        ),
         sessions=RestoreSessionStore(redis, clock, key_prefix=key_prefix),
         access=AccessPolicy.build(
             admins=settings.bot_admins,

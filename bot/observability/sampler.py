@@ -54,10 +54,15 @@ class OutboxState(Protocol):
     def entries(self) -> Sequence[object]: ...
 
 
+class OutboxesView(Protocol):
+    async def pending_owners(self) -> Sequence[str]: ...
+    async def read(self, owner: str) -> OutboxState: ...
+
+
 class OperationsView(Protocol):
     async def active(self) -> Sequence[TrackedView]: ...
-    async def pending_owners(self) -> Sequence[str]: ...
-    async def outbox(self, owner: str) -> OutboxState: ...
+    @property
+    def outboxes(self) -> OutboxesView: ...
 
 
 class SessionView(Protocol):
@@ -117,8 +122,8 @@ class StateSampler:
 
     async def _outboxes(self) -> dict[str, int]:
         owed: dict[str, int] = {}
-        for owner in await self._operations.pending_owners():
-            outbox = await self._operations.outbox(owner)
+        for owner in await self._operations.outboxes.pending_owners():
+            outbox = await self._operations.outboxes.read(owner)
             depth = len(outbox.entries) + (1 if outbox.card_version is not None else 0)
             if depth:
                 owed[owner] = depth

@@ -696,6 +696,25 @@ class RestoreHandlers:
 
     # -- tracker hooks -------------------------------------------------------------------
 
+    async def claim(self, restore: Restore) -> bool:
+        """A restore found running that a session asked for is tracked on that session's card."""
+        session = await self._sessions.find_by_restore_id(restore.restore_id)
+        if session is None:
+            return False
+        await self._services.operations.register(
+            OperationKind.RESTORE,
+            restore.restore_id,
+            cloud_id=restore.cloud_id,
+            product=str(restore.product) if restore.product else None,
+            channel=session.channel,
+            card_ts=session.card_ts,
+            started_by=session.requester,
+            status=str(restore.status),
+            session_id=session.session_id,
+            backup_id=restore.backup_id,
+        )
+        return True
+
     async def _session_for(
         self, operation: TrackedOperation, restore: Restore
     ) -> RestoreSession | None:

@@ -99,11 +99,13 @@ def make_web_client(
 ) -> AsyncWebClient:
     """The Web API client; pass a long-lived ``session`` so calls reuse connections.
 
-    It carries no retry handler. The SDK's rate-limit handler would sleep out a 429 on the
-    real clock while holding the caller's send slot, before the gateway's shared budget saw
-    it; its connection-error handler would resend a chat.postMessage whose connection
-    dropped after Slack took it, posting twice. ``SlackGateway`` handles both: a 429
-    blocks the budget on the injected clock, and a failed send stays queued to be retried.
+    It retries nothing (the SDK would otherwise add its connection-error retry by default).
+    A 429 is handled once, by ``SlackGateway`` on the injected clock: the SDK's rate-limit
+    handler would sleep on the real clock while holding the caller's send slot, before the
+    shared budget saw the 429. And a blind retry of ``chat.postMessage`` after a dropped
+    connection could post the same message twice, since Slack may have taken the first;
+    the tracker's outbox retries its sends itself, and a command's answer is reported as
+    failed rather than repeated.
     """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(

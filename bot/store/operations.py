@@ -11,7 +11,12 @@ Keys, all under the prefix (``bbot:`` by default)::
                           ``{kind}:{id}``, or ``policy:{id}``): ``card`` (the version the card
                           must show), ``e:{seq}`` entries in order, ``claim:{field}`` senders
     outbox:pending        set of owners whose outbox is not empty
+    outbox:set-aside      hash: entries no sender could read, ``{owner} {field}`` -> JSON
+                          (the entry as stored, why, when), kept for an operator to look at
     reminders:expiry      sorted set of backup owners by when their expiry reminder is due
+    ops:ended             sorted set of finished operations by when they ended (ms)
+
+Outbox entries are typed notifications (``bot.store.outbox``) in their stored form.
 
 A change of an operation's status and the notifications it causes are written by one Lua
 script (``record``): the write happens only if nobody changed the operation since it was
@@ -19,6 +24,12 @@ read (its ``version``), so two processes that see the same change record it once
 outbox can never hold a notification for a change that was not recorded, nor miss one for
 a change that was. The scripts build key names from the prefix, so the store needs one Redis
 server (not Redis Cluster).
+
+Retention: a finished operation, its outbox and its set-aside entries are forgotten
+``retention`` after it ended, measured on the injected clock (``forget_ended``, which the
+tracker runs at most once an hour). A backup whose expiry reminder is still to come is kept
+until ``retention`` after that reminder. The Redis TTL a finished operation's keys get is
+longer than that and only cleans up after a bot that stopped running for good.
 """
 
 from __future__ import annotations
@@ -27,19 +38,23 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from bot.clock import Clock
+from bot.clock import Clock, ensure_utc
+from bot.store.outbox import Notification, encode
+from bot.store.outboxes import Outboxes
 
 # MGET batch size: large enough to need few round trips, small enough to keep replies short.
 _LOAD_BATCH: Final = 500
+# Finished operations forgotten per script call, so one sweep never blocks Redis for long.
+_FORGET_BATCH: Final = 200
 _CAS_ATTEMPTS: Final = 20
-CARD_FIELD: Final = "card"
-_ENTRY_PREFIX: Final = "e:"
-_CLAIM_PREFIX: Final = "claim:"
+# How much longer than the retention a finished operation's Redis TTL runs: cleanup only.
+_CLEANUP_MARGIN: Final = timedelta(days=1)
+DEFAULT_RETENTION: Final = timedelta(days=30)
 
 
 class OperationKind(enum.StrEnum):
@@ -78,6 +93,14 @@ class TrackedOperation:
     def key(self) -> str:
         return f"{self.kind.value}:{self.operation_id}"
 
+    @property
+    def last_changed_at(self) -> datetime:
+        """When its last change was recorded, on the injected clock (or its registration).
+
+        For a finished operation, that is when it ended.
+        """
+        return ensure_utc(datetime.fromisoformat(self.changed_at or self.registered_at))
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
@@ -89,29 +112,12 @@ class TrackedOperation:
         return cls(**{name: value for name, value in data.items() if name in known})
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """One notification still owed to Slack; ``field`` orders entries and acknowledges them."""
-
-    field: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxView:
-    """An owner's outbox as read: the card version still to draw, and the entries in order."""
-
-    owner: str
-    card_version: int | None
-    entries: tuple[OutboxEntry, ...]
-
-    @property
-    def empty(self) -> bool:
-        return self.card_version is None and not self.entries
-
-
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _ms(moment: datetime) -> int:
+    return int(ensure_utc(moment).timestamp() * 1000)
 
 
 def parse_owner(owner: str) -> tuple[OperationKind, str] | None:
@@ -123,13 +129,33 @@ def parse_owner(owner: str) -> tuple[OperationKind, str] | None:
         return None
 
 
+# Appends ARGV[first + 1 ..] to the outbox KEYS[outbox] as e:{seq} entries.
+def _append_entries(outbox: int, first: int) -> str:
+    return f"""
+local count, box = tonumber(ARGV[{first}]), KEYS[{outbox}]
+if count > 0 then
+  local last = redis.call('HINCRBY', box, '#seq', count)
+  for i = 1, count do
+    redis.call('HSET', box, string.format('e:%010d', last - count + i), ARGV[{first} + i])
+  end
+  queued = true
+end
+"""
+
+
 # Writes ``new`` only if the stored operation still has version ARGV[1]; then updates the
 # active set and appends the notifications, all or nothing.
-_RECORD = """
+# KEYS: op, active set, outbox, pending set, reminders, active serial, ended index.
+# ARGV: [1] expected version, [2] the operation's JSON, [3] owner, [4] '1' keep polling,
+# [5] card version to draw or '', [6] reminder due (s) or '', [7] ended at (ms) or '',
+# [8] cleanup TTL (ms), [9] entry count, then the entries.
+_RECORD = (
+    """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return -1 end
 local version = tonumber(cjson.decode(raw)['version']) or 0
 if version ~= tonumber(ARGV[1]) then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[2])
 local owner = ARGV[3]
 local moved
@@ -145,107 +171,98 @@ if ARGV[5] ~= '' then
   queued = true
 end
 if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], owner) end
-local count = tonumber(ARGV[7])
-if count > 0 then
-  local last = redis.call('HINCRBY', KEYS[3], '#seq', count)
-  for i = 1, count do
-    redis.call('HSET', KEYS[3], string.format('e:%010d', last - count + i), ARGV[7 + i])
-  end
-  queued = true
-end
+"""
+    + _append_entries(outbox=3, first=9)
+    + """
 if queued then redis.call('SADD', KEYS[4], owner) end
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[7], ARGV[7], owner)
+  -- A cleanup TTL only grows: a later write must not cut one that covers a reminder.
+  local cleanup = math.max(ttl, tonumber(ARGV[8]))
+  redis.call('PEXPIRE', KEYS[1], cleanup)
+  redis.call('PEXPIRE', KEYS[3], cleanup)
+end
 return version + 1
 """
+)
 
-# Creates the operation unless it exists, with its first notifications.
-_CREATE = """
+# Creates the operation unless it exists, to be polled, with its first notifications.
+# KEYS: op, active set, outbox, pending set, active serial. ARGV: [1] JSON, [2] owner,
+# [3] entry count, then the entries.
+_CREATE = (
+    """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
 local owner = ARGV[2]
-if ARGV[3] == '1' and redis.call('SADD', KEYS[2], owner) == 1 then
-  redis.call('INCR', KEYS[5])
-end
-local count = tonumber(ARGV[4])
-if count > 0 then
-  local last = redis.call('HINCRBY', KEYS[3], '#seq', count)
-  for i = 1, count do
-    redis.call('HSET', KEYS[3], string.format('e:%010d', last - count + i), ARGV[4 + i])
-  end
-  redis.call('SADD', KEYS[4], owner)
-end
+if redis.call('SADD', KEYS[2], owner) == 1 then redis.call('INCR', KEYS[5]) end
+local queued = false
+"""
+    + _append_entries(outbox=3, first=3)
+    + """
+if queued then redis.call('SADD', KEYS[4], owner) end
 return 1
 """
+)
 
 # Appends notifications once: only the caller that sets the marker enqueues them.
-_ENQUEUE_ONCE = """
+# KEYS: outbox, pending set, marker. ARGV: [1] owner, [2] now, [3] marker TTL (s),
+# [4] entry count, then the entries.
+_ENQUEUE_ONCE = (
+    """
 if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', ARGV[3]) == false then return 0 end
-local count = tonumber(ARGV[4])
-local last = redis.call('HINCRBY', KEYS[1], '#seq', count)
-for i = 1, count do
-  redis.call('HSET', KEYS[1], string.format('e:%010d', last - count + i), ARGV[4 + i])
-end
+local queued = false
+"""
+    + _append_entries(outbox=1, first=4)
+    + """
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
+)
 
-# Takes the right to send one entry. KEYS[2] is the sender's lease: "owner|fence|expiry_ms";
-# ARGV[5] is the "owner|fence|" prefix the sender believes it holds.
-_CLAIM = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-local lease = redis.call('GET', KEYS[2])
-local prefix = ARGV[5]
-if not lease or string.sub(lease, 1, #prefix) ~= prefix then return -1 end
-local expiry = tonumber(string.sub(lease, #prefix + 1))
-local now = tonumber(ARGV[3])
-if not expiry or expiry <= now then return -1 end
-local claim = redis.call('HGET', KEYS[1], 'claim:' .. ARGV[1])
-if claim then
-  local sep = string.find(claim, '|', 1, true)
-  local holder = string.sub(claim, 1, sep - 1)
-  local until_ms = tonumber(string.sub(claim, sep + 1))
-  if holder ~= ARGV[2] and until_ms > now then return -2 end
+# Forgets up to ARGV[3] operations that ended at or before ARGV[2] (ms). One whose expiry
+# reminder is still due is kept until the retention after that reminder (its score moves).
+# KEYS: ended index, reminders, pending set, active set. ARGV: [1] key prefix, [2] cutoff,
+# [3] batch size. Returns {forgotten, looked at}.
+_FORGET_ENDED = """
+local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local forgotten = 0
+for _, owner in ipairs(owners) do
+  local reminder = redis.call('ZSCORE', KEYS[2], owner)
+  if redis.call('SISMEMBER', KEYS[4], owner) == 1 then
+    redis.call('ZREM', KEYS[1], owner)
+  elseif reminder then
+    local later = math.floor(tonumber(reminder) * 1000)
+    redis.call('ZADD', KEYS[1], math.max(later, tonumber(ARGV[2]) + 1), owner)
+  else
+    redis.call('DEL', ARGV[1] .. 'op:' .. owner, ARGV[1] .. 'outbox:' .. owner)
+    redis.call('SREM', KEYS[3], owner)
+    redis.call('ZREM', KEYS[1], owner)
+    forgotten = forgotten + 1
+  end
 end
-redis.call('HSET', KEYS[1], 'claim:' .. ARGV[1], ARGV[2] .. '|' .. ARGV[4])
-return 1
-"""
-
-# Removes a sent entry (the card only if no newer version arrived meanwhile) and its claim;
-# an outbox left with nothing to send is deleted and leaves the pending set.
-_ACK = """
-redis.call('HDEL', KEYS[1], 'claim:' .. ARGV[1])
-local removed = 0
-if ARGV[3] == '' or redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[3] then
-  removed = redis.call('HDEL', KEYS[1], ARGV[1])
-end
-for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if name == 'card' or string.sub(name, 1, 2) == 'e:' then return removed end
-end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[2])
-return removed
-"""
-
-_UNCLAIM = """
-local claim = redis.call('HGET', KEYS[1], 'claim:' .. ARGV[1])
-if claim and string.sub(claim, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then
-  redis.call('HDEL', KEYS[1], 'claim:' .. ARGV[1])
-end
-return 1
+return {forgotten, #owners}
 """
 
 
 class OperationStore:
     """Tracked operations keyed by kind and id; the active set is what the tracker polls."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, *, key_prefix: str = "bbot:") -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Clock,
+        *,
+        key_prefix: str = "bbot:",
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
         self._redis = redis
         self._clock = clock
         self._prefix = key_prefix
+        self.retention = retention
         self._record = redis.register_script(_RECORD)
         self._create = redis.register_script(_CREATE)
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
-        self._claim = redis.register_script(_CLAIM)
-        self._ack = redis.register_script(_ACK)
-        self._unclaim = redis.register_script(_UNCLAIM)
+        self._forget_ended = redis.register_script(_FORGET_ENDED)
+        self.outboxes = Outboxes(redis, clock, key_prefix=key_prefix)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -262,7 +279,7 @@ class OperationStore:
         return f"{self._prefix}op:{owner}"
 
     def _outbox_key(self, owner: str) -> str:
-        return f"{self._prefix}outbox:{owner}"
+        return self.outboxes.key(owner)
 
     @property
     def _active_key(self) -> str:
@@ -273,8 +290,12 @@ class OperationStore:
         return f"{self._prefix}ops:active:serial"
 
     @property
+    def _ended_key(self) -> str:
+        return f"{self._prefix}ops:ended"
+
+    @property
     def _pending_key(self) -> str:
-        return f"{self._prefix}outbox:pending"
+        return self.outboxes.pending_key
 
     @property
     def _reminders_key(self) -> str:
@@ -344,9 +365,11 @@ class OperationStore:
         return existing if existing is not None else operation
 
     async def create(
-        self, operation: TrackedOperation, *, notify: Sequence[Mapping[str, Any]] = ()
+        self, operation: TrackedOperation, *, notify: Sequence[Notification] = ()
     ) -> bool:
-        """Store a new operation with its first notifications; False if it is already known."""
+        """Store a new operation to poll, with its first notifications; False if it is known."""
+        if operation.final:
+            raise ValueError("create takes an operation still to be polled")
         created = await self._create(
             keys=[
                 self._op_key(operation.kind, operation.operation_id),
@@ -358,9 +381,8 @@ class OperationStore:
             args=[
                 operation.to_json(),
                 operation.key,
-                "0" if operation.final else "1",
                 str(len(notify)),
-                *(json.dumps(entry, sort_keys=True) for entry in notify),
+                *(encode(entry) for entry in notify),
             ],
         )
         return bool(created)
@@ -375,17 +397,6 @@ class OperationStore:
             return None
         raw = await self._redis.get(self._owner_key(owner))
         return None if raw is None else TrackedOperation.from_json(raw)
-
-    async def save(self, operation: TrackedOperation) -> None:
-        """Overwrite the operation as given (no version check); prefer ``update``."""
-        key = self._op_key(operation.kind, operation.operation_id)
-        await self._redis.set(key, operation.to_json())
-        if operation.final and not operation.awaiting_report:
-            moved = await self._redis.srem(self._active_key, operation.key)
-        else:
-            moved = await self._redis.sadd(self._active_key, operation.key)
-        if moved:
-            await self._redis.incr(self._active_serial_key)
 
     async def update(
         self, kind: OperationKind, operation_id: str, changes: Mapping[str, Any]
@@ -408,7 +419,7 @@ class OperationStore:
         operation: TrackedOperation,
         *,
         expected_version: int,
-        notify: Sequence[Mapping[str, Any]] = (),
+        notify: Sequence[Notification] = (),
         redraw_card: bool = False,
         remind_at: datetime | None = None,
     ) -> bool:
@@ -420,6 +431,11 @@ class OperationStore:
         when someone else changed the operation first (or it is gone).
         """
         keep_active = not operation.final or operation.awaiting_report
+        ended = "" if keep_active else str(_ms(operation.last_changed_at))
+        # Past the retention, and past the reminder still to come, whichever is later.
+        cleanup = self.retention + _CLEANUP_MARGIN
+        if remind_at is not None:
+            cleanup += max(remind_at - self._clock.now(), timedelta(0))
         result = await self._record(
             keys=[
                 self._op_key(operation.kind, operation.operation_id),
@@ -428,6 +444,7 @@ class OperationStore:
                 self._pending_key,
                 self._reminders_key,
                 self._active_serial_key,
+                self._ended_key,
             ],
             args=[
                 str(expected_version),
@@ -436,8 +453,10 @@ class OperationStore:
                 "1" if keep_active else "0",
                 str(operation.version) if redraw_card else "",
                 "" if remind_at is None else repr(remind_at.timestamp()),
+                ended,
+                str(int(cleanup.total_seconds() * 1000)),
                 str(len(notify)),
-                *(json.dumps(entry, sort_keys=True) for entry in notify),
+                *(encode(entry) for entry in notify),
             ],
         )
         return int(result) > 0
@@ -445,7 +464,7 @@ class OperationStore:
     async def enqueue_once(
         self,
         owner: str,
-        notify: Sequence[Mapping[str, Any]],
+        notify: Sequence[Notification],
         *,
         marker: str,
         marker_ttl_seconds: int = 60 * 24 * 3600,
@@ -460,55 +479,8 @@ class OperationStore:
                 self._clock.now().isoformat(),
                 str(marker_ttl_seconds),
                 str(len(notify)),
-                *(json.dumps(entry, sort_keys=True) for entry in notify),
+                *(encode(entry) for entry in notify),
             ],
-        )
-        return bool(result)
-
-    async def outbox(self, owner: str) -> OutboxView:
-        raw: Mapping[str | bytes, str | bytes] = await self._redis.hgetall(self._outbox_key(owner))
-        card: int | None = None
-        entries: list[OutboxEntry] = []
-        for name_raw, value_raw in raw.items():
-            name, value = _text(name_raw), _text(value_raw)
-            if name == CARD_FIELD:
-                card = int(value)
-            elif name.startswith(_ENTRY_PREFIX):
-                entries.append(OutboxEntry(field=name, payload=json.loads(value)))
-        entries.sort(key=lambda entry: entry.field)
-        return OutboxView(owner=owner, card_version=card, entries=tuple(entries))
-
-    async def pending_owners(self) -> list[str]:
-        members = await self._redis.smembers(self._pending_key)
-        return sorted(_text(member) for member in members)
-
-    async def claim(
-        self,
-        owner: str,
-        entry_field: str,
-        *,
-        holder: str,
-        now_ms: int,
-        until_ms: int,
-        lease_key: str,
-        lease_prefix: str,
-    ) -> int:
-        """Take the right to send one entry: 1 taken, 0 already gone, -1 lease lost, -2 busy."""
-        return int(
-            await self._claim(
-                keys=[self._outbox_key(owner), lease_key],
-                args=[entry_field, holder, str(now_ms), str(until_ms), lease_prefix],
-            )
-        )
-
-    async def unclaim(self, owner: str, entry_field: str, *, holder: str) -> None:
-        await self._unclaim(keys=[self._outbox_key(owner)], args=[entry_field, holder])
-
-    async def ack(self, owner: str, entry_field: str, *, card_version: int | None = None) -> bool:
-        """Mark a sent entry done; the card only if it still asks for ``card_version``."""
-        result = await self._ack(
-            keys=[self._outbox_key(owner), self._pending_key],
-            args=[entry_field, owner, "" if card_version is None else str(card_version)],
         )
         return bool(result)
 
@@ -551,26 +523,58 @@ class OperationStore:
         operation = await self.get(kind, operation_id)
         return operation.cloud_id if operation else None
 
-    async def forget_before(self, cutoff: datetime) -> int:
-        """Drop finished operations registered before ``cutoff``; returns how many."""
-        removed = 0
-        async for key in self._redis.scan_iter(match=f"{self._prefix}op:*"):
-            raw = await self._redis.get(key)
+    async def forget_ended(self) -> int:
+        """Forget the operations that ended more than ``retention`` ago; returns how many.
+
+        Their outboxes go with them, and so do entries set aside longer ago than that.
+        """
+        now = self._clock.now()
+        cutoff = str(_ms(now - self.retention))
+        await self._index_unindexed_ended()
+        forgotten = 0
+        while True:
+            done, seen = await self._forget_ended(
+                keys=[self._ended_key, self._reminders_key, self._pending_key, self._active_key],
+                args=[self._prefix, cutoff, str(_FORGET_BATCH)],
+            )
+            forgotten += int(done)
+            if int(seen) < _FORGET_BATCH:
+                break
+        await self.outboxes.forget_set_aside(before=now - self.retention)
+        return forgotten
+
+    async def _index_unindexed_ended(self) -> None:
+        """Once per Redis: index finished operations stored before there was an index.
+
+        Earlier versions kept finished operations for ever; this finds them once (a scan of
+        the operation keys) so they are forgotten like the others.
+        """
+        if not await self._redis.set(f"{self._ended_key}:backfilled", "1", nx=True):
+            return
+        batch: list[str] = []
+        async for key in self._redis.scan_iter(match=f"{self._prefix}op:*", count=_LOAD_BATCH):
+            batch.append(_text(key))
+            if len(batch) >= _LOAD_BATCH:
+                await self._index_ended(batch)
+                batch = []
+        await self._index_ended(batch)
+
+    async def _index_ended(self, keys: Sequence[str]) -> None:
+        ended: dict[str, int] = {}
+        for raw in await self._redis.mget(keys) if keys else []:
             if raw is None:
                 continue
             operation = TrackedOperation.from_json(raw)
-            if operation.final and datetime.fromisoformat(operation.registered_at) < cutoff:
-                await self._redis.delete(key)
-                removed += 1
-        return removed
+            if operation.final and not operation.awaiting_report:
+                ended[operation.key] = _ms(operation.last_changed_at)
+        if ended:
+            await self._redis.zadd(self._ended_key, ended, nx=True)
 
 
 __all__ = [
-    "CARD_FIELD",
+    "DEFAULT_RETENTION",
     "OperationKind",
     "OperationStore",
-    "OutboxEntry",
-    "OutboxView",
     "TrackedOperation",
     "parse_owner",
 ]

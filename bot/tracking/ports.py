@@ -12,6 +12,48 @@ from typing import Protocol
 
 from bot.atlassian.models import Restore
 from bot.store.operations import TrackedOperation
+from bot.store.outbox import Post
+
+
+class SlackPort(Protocol):
+    """How the tracker's messages reach Slack: the Slack side renders and sends them.
+
+    Each method returns once Slack accepted the message, or raises one of the Slack errors
+    of ``bot.errors``, which the tracker answers as follows:
+
+    - ``SlackRateLimited``: sent again after ``retry_after`` seconds (on the injected clock).
+      Its ``channel`` is None when the limit is the whole workspace's, as for card edits:
+      then no other card is tried either until it passes.
+    - ``SlackRefused``: no retry can help (the channel or message is gone); dropped.
+    - ``SlackUnavailable``, or anything else raised: sent again after a short pause.
+
+    Sends are paced: they draw on the send budgets shared by every process, and a spent
+    budget is reported as ``SlackRateLimited`` rather than waited for. Nothing here sleeps.
+    """
+
+    async def post(
+        self,
+        channel: str,
+        notice: Post,
+        operation: TrackedOperation | None,
+        *,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Post ``notice`` about ``operation`` in ``channel``, in the thread of ``thread_ts``.
+
+        ``operation`` is None only for a policy's nudge. A thread whose parent card is gone
+        gets the post in its channel instead. A post outside the card's thread points at
+        the card.
+        """
+        ...
+
+    async def edit_card(self, operation: TrackedOperation) -> None:
+        """Redraw the card at ``operation.channel``/``card_ts`` to show the operation now."""
+        ...
+
+    async def announce(self, operation: TrackedOperation, channel: str) -> str:
+        """Post a new card in ``channel`` for an operation found running; returns its ts."""
+        ...
 
 
 class RestoreOutcomes(Protocol):
@@ -38,4 +80,4 @@ class RestoreOutcomes(Protocol):
         ...
 
 
-__all__ = ["RestoreOutcomes"]
+__all__ = ["RestoreOutcomes", "SlackPort"]

@@ -1,0 +1,164 @@
+"""Fetching: what Atlassian says of this process's operations, in as few calls as it allows.
+
+One call covers many operations. Backups are listed once per policy that has tracked
+backups, restores and exports once per cycle (the client follows the pages). Imports have no
+list endpoint, so each import is fetched on its own; anything missing from a list is fetched
+on its own too (and a 404 then means it is GONE). Calls per cycle therefore grow with
+policies and pages, not with operations (imports excepted).
+
+The poller also remembers the operations it read: reading and parsing thousands of
+unchanged operations every cycle would dominate the cycle's cost. An operation of a shard
+held since the last cycle is known from then (this process wrote its last change); a change
+made elsewhere meanwhile makes the next compare-and-set fail, which reloads it. Shards newly
+held are read afresh, and the active set only when an operation joined or left it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Mapping, Sequence
+
+from bot.atlassian.client import AtlassianClient
+from bot.store.operations import OperationKind, OperationStore, TrackedOperation
+from bot.tracking.cycle import CycleStats, bounded, call_atlassian
+from bot.tracking.shards import ShardLeases, shard_of
+from bot.tracking.status import ApiItem, Observed
+
+log = logging.getLogger(__name__)
+
+FETCH_CONCURRENCY = 8
+
+
+class Poller:
+    """Reads this process's operations from Redis and looks each up at Atlassian."""
+
+    def __init__(
+        self, store: OperationStore, atlassian: AtlassianClient, shards: ShardLeases
+    ) -> None:
+        self._store = store
+        self._atlassian = atlassian
+        self._shards = shards
+        self._known: dict[str, TrackedOperation] = {}
+        self._active: tuple[int, list[str]] | None = None
+        self._known_shards: frozenset[int] = frozenset()
+
+    async def load_mine(self) -> list[TrackedOperation]:
+        """This process's active operations, read from Redis only when not already known."""
+        held = self._shards.held
+        serial = await self._store.active_serial()
+        if self._active is None or self._active[0] != serial:
+            self._active = (serial, await self._store.active_keys())
+        keys = [key for key in self._active[1] if self._shards.mine(key)]
+        stale = [
+            key
+            for key in keys
+            if key not in self._known
+            or shard_of(key, self._shards.shards) not in self._known_shards
+        ]
+        fresh: dict[str, TrackedOperation] = {}
+        for key, raw in zip(stale, await self._store.load_raw(stale), strict=True):
+            if raw is not None:
+                fresh[key] = TrackedOperation.from_json(raw)
+        known: dict[str, TrackedOperation] = {}
+        for key in keys:
+            operation = fresh.get(key) or self._known.get(key)
+            if operation is not None:
+                known[key] = operation
+        self._known = known
+        self._known_shards = held
+        return list(known.values())
+
+    def remember(self, operation: TrackedOperation) -> None:
+        """Keep ``operation`` as now stored; one that needs no more polling is let go."""
+        if operation.final and not operation.awaiting_report:
+            self._known.pop(operation.key, None)
+        else:
+            self._known[operation.key] = operation
+
+    def forget(self, key: str) -> None:
+        self._known.pop(key, None)
+
+    async def observe(
+        self, operations: Sequence[TrackedOperation], stats: CycleStats
+    ) -> dict[str, Observed]:
+        """What Atlassian says of each of ``operations`` still running, by operation key.
+
+        An operation missing from the answer could not be looked up this cycle.
+        """
+        observed: dict[str, Observed] = {}
+        singles: list[TrackedOperation] = []
+        by_policy: dict[str, list[TrackedOperation]] = defaultdict(list)
+        exports: list[TrackedOperation] = []
+        restores: list[TrackedOperation] = []
+        for operation in operations:
+            if operation.final:
+                continue
+            if operation.kind is OperationKind.BACKUP and operation.policy_id:
+                by_policy[operation.policy_id].append(operation)
+            elif operation.kind is OperationKind.EXPORT:
+                exports.append(operation)
+            elif operation.kind is OperationKind.RESTORE:
+                restores.append(operation)
+            else:
+                # Imports have no list endpoint; a backup without a policy cannot be listed.
+                singles.append(operation)
+
+        async def list_policy(policy_id: str, group: list[TrackedOperation]) -> None:
+            listed = await call_atlassian(stats, self._atlassian.list_backups(policy_id))
+            if isinstance(listed, list):
+                _match(group, {b.backup_id: b for b in listed}, observed, singles)
+
+        await bounded(
+            (list_policy(policy_id, group) for policy_id, group in by_policy.items()),
+            FETCH_CONCURRENCY,
+        )
+        if exports:
+            listed_exports = await call_atlassian(stats, self._atlassian.list_exports())
+            if isinstance(listed_exports, list):
+                _match(exports, {e.export_id: e for e in listed_exports}, observed, singles)
+        if restores:
+            listed_restores = await call_atlassian(stats, self._atlassian.list_restores())
+            if isinstance(listed_restores, list):
+                _match(restores, {r.restore_id: r for r in listed_restores}, observed, singles)
+
+        async def fetch_one(operation: TrackedOperation) -> None:
+            call = self._get_one(operation)
+            if call is None:
+                return
+            item = await call_atlassian(stats, call)
+            if item is not None:
+                observed[operation.key] = item
+
+        await bounded((fetch_one(operation) for operation in singles), FETCH_CONCURRENCY)
+        return observed
+
+    def _get_one(self, operation: TrackedOperation) -> Awaitable[ApiItem] | None:
+        kind, operation_id, cloud_id = operation.kind, operation.operation_id, operation.cloud_id
+        if kind is OperationKind.BACKUP:
+            return self._atlassian.get_backup(operation_id)
+        if kind is OperationKind.RESTORE:
+            return self._atlassian.get_restore(operation_id)
+        if cloud_id is None:
+            log.warning("tracker: %s has no site, so it cannot be looked up", operation.key)
+            return None
+        if kind is OperationKind.EXPORT:
+            return self._atlassian.get_export(cloud_id=cloud_id, export_id=operation_id)
+        return self._atlassian.get_import(cloud_id=cloud_id, import_id=operation_id)
+
+
+def _match(
+    group: Sequence[TrackedOperation],
+    listed: Mapping[str, ApiItem],
+    observed: dict[str, Observed],
+    singles: list[TrackedOperation],
+) -> None:
+    for operation in group:
+        item = listed.get(operation.operation_id)
+        if item is None:
+            singles.append(operation)
+        else:
+            observed[operation.key] = item
+
+
+__all__ = ["FETCH_CONCURRENCY", "Poller"]
