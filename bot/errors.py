@@ -11,6 +11,7 @@
     ├── SlackError                a call to Slack's Web API did not go through
     │   ├── SlackRateLimited      429 or a send budget spent: carries retry_after seconds
     │   ├── SlackRefused          Slack refused for good (channel gone, message not editable)
+    │   ├── SlackNotAuthorized    Slack refused the bot's token: nothing goes until it is fixed
     │   └── SlackUnavailable      a network failure or an error a retry may fix
     └── AtlassianError            a call to the backup and restore API failed
         ├── AuthError             401: bad e-mail or API token
@@ -122,6 +123,10 @@ class SlackRateLimited(SlackError):
 
 class SlackRefused(SlackError):
     """Slack refused for good: no retry can fix it (the channel or message is gone...)."""
+
+
+class SlackNotAuthorized(SlackError):
+    """Slack refused the bot's token or its scopes: every send waits for the operator."""
 
 
 class SlackUnavailable(SlackError):

@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.errors import SlackRateLimited, SlackRefused, SlackUnavailable
+from bot.errors import SlackNotAuthorized, SlackRateLimited, SlackRefused, SlackUnavailable
 from bot.localslack import SlackWebApi
 from bot.slack.blocks import Message
 from bot.slack.gateway import POST, UPDATE, SlackGateway
@@ -30,10 +30,14 @@ async def api(make_slack_api: SlackApiFactory, clock: ManualClock) -> SlackWebAp
 
 
 def gateway_for(
-    api: SlackWebApi, redis: aioredis.Redis, clock: ManualClock, **rates: SendRate
+    api: SlackWebApi,
+    redis: aioredis.Redis,
+    clock: ManualClock,
+    token: str = "xoxb-test",
+    **rates: SendRate,
 ) -> SlackGateway:
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, slack_bot_token="xoxb-test", slack_api_url=api.url
+        _env_file=None, slack_bot_token=token, slack_api_url=api.url
     )
     budgets = SendBudgets(redis, clock, key_prefix="gw-test:throttle:")
     return SlackGateway(make_web_client(settings), budgets, clock, **rates)
@@ -104,3 +108,14 @@ async def test_refusals_and_outages_are_typed(
     assert url
     with pytest.raises(SlackUnavailable):
         await unreachable.post(CHANNEL, HELLO)
+
+
+async def test_a_refused_token_is_its_own_error_so_nothing_is_dropped_for_it(
+    api: SlackWebApi, redis_client: aioredis.Redis, clock: ManualClock
+) -> None:
+    """invalid_auth is neither "gone for good" nor a network blip: the operator must act."""
+    gateway = gateway_for(api, redis_client, clock, token="xoxb-revoked")
+    with pytest.raises(SlackNotAuthorized) as refused:
+        await gateway.post(CHANNEL, HELLO)
+    assert refused.value.error == "invalid_auth"
+    assert not isinstance(refused.value, SlackRefused | SlackUnavailable)

@@ -23,7 +23,7 @@ from bot.observability.context import Outcome, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
-from bot.slack.gateway import SlackGateway
+from bot.slack.gateway import SlackGateway, gateway_for
 from bot.slack.handlers import (
     CommandHandlers,
     Invocation,
@@ -35,7 +35,6 @@ from bot.slack.home import register_home
 from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
-from bot.store.throttle import SendBudgets
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +60,7 @@ class SlackBot:
 
 def make_gateway(services: Services, web_client: AsyncWebClient) -> SlackGateway:
     """The gateway every send goes through, its budgets shared through Redis."""
-    budgets = SendBudgets(
-        services.redis, services.clock, key_prefix=f"{services.operations.key_prefix}throttle:"
-    )
-    return SlackGateway(web_client, budgets, services.clock)
+    return gateway_for(services, web_client)
 
 
 def build_app(
@@ -94,7 +90,7 @@ def build_app(
         process_before_response=False,
     )
     gateway = gateway or make_gateway(services, web_client)
-    handlers = CommandHandlers(services, web_client)
+    handlers = CommandHandlers(services, web_client, gateway=gateway)
     restore = RestoreHandlers(services, web_client, handlers)
     # A burst of commands is acknowledged at once but worked through a few at a time: every
     # unbounded request would wait in the HTTP clients' pools, whose bookkeeping grows with

@@ -38,8 +38,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.errors import SlackError, SlackRateLimited, SlackRefused, SlackUnavailable
+from bot.errors import (
+    SlackError,
+    SlackNotAuthorized,
+    SlackRateLimited,
+    SlackRefused,
+    SlackUnavailable,
+)
 from bot.observability import metrics
+from bot.runtime import Services
 from bot.slack.blocks import Message
 from bot.store.throttle import SendBudgets, SendRate
 
@@ -63,6 +70,7 @@ _WORKSPACE_WIDE: Final = frozenset({UPDATE})
 class _Verdict(enum.Enum):
     REFUSED = "refused"
     LIMITED = "limited"
+    UNAUTHORIZED = "unauthorized"
 
 
 # Slack errors no retry can fix. Anything not listed is taken as worth another try.
@@ -85,6 +93,21 @@ _ERROR_VERDICTS: Final[Mapping[str, _Verdict]] = {
             "no_text",
             "restricted_action",
             "user_not_in_channel",
+        )
+    },
+    # The token itself: no retry fixes it until the operator does, so nothing is dropped.
+    **{
+        error: _Verdict.UNAUTHORIZED
+        for error in (
+            "invalid_auth",
+            "not_authed",
+            "account_inactive",
+            "token_revoked",
+            "token_expired",
+            "missing_scope",
+            "not_allowed_token_type",
+            "no_permission",
+            "team_access_not_granted",
         )
     },
 }
@@ -239,7 +262,20 @@ class SlackGateway:
             return SlackRateLimited(method, retry_after, channel=scope)
         if verdict is _Verdict.REFUSED:
             return SlackRefused(method, error, channel=channel)
+        if verdict is _Verdict.UNAUTHORIZED:
+            log.error(
+                "Slack refused the bot's token for %s (%s); check SLACK_BOT_TOKEN", method, error
+            )
+            return SlackNotAuthorized(method, error, channel=channel)
         return SlackUnavailable(method, error or f"HTTP {status}", channel=channel)
+
+
+def gateway_for(services: Services, client: AsyncWebClient) -> SlackGateway:
+    """The gateway every send goes through, its budgets shared through Redis."""
+    budgets = SendBudgets(
+        services.redis, services.clock, key_prefix=f"{services.operations.key_prefix}throttle:"
+    )
+    return SlackGateway(client, budgets, services.clock)
 
 
 def _scope(method: str, channel: str | None) -> str | None:
@@ -262,4 +298,13 @@ def _retry_after(response: Any) -> float:
     return 1.0
 
 
-__all__ = ["CARD_EDIT_RATE", "EPHEMERAL", "POST", "POST_RATE", "UPDATE", "Posted", "SlackGateway"]
+__all__ = [
+    "CARD_EDIT_RATE",
+    "EPHEMERAL",
+    "POST",
+    "POST_RATE",
+    "UPDATE",
+    "Posted",
+    "SlackGateway",
+    "gateway_for",
+]

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,13 +30,24 @@ from bot.atlassian.models import (
     Restore,
     Storage,
 )
-from bot.errors import BotError, NotFoundError, Refused, UsageError
+from bot.errors import (
+    BotError,
+    NotFoundError,
+    Refused,
+    SlackError,
+    SlackNotAuthorized,
+    SlackRateLimited,
+    SlackRefused,
+    SlackUnavailable,
+    UsageError,
+)
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import escape_mrkdwn
+from bot.slack.gateway import SlackGateway, gateway_for
 from bot.store.operations import OperationKind
 
 log = logging.getLogger(__name__)
@@ -83,9 +93,12 @@ def _product_name(product: object) -> str | None:
 
 
 class CommandHandlers:
-    def __init__(self, services: Services, slack: AsyncWebClient) -> None:
+    def __init__(
+        self, services: Services, slack: AsyncWebClient, *, gateway: SlackGateway | None = None
+    ) -> None:
         self._services = services
         self._slack = slack
+        self._gateway = gateway or gateway_for(services, slack)
         self._atlassian = services.atlassian
         self._sites = services.sites
 
@@ -124,21 +137,28 @@ class CommandHandlers:
     # -- cards -------------------------------------------------------------------------
 
     async def post_card(self, channel: str, message: Message) -> PostedCard:
+        """Post a status card; any failure means the card is not there and nothing started."""
         try:
-            response = await self._slack.chat_postMessage(channel=channel, **message.as_kwargs())
-        except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
-            if error in ("not_in_channel", "channel_not_found", "is_archived"):
+            posted = await self._gateway.post(channel, message)
+        except (SlackRefused, SlackNotAuthorized) as exc:
+            if exc.error in ("not_in_channel", "channel_not_found", "is_archived"):
                 raise SlackPostFailed(
                     "The bot cannot post in this channel; invite it with `/invite @backup-bot` "
                     "and run the command again.",
-                    error=error,
+                    error=exc.error,
                 ) from None
             raise SlackPostFailed(
-                f"Slack refused the bot's status card ({error}); nothing was started, try again.",
-                error=error,
+                f"Slack refused the bot's status card ({exc.error}); nothing was started, "
+                "try again.",
+                error=exc.error,
             ) from None
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        except SlackRateLimited as exc:
+            raise SlackPostFailed(
+                "Slack is limiting how fast the bot may post here; nothing was started, try "
+                f"again in {max(1, round(exc.retry_after))} s.",
+                error="ratelimited",
+            ) from None
+        except SlackUnavailable:
             # Slack did not answer: the card may or may not exist, and nothing was started.
             log.warning("posting a card in %s failed", channel, exc_info=True)
             raise SlackPostFailed(
@@ -146,7 +166,7 @@ class CommandHandlers:
                 "try again.",
                 error="no_answer",
             ) from None
-        return PostedCard(channel=str(response["channel"]), ts=str(response["ts"]))
+        return PostedCard(channel=posted.channel, ts=posted.ts)
 
     async def announce_change(
         self, who: Invocation, reply: Reply, message: Message, line: str
@@ -175,8 +195,8 @@ class CommandHandlers:
 
     async def update_card(self, card: PostedCard, message: Message) -> None:
         try:
-            await self._slack.chat_update(channel=card.channel, ts=card.ts, **message.as_kwargs())
-        except SlackApiError:
+            await self._gateway.update(card.channel, card.ts, message)
+        except SlackError:
             # The operation itself went ahead; the tracker redraws the card on its next pass.
             log.warning("could not update card %s/%s", card.channel, card.ts, exc_info=True)
 

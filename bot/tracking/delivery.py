@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from bot.errors import SlackRateLimited, SlackRefused, SlackUnavailable
+from bot.errors import SlackNotAuthorized, SlackRateLimited, SlackRefused, SlackUnavailable
 from bot.store.operations import OperationStore, TrackedOperation
 from bot.store.outbox import Announce, Destination, Notification, PolicyNudge, RestoreHook
 from bot.tracking.cycle import CycleStats
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Retry soon after a Slack failure that is not a rate limit, without waiting a whole cycle.
 SEND_RETRY_SECONDS: Final = 5.0
+# A refused token needs the operator: retry now and then, without flooding the log.
+TOKEN_RETRY_SECONDS: Final = 60.0
 
 
 class Done:
@@ -148,6 +150,11 @@ class Delivery:
         except SlackRefused as exc:
             log.error("Slack refused %s (%s); it is dropped", what, exc.error)
             return DONE
+        except SlackNotAuthorized as exc:
+            # Kept until the operator fixes the token: an outcome is never dropped for it.
+            stats.errors += 1
+            log.warning("Slack refused the bot's token for %s (%s); will retry", what, exc.error)
+            return Later(TOKEN_RETRY_SECONDS)
         except SlackUnavailable as exc:
             stats.errors += 1
             log.warning("Slack did not take %s (%s); will retry", what, exc.error)
