@@ -23,7 +23,7 @@ from bot.atlassian.models import Backup, BackupRef, Product, Restore
 from bot.errors import BotError, NotFoundError, Refused, UsageError
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
-from bot.slack import blocks
+from bot.slack import blocks, operation_cards, policy_blocks
 from bot.slack import commands as cmd
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import escape_mrkdwn
@@ -145,7 +145,7 @@ class CommandHandlers:
         The change cannot be undone, so when Slack refuses the card the caller is told
         privately that it happened: a suggestion to run the command again would make it twice.
         """
-        announced = _announce(message, line)
+        announced = operation_cards.announced(message, line)
         try:
             await self.post_card(who.channel_id, announced)
         except SlackPostFailed as exc:
@@ -195,11 +195,12 @@ class CommandHandlers:
         await reply(blocks.storage_message(storage, self._sites))
 
     async def policy_list(self, command: cmd.PolicyList, who: Invocation, reply: Reply) -> None:
-        await reply(blocks.policies_message(await self._atlassian.list_policies(), self._sites))
+        policies = await self._atlassian.list_policies()
+        await reply(policy_blocks.policies_message(policies, self._sites))
 
     async def policy_show(self, command: cmd.PolicyShow, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
-        await reply(blocks.policy_message(policy, self._sites))
+        await reply(policy_blocks.policy_message(policy, self._sites, self._now))
 
     async def backup_list(self, command: cmd.BackupList, who: Invocation, reply: Reply) -> None:
         backups = await self._atlassian.list_backups(command.policy_id)
@@ -322,7 +323,7 @@ class CommandHandlers:
         await self.announce_change(
             who,
             reply,
-            blocks.policy_message(policy, self._sites),
+            policy_blocks.policy_message(policy, self._sites, self._now),
             f"<@{escape_mrkdwn(who.user_id)}> created a backup policy.",
         )
 
@@ -346,14 +347,34 @@ class CommandHandlers:
         await self.announce_change(
             who,
             reply,
-            blocks.policy_message(policy, self._sites),
+            policy_blocks.policy_message(policy, self._sites, self._now),
             f"<@{escape_mrkdwn(who.user_id)}> updated a backup policy.",
+        )
+
+    async def policy_activate(
+        self, command: cmd.PolicyActivate, who: Invocation, reply: Reply
+    ) -> None:
+        profile = self._atlassian.profile
+        if not profile.has_activation:
+            raise Refused(
+                f"{profile.name[0].upper()}{profile.name[1:]} has no policy activation: its "
+                "policies are active from the start and back up when `/backup run` asks."
+            )
+        await self._atlassian.activate_policy(command.policy_id)
+        policy = await self._atlassian.get_policy(command.policy_id)
+        await self.announce_change(
+            who,
+            reply,
+            policy_blocks.policy_message(policy, self._sites, self._now),
+            f"<@{escape_mrkdwn(who.user_id)}> activated a backup policy.",
         )
 
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
         verdict = rules.may_run_backup(
-            await self._atlassian.list_backups(policy.policy_id), self._now
+            await self._atlassian.list_backups(policy.policy_id),
+            self._now,
+            rules=self._atlassian.profile.rules,
         )
         if not verdict.allowed:
             raise Refused(verdict.reason, verdict.possible_from)
@@ -372,10 +393,15 @@ class CommandHandlers:
                 policy_id=policy.policy_id, cloud_id=policy.cloud_id
             )
         except BotError as exc:
-            await self.update_card(card, _failed_to_start(card_view, exc))
+            await self.update_card(card, operation_cards.failed_to_start(card_view, exc))
             raise
-        started = _started(card_view, backup.backup_id, backup.status, backup.created_at)
+        started = operation_cards.started(
+            card_view, backup.backup_id, backup.status, backup.created_at
+        )
         await self.update_card(card, blocks.operation_card(started))
+        note = policy_blocks.schedule_note(policy, self._now)
+        if note is not None:
+            await reply(note)
         try:
             await self._services.operations.register(
                 OperationKind.BACKUP,
@@ -440,7 +466,9 @@ class CommandHandlers:
             except SlackPostFailed as exc:
                 # Nothing was started: the cards already posted must not go on saying STARTING.
                 for backup_id, card in cards.items():
-                    await self.update_card(card, _failed_to_start(views[backup_id], exc))
+                    await self.update_card(
+                        card, operation_cards.failed_to_start(views[backup_id], exc)
+                    )
                 raise
         refs = [
             BackupRef(product=b.product or "", cloud_id=b.cloud_id or "", backup_id=b.backup_id)
@@ -453,7 +481,7 @@ class CommandHandlers:
                 results = await self._atlassian.import_backups(refs)
         except BotError as exc:
             for backup_id, card in cards.items():
-                await self.update_card(card, _failed_to_start(views[backup_id], exc))
+                await self.update_card(card, operation_cards.failed_to_start(views[backup_id], exc))
             raise
         answered: set[str] = set()
         untracked: list[str] = []
@@ -471,7 +499,7 @@ class CommandHandlers:
             await self.update_card(
                 posted,
                 blocks.operation_card(
-                    _started(view, operation_id, result.status, result.created_at)
+                    operation_cards.started(view, operation_id, result.status, result.created_at)
                 ),
             )
             try:
@@ -492,64 +520,13 @@ class CommandHandlers:
         for backup_id, posted in cards.items():
             if backup_id not in answered:
                 # Atlassian's answer did not mention this backup: say so rather than STARTING.
-                await self.update_card(posted, _unconfirmed(views[backup_id], kind.value))
+                await self.update_card(
+                    posted, operation_cards.unconfirmed(views[backup_id], kind.value)
+                )
         if untracked:
             raise NotTracked(
                 kind.value, ", ".join(untracked), f"/backup {kind.value}-status {untracked[0]}"
             )
-
-
-def _announce(message: Message, line: str) -> Message:
-    return Message(text=f"{line} {message.text}", blocks=[blocks.context(line), *message.blocks])
-
-
-def _started(view: OperationCard, operation_id: str, status: object, at: Any) -> OperationCard:
-    return OperationCard(
-        kind=view.kind,
-        operation_id=operation_id,
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status=status,
-        started_at=at or view.started_at,
-        detail=view.detail,
-    )
-
-
-def _unconfirmed(view: OperationCard, kind: str) -> Message:
-    unknown = OperationCard(
-        kind=view.kind,
-        operation_id="(unconfirmed)",
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status="UNKNOWN",
-        started_at=view.started_at,
-        status_message=(
-            f"Atlassian's answer did not mention this backup, so the bot cannot tell whether "
-            f"its {kind} started; check `/backup {kind}s` before trying again."
-            if kind == "export"
-            else f"Atlassian's answer did not mention this backup, so the bot cannot tell "
-            f"whether its {kind} started; check with Atlassian before trying again."
-        ),
-        detail=view.detail,
-    )
-    return blocks.operation_card(unknown)
-
-
-def _failed_to_start(view: OperationCard, error: BotError) -> Message:
-    failed = OperationCard(
-        kind=view.kind,
-        operation_id="(not started)",
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status="FAILED",
-        started_at=view.started_at,
-        status_message=f"Could not start: {error.user_message}",
-        detail=view.detail,
-    )
-    return blocks.operation_card(failed)
 
 
 def user_error_message(exc: BotError) -> Message:
