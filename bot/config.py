@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.atlassian.versions import ApiProfile, ApiVersion, profile_of, resolve_version
 from bot.errors import ConfigError
 from bot.observability.logs import LogFormat, parse_level
 from bot.redaction import redact
 
-DEFAULT_ATLASSIAN_API_URL = "https://api.atlassian.com/public/backup-management/v1"
+DEFAULT_ATLASSIAN_API_URL = profile_of(ApiVersion.V1).default_url
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 CLOUD_ID_PATTERN = re.compile(
@@ -134,6 +135,12 @@ class Settings(LogSettings):
     slack_api_url: str = DEFAULT_SLACK_API_URL
 
     atlassian_api_url: str = DEFAULT_ATLASSIAN_API_URL
+    # Unset: the URL's last segment (…/v1, …/v2) decides, else v1.
+    atlassian_api_version: ApiVersion | None = None
+    # The admin's Atlassian account id, sent as X-Atl-Account-Id where the version needs it.
+    atlassian_account_id: str | None = None
+    # How long Atlassian keeps backups; unset: the version's rule (v1 14 days, v2 30).
+    atlassian_backup_retention_days: int | None = Field(default=None, ge=1, le=365)
     atlassian_org_id: str = ""
     atlassian_email: str = ""
     atlassian_api_token: SecretStr = SecretStr("")
@@ -152,10 +159,21 @@ class Settings(LogSettings):
     # Socket Mode only (HTTP mode serves /metrics on its own port): off unless set.
     bot_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
-    @field_validator("bot_metrics_port", mode="before")
+    @field_validator(
+        "bot_metrics_port",
+        "atlassian_api_version",
+        "atlassian_account_id",
+        "atlassian_backup_retention_days",
+        mode="before",
+    )
     @classmethod
-    def _empty_port_is_off(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _empty_is_unset(cls, value: object) -> object:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("atlassian_api_version", mode="before")
+    @classmethod
+    def _lower_version(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     _split_admins = field_validator("bot_admins", "bot_approvers", "bot_channels", mode="before")(
         _split_list
@@ -192,6 +210,34 @@ class Settings(LogSettings):
         if not self.bot_approvers:
             self.bot_approvers = list(self.bot_admins)
         return self
+
+    @model_validator(mode="after")
+    def _url_follows_version(self) -> Settings:
+        # ATLASSIAN_API_VERSION=v2 alone points at Atlassian's v2 base, not the v1 default.
+        if "atlassian_api_url" not in self.model_fields_set:
+            self.atlassian_api_url = self.api_profile.default_url.rstrip("/") + "/"
+        return self
+
+    @property
+    def api_version(self) -> ApiVersion:
+        """ATLASSIAN_API_VERSION when set, else the last segment of ATLASSIAN_API_URL, else v1."""
+        return resolve_version(self.atlassian_api_version, self.atlassian_api_url)
+
+    @property
+    def api_profile(self) -> ApiProfile:
+        return profile_of(self.api_version).with_retention_days(
+            self.atlassian_backup_retention_days
+        )
+
+    def require_account_id(self) -> None:
+        """Stop with one line when the API version needs ATLASSIAN_ACCOUNT_ID and it is unset."""
+        profile = self.api_profile
+        if profile.needs_account_id and not self.atlassian_account_id:
+            raise ConfigError(
+                f"ATLASSIAN_ACCOUNT_ID is not set; {profile.name} needs the org admin's "
+                "Atlassian account id (sent as X-Atl-Account-Id) to activate policies: set it, "
+                "or set ATLASSIAN_API_VERSION=v1 for an org in the EAP."
+            )
 
     @property
     def sites(self) -> SiteDirectory:

@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.atlassian.models import Backup, Export, Import, Policy, Restore, Storage
 from bot.config import SiteDirectory
-from bot.slack import blocks
+from bot.slack import blocks, policy_blocks
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import help_text
 
@@ -153,9 +153,9 @@ EVERY_BUILDER = {
     "storages": lambda: blocks.storages_message([storage()], SITES),
     "no storages": lambda: blocks.storages_message([], SITES),
     "storage": lambda: blocks.storage_message(storage(), SITES),
-    "policies": lambda: blocks.policies_message([policy(), policy(product="JIRA")], SITES),
-    "no policies": lambda: blocks.policies_message([], SITES),
-    "policy": lambda: blocks.policy_message(policy(), SITES),
+    "policies": lambda: policy_blocks.policies_message([policy(), policy(product="JIRA")], SITES),
+    "no policies": lambda: policy_blocks.policies_message([], SITES),
+    "policy": lambda: policy_blocks.policy_message(policy(), SITES),
     "backups": lambda: blocks.backups_message("pol-1", [backup(), backup(status="FAILED")], NOW),
     "no backups": lambda: blocks.backups_message("pol-1", [], NOW),
     "backup": lambda: blocks.backup_message(backup(statusMessage="Partly."), SITES, NOW),
@@ -191,7 +191,9 @@ def test_every_builder_makes_a_message_slack_accepts(name: str) -> None:
         lambda n: blocks.storages_message(
             [storage(storageId=f"sto-{i}", storageName="n" * 80) for i in range(n)], SITES
         ),
-        lambda n: blocks.policies_message([policy(policyId=f"pol-{i}") for i in range(n)], SITES),
+        lambda n: policy_blocks.policies_message(
+            [policy(policyId=f"pol-{i}") for i in range(n)], SITES
+        ),
         lambda n: blocks.backups_message(
             "pol-1", [backup(backupId=f"bkp-{i}") for i in range(n)], NOW
         ),
@@ -211,8 +213,8 @@ def test_a_long_list_is_cut_to_fit_and_says_how_many_are_hidden(build: Any) -> N
 def test_one_item_is_counted_in_the_singular() -> None:
     """A list of one says "1 export", not "1 exports"."""
     assert blocks.exports_message([export()], SITES).text == "1 export"
-    assert blocks.policies_message([policy()], SITES).text == "1 backup policy"
-    assert blocks.policies_message([policy(), policy()], SITES).text == "2 backup policies"
+    assert policy_blocks.policies_message([policy()], SITES).text == "1 backup policy"
+    assert policy_blocks.policies_message([policy(), policy()], SITES).text == "2 backup policies"
 
 
 def test_long_text_is_cut_to_3000_characters() -> None:
@@ -268,8 +270,8 @@ HOSTILE_MESSAGES = {
         storage(storageId=HOSTILE, storageName=HOSTILE, principalTag=HOSTILE, status=HOSTILE),
         SITES,
     ),
-    "policy": lambda: blocks.policy_message(policy(policyId=HOSTILE, status=HOSTILE), SITES),
-    "policies": lambda: blocks.policies_message([policy(policyId=HOSTILE)], SITES),
+    "policy": lambda: policy_blocks.policy_message(policy(policyId=HOSTILE, status=HOSTILE), SITES),
+    "policies": lambda: policy_blocks.policies_message([policy(policyId=HOSTILE)], SITES),
     "backup": lambda: blocks.backup_message(
         backup(backupId=HOSTILE, statusMessage=HOSTILE, status=HOSTILE, product=HOSTILE),
         SITES,

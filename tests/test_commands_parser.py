@@ -32,6 +32,7 @@ from bot.slack.commands import (
     Import,
     ImportStatus,
     ParsedCommand,
+    PolicyActivate,
     PolicyCreate,
     PolicyList,
     PolicyShow,
@@ -72,7 +73,10 @@ SANDBOX = "22222222-2222-4222-8222-222222222222"
 UNALIASED = "33333333-3333-4333-8333-333333333333"
 SITES = SiteDirectory({"acme": ACME, "acme-sandbox": SANDBOX})
 
-GROUP_USAGES = {"/backup storage create|list|show", "/backup policy create|list|show|update"}
+GROUP_USAGES = {
+    "/backup storage create|list|show",
+    "/backup policy create|list|show|update|activate",
+}
 EVERY_USAGE = {c.usage for c in ALL_COMMANDS} | GROUP_USAGES | {BACKUP_OVERVIEW, RESTORE_OVERVIEW}
 
 
@@ -144,6 +148,7 @@ HAPPY = [
     ),
     ("/backup", "policy list", PolicyList()),
     ("/backup", "policy show pol-1", PolicyShow("pol-1")),
+    ("/backup", "policy activate pol-1", PolicyActivate("pol-1")),
     (
         "/backup",
         "policy update pol-1 attachments=no",
@@ -244,8 +249,8 @@ MISTAKES = [
     (
         "/backup",
         "policy",
-        "/backup policy create|list|show|update",
-        "`policy` needs one of `create`, `list`, `show`, `update`.",
+        "/backup policy create|list|show|update|activate",
+        "`policy` needs one of `create`, `list`, `show`, `update`, `activate`.",
     ),
     ("/backup", "run", BackupRun.usage, "Missing the policy id."),
     ("/backup", "show", BackupShow.usage, "Missing the backup id."),
@@ -465,7 +470,7 @@ SUGGESTIONS = [
         "polcy",
         "Unknown command `polcy`.",
         "/backup policy",
-        "/backup policy create|list|show|update",
+        "/backup policy create|list|show|update|activate",
     ),
     ("/backup", "exprot bkp-1", "Unknown command `exprot`.", "/backup export", Export.usage),
     ("/backup", "imports bkp-1", "Unknown command `imports`.", "/backup import", Import.usage),
@@ -600,6 +605,7 @@ def test_changes_things_marks_exactly_the_commands_that_start_or_change_work() -
         StorageCreate,
         PolicyCreate,
         PolicyUpdate,
+        PolicyActivate,
         BackupRun,
         Export,
         Import,
@@ -651,7 +657,7 @@ def test_help_lists_every_command_with_usage_and_example() -> None:
 def test_help_for_a_group_shows_only_that_group() -> None:
     """Naming a subcommand group narrows the help to that group's commands."""
     text = help_text("policy")
-    for command_class in (PolicyCreate, PolicyList, PolicyShow, PolicyUpdate):
+    for command_class in (PolicyCreate, PolicyList, PolicyShow, PolicyUpdate, PolicyActivate):
         assert command_class.usage in text
     assert BackupRun.usage not in text
     assert RestoreStart.usage not in text
@@ -821,6 +827,7 @@ def site_and_product(draw: st.DrawFn) -> Case:
 ONE_ID: list[tuple[str, list[str], Callable[[str], ParsedCommand]]] = [
     ("/backup", ["storage", "show"], StorageShow),
     ("/backup", ["policy", "show"], PolicyShow),
+    ("/backup", ["policy", "activate"], PolicyActivate),
     ("/backup", ["run"], BackupRun),
     ("/backup", ["list"], BackupList),
     ("/backup", ["show"], BackupShow),

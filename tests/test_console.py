@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from rich.console import Console
 
+from bot.atlassian.versions import ApiVersion
 from bot.console import run_console
 from bot.console.local import LocalOptions
 from bot.console.render import ControlNumbers, Names, mrkdwn, mrkdwn_plain, render_surface
@@ -47,9 +49,14 @@ def example(name: str) -> list[str]:
 # -- the example scripts, end to end -----------------------------------------------------
 
 
-async def test_backup_example_runs_a_backup_to_complete() -> None:
+def on(api: ApiVersion) -> LocalOptions:
+    return dataclasses.replace(FAST, api=api)
+
+
+@pytest.mark.parametrize("api", list(ApiVersion))
+async def test_backup_example_runs_a_backup_to_complete(api: ApiVersion) -> None:
     """examples/backup.txt passes: the card turns COMPLETE and the thread reports it."""
-    code, output, errors = await run_lines(example("backup.txt"), name="backup.txt")
+    code, output, errors = await run_lines(example("backup.txt"), on(api), name="backup.txt")
     assert code == 0, errors + output
     assert "pol-acme-jira" in output
     assert "IN PROGRESS" in output
@@ -59,9 +66,12 @@ async def test_backup_example_runs_a_backup_to_complete() -> None:
     assert "backup.txt: every step passed." in output
 
 
-async def test_restore_example_needs_three_consents_by_bob_and_links_the_report() -> None:
+@pytest.mark.parametrize("api", list(ApiVersion))
+async def test_restore_example_needs_three_consents_by_bob_and_links_the_report(
+    api: ApiVersion,
+) -> None:
     """examples/restore-with-consent.txt passes: bob consents three times, the report is linked."""
-    code, output, errors = await run_lines(example("restore-with-consent.txt"))
+    code, output, errors = await run_lines(example("restore-with-consent.txt"), on(api))
     assert code == 0, errors + output
     final_card = output[output.rindex("Restore of Jira backup onto acme-staging") :]
     assert final_card.count("Consent given by @bob") == 3
@@ -70,13 +80,32 @@ async def test_restore_example_needs_three_consents_by_bob_and_links_the_report(
     assert "You are now bob (approver)." in output
 
 
-async def test_restore_through_the_modal_example_finishes() -> None:
+@pytest.mark.parametrize("api", list(ApiVersion))
+async def test_restore_through_the_modal_example_finishes(api: ApiVersion) -> None:
     """examples/restore-from-modal.txt passes: selects chosen by text, modal submitted, run."""
-    code, output, errors = await run_lines(example("restore-from-modal.txt"))
+    code, output, errors = await run_lines(example("restore-from-modal.txt"), on(api))
     assert code == 0, errors + output
     assert "→ acme-sandbox" in output
     assert "The modal was closed." in output
     assert "Post-restore report" in output
+
+
+async def test_schedules_example_shows_activates_and_runs_policies_on_v2() -> None:
+    """examples/schedules.txt passes on v2: names, schedules, activation and a manual run."""
+    code, output, errors = await run_lines(example("schedules.txt"), on(ApiVersion.V2))
+    assert code == 0, errors + output
+    assert "weekly from" in output
+    assert "slot 02:00 UTC" in output
+    assert "activated a backup policy" in output
+    assert "Atlassian starts the next backup" in output
+
+
+async def test_activation_on_v1_is_answered_in_one_sentence() -> None:
+    """On the EAP API, `/backup policy activate` says there is no activation and changes nothing."""
+    code, output, errors = await run_lines(
+        ["/backup policy activate pol-acme-jira", "expect has no policy activation"]
+    )
+    assert code == 0, errors + output
 
 
 # -- failures, numbers, people ---------------------------------------------------------------

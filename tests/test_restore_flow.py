@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.atlassian.models import BackupStatus, ConsentCheck, Product
+from bot.atlassian.versions import ApiVersion
 from bot.localslack.driver import VERIFICATION_TOKEN, SlackResponse
 from bot.localslack.web_api import Message as SlackMessage
 from bot.sessions import RestoreSession, SessionState
@@ -241,8 +242,10 @@ async def audit_entries(harness: BotHarness) -> list[dict[str, str]]:
 # -- the whole flow ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("api_version", list(ApiVersion))
 async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness) -> None:
-    """A restore onto acme-staging goes card → Start → three consents → one revalidate → run."""
+    """A restore onto acme-staging goes card → Start → three consents → one revalidate → run,
+    in both API versions."""
     harness = bot_harness
     await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme-staging")
     card = the_card(harness)
@@ -733,6 +736,7 @@ async def assert_refused(harness: BotHarness, response: SlackResponse, *phrases:
     assert await harness.services.sessions.unfinished() == []
 
 
+@pytest.mark.parametrize("api_version", list(ApiVersion))
 async def test_an_expired_backup_is_refused(bot_harness: BotHarness) -> None:
     """An expired backup gets a private refusal and no card, no session, no API write."""
     response = await request_restore(bot_harness, JIRA_EXPIRED_BACKUP, "acme-sandbox")

@@ -134,6 +134,7 @@ def test_public_surface_is_pinned() -> None:
         "preflight_restore",
         "restorability",
         "restore_warning",
+        "retention_of",
         "size_limit_problems",
         "time_to_expiry",
     }

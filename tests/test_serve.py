@@ -184,22 +184,38 @@ async def process(
                 await child.wait()
 
 
+@asynccontextmanager
+async def simulator_process(cwd: Path, *options: str) -> AsyncIterator[str]:
+    """`backup-bot simulator` on a free port; yields the banner line it prints."""
+    async with process(
+        BACKUP_BOT, "simulator", "--port", "0", *options, env={"PATH": "/usr/bin:/bin"}, cwd=cwd
+    ) as simulator:
+        assert simulator.stdout is not None
+        yield await asyncio.wait_for(
+            _line_containing(simulator.stdout, "Simulated Atlassian"), START_TIMEOUT
+        )
+
+
+@asynccontextmanager
+async def serving(
+    env: Mapping[str, str], cwd: Path
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`backup-bot serve --http` until it serves; yields the process and its events URL."""
+    async with process(
+        BACKUP_BOT, "serve", "--http", "--host", "127.0.0.1", "--port", "0", env=env, cwd=cwd
+    ) as bot:
+        assert bot.stderr is not None
+        line = await asyncio.wait_for(
+            _line_containing(bot.stderr, "serving Slack requests at"), START_TIMEOUT
+        )
+        yield bot, line.split(" at ", 1)[1].split(" ", 1)[0]
+
+
 async def test_serve_answers_healthz_and_a_signed_command_then_stops_on_sigterm(
     tmp_path: Path, slack_api: SlackWebApi, redis_server: RedisServer
 ) -> None:
     """The real `serve --http` process reports healthy, answers a slash command, exits on TERM."""
-    async with process(
-        BACKUP_BOT,
-        "simulator",
-        "--port",
-        "0",
-        env={"PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
-    ) as simulator:
-        assert simulator.stdout is not None
-        banner = await asyncio.wait_for(
-            _line_containing(simulator.stdout, "Simulated Atlassian"), START_TIMEOUT
-        )
+    async with simulator_process(tmp_path) as banner:
         simulator_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
         env = serve_env(
             SLACK_API_URL=slack_api.url,
@@ -208,22 +224,8 @@ async def test_serve_answers_healthz_and_a_signed_command_then_stops_on_sigterm(
             ATLASSIAN_API_TOKEN=DEMO_TOKEN,
             REDIS_URL=redis_server.url,
         )
-        async with process(
-            BACKUP_BOT,
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            env=env,
-            cwd=tmp_path,
-        ) as bot:
+        async with serving(env, tmp_path) as (bot, events_url):
             assert bot.stderr is not None
-            serving = await asyncio.wait_for(
-                _line_containing(bot.stderr, "serving Slack requests at"), START_TIMEOUT
-            )
-            events_url = serving.split(" at ", 1)[1].split(" ", 1)[0]
             async with httpx.AsyncClient() as http:
                 health = await http.get(events_url.replace("/slack/events", "/healthz"))
             assert health.status_code == 200
@@ -271,3 +273,46 @@ async def test_events_accept_only_post(bot_harness: BotHarness, path: str) -> No
     async with httpx.AsyncClient() as http:
         response = await http.get(bot_harness.running.url.replace("/slack/events", path))
     assert response.status_code == 405
+
+
+async def test_serve_on_the_wrong_api_version_says_so_in_one_line_and_keeps_serving(
+    tmp_path: Path, slack_api: SlackWebApi, redis_server: RedisServer
+) -> None:
+    """Against a v2 org, a bot set to v1 logs one line naming v1 and the setting to change,
+    and still answers `/backup help`; set to v2 it says the org answers and lists policies."""
+    async with simulator_process(tmp_path, "--api", "v2") as banner:
+        v2_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
+        account = banner.split("ATLASSIAN_ACCOUNT_ID=", 1)[1].split(" ", 1)[0]
+        base = {
+            "SLACK_API_URL": slack_api.url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "ATLASSIAN_API_TOKEN": DEMO_TOKEN,
+            "REDIS_URL": redis_server.url,
+        }
+        wrong = serve_env(
+            **base, ATLASSIAN_API_URL=v2_url.removesuffix("v2/"), ATLASSIAN_API_VERSION="v1"
+        )
+        right = serve_env(**base, ATLASSIAN_API_URL=v2_url, ATLASSIAN_ACCOUNT_ID=account)
+        for env, expected, command, answer in (
+            (wrong, "to the EAP backup API (v1) at", "help", "/backup policy list"),
+            (right, "Atlassian answers the current backup API (v2)", "policy list", "Acme Jira"),
+        ):
+            async with serving(env, tmp_path) as (bot, events_url):
+                assert bot.stderr is not None
+                line = await asyncio.wait_for(_line_containing(bot.stderr, expected), START_TIMEOUT)
+                if env is wrong:
+                    assert "set ATLASSIAN_API_VERSION=v2" in line
+                async with SlackDriver(events_url, SIGNING_SECRET, slack_api) as driver:
+                    response = await driver.slash(
+                        command="/backup", text=command, user=ADMIN, channel=CHANNEL
+                    )
+                    assert response.status == 200
+                    url = response.response_url
+                    if command != "help":
+                        await slack_api.wait_for(
+                            lambda api, url=url: bool(api.responses(url)), START_TIMEOUT
+                        )
+                shown = response.text + "".join(
+                    str(reply.blocks) for reply in slack_api.responses(response.response_url)
+                )
+                assert answer in shown

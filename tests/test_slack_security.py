@@ -46,6 +46,7 @@ CHANGING_COMMANDS = [
     ("/backup", "storage create name=s region=us-east-1 prefix=p role=r tag=t site=acme"),
     ("/backup", "policy create jira site=acme-sandbox"),
     ("/backup", f"policy update {ACME_JIRA_POLICY} attachments=no"),
+    ("/backup", f"policy activate {ACME_CONFLUENCE_POLICY}"),
     ("/backup", f"run {ACME_JIRA_POLICY}"),
     ("/backup", f"export {JIRA_COMPLETE_BACKUP}"),
     ("/backup", f"import {JIRA_COMPLETE_BACKUP}"),

@@ -52,10 +52,20 @@ Lists
 -----
 List endpoints are paged with ``start`` and ``pageSize`` and followed until ``totalItems``
 items have arrived, a page comes back empty, or a page brings no item not already seen (a
-server that ignores ``start``). Responses are read tolerantly: items under the documented
-key, a bare list, ``results`` or ``values``; unknown fields are kept on the models. Each
+server that ignores ``start``); after ``MAX_PAGES`` pages the list is cut with a warning.
+Responses are read tolerantly: items under the documented key, a bare list, ``results`` or
+``values``; unknown fields are kept on the models. Each
 unfamiliar shape is logged once at debug level, with secrets removed, so the assumed
 shapes can be corrected from real traffic.
+
+Versions
+--------
+The client speaks the API version of its ``ApiProfile`` (``bot.atlassian.versions``): it
+sends ``X-Atl-Account-Id`` on every call of a version that uses it, asks a v2 policy read
+for its storage and backup details, activates policies only where the version has
+activation, and gives each backup it reads the retention of that version. Paths are the
+same in both versions (v2's unpublished ones are assumed to keep v1's); the models read
+either version's shapes.
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -92,11 +102,12 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.atlassian.retry import RetryPolicy
+from bot.atlassian.versions import ACCOUNT_ID_HEADER, V1, ApiProfile
 from bot.clock import Clock, SystemClock, ensure_utc
-from bot.config import Settings
 from bot.errors import (
     AtlassianError,
     AuthError,
+    ConfigError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
@@ -108,6 +119,10 @@ from bot.errors import (
 )
 from bot.observability import metrics
 from bot.redaction import redact
+
+if TYPE_CHECKING:
+    # Settings name the version through bot.atlassian.versions: a runtime import would loop.
+    from bot.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +229,8 @@ class AtlassianClient:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
+        profile: ApiProfile = V1,
+        account_id: str | None = None,
     ) -> None:
         token = api_token.get_secret_value() if isinstance(api_token, SecretStr) else api_token
         self._api_token = SecretStr(token)
@@ -227,12 +244,18 @@ class AtlassianClient:
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self.shapes = ShapeLog()
+        self.profile = profile
+        self.account_id = account_id or None
+        self.max_pages = MAX_PAGES
+        headers = {"Accept": "application/json", "User-Agent": "atlassian-backup-bot"}
+        if profile.needs_account_id and self.account_id:
+            headers[ACCOUNT_ID_HEADER] = self.account_id
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth(email, token),
             transport=transport,
             timeout=httpx.Timeout(timeout),
-            headers={"Accept": "application/json", "User-Agent": "atlassian-backup-bot"},
+            headers=headers,
         )
 
     @classmethod
@@ -242,13 +265,15 @@ class AtlassianClient:
             org_id=settings.atlassian_org_id,
             email=settings.atlassian_email,
             api_token=settings.atlassian_api_token,
+            profile=settings.api_profile,
+            account_id=settings.atlassian_account_id,
             **kw,
         )
 
     def __repr__(self) -> str:
         return (
             f"AtlassianClient(base_url={self.base_url!r}, org_id={self.org_id!r}, "
-            f"email={self.email!r})"
+            f"email={self.email!r}, version={self.profile.version.value!r})"
         )
 
     async def aclose(self) -> None:
@@ -388,9 +413,42 @@ class AtlassianClient:
 
     async def get_policy(self, policy_id: str) -> Policy:
         reply = await self._call(
-            "get_policy", "GET", self._path("policies", policy_id), kind=_Kind.READ
+            "get_policy",
+            "GET",
+            self._path("policies", policy_id),
+            kind=_Kind.READ,
+            params=self.profile.policy_details_query,
         )
         return self._one(Policy, reply, "policyId", "policy")
+
+    async def read_policy_page(self) -> list[Policy]:
+        """One page of the policy list, read once: the start-up check of the API version."""
+        reply = await self._call(
+            "list_policies",
+            "GET",
+            self._path("policies"),
+            kind=_Kind.READ,
+            params={"start": "0", "pageSize": str(PAGE_SIZE)},
+        )
+        return self._many(Policy, reply, "policies")
+
+    async def activate_policy(self, policy_id: str) -> list[Backup]:
+        """Activate a saved policy (v2); Atlassian answers with the backups it scheduled.
+
+        Activating an active policy changes nothing, so it is retried like a read.
+        """
+        if not self.profile.has_activation:
+            raise ValueError(f"{self.profile.name} has no policy activation")
+        self._require_account_id("activate_policy")
+        reply = await self._call(
+            "activate_policy",
+            "PUT",
+            self._path("policies", policy_id, "activate"),
+            kind=_Kind.IDEMPOTENT,
+        )
+        if reply.data is None:
+            return []
+        return self._many(Backup, reply, "backups")
 
     async def update_policy(
         self,
@@ -619,6 +677,13 @@ class AtlassianClient:
         return report.link
 
     # -- the machinery ---------------------------------------------------------------------
+
+    def _require_account_id(self, operation: str) -> None:
+        if operation in self.profile.account_id_required_for and not self.account_id:
+            raise ConfigError(
+                f"ATLASSIAN_ACCOUNT_ID is not set; {self.profile.name} needs it to "
+                f"{operation.replace('_', ' ')}."
+            )
 
     def _path(self, *segments: str) -> str:
         # Ids are opaque: quoting keeps one that contains "/" inside its segment. A segment
@@ -877,6 +942,8 @@ class AtlassianClient:
                 f"A {model.__name__} could not be read ({where}: {first['msg']})"
             ) from None
         self._note_unknown_fields(parsed)
+        if isinstance(parsed, Backup):
+            parsed.kept_for(self.profile.rules.retention)
         return parsed
 
     def _note_unknown_fields(self, model: BaseModel) -> None:
@@ -940,7 +1007,7 @@ class AtlassianClient:
         collected: list[_ModelT] = []
         seen: set[str] = set()
         start = 0
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             page_params = {**(params or {}), "start": str(start), "pageSize": str(PAGE_SIZE)}
             reply = await self._call(operation, "GET", path, kind=_Kind.READ, params=page_params)
             raw, total = self._items(reply, key)
@@ -965,6 +1032,13 @@ class AtlassianClient:
                     break
             elif len(raw) < PAGE_SIZE:
                 break
+        else:
+            logger.warning(
+                "GET %s had not ended after %d pages (%d items); the list is cut there",
+                path,
+                self.max_pages,
+                len(collected),
+            )
         return collected
 
 

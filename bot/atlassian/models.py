@@ -3,16 +3,32 @@
 The response shapes are assumed (see shared spec), so every model keeps unknown fields,
 allows optional ones to be missing, coerces ids to strings and normalises status spellings
 to an enum while keeping an unknown status verbatim instead of failing.
+
+Both API versions are read into the same models: where v2 names or nests a field
+differently (``productType``, ``cloudInfo.cloudId``, ``details.storageId``) the field
+accepts either spelling, so nothing outside this module asks which version answered.
+A backup's ``expiryTime`` is used as given; only when it is missing is the expiry computed,
+from the retention of the version that answered (``Backup.retention``, set by the client).
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from bot.clock import ensure_utc
@@ -28,11 +44,28 @@ class Product(enum.StrEnum):
 
 
 class BackupStatus(enum.StrEnum):
+    # v2: the backup exists (a schedule or an activation made it) but has not started.
+    CREATED = "CREATED"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETE = "COMPLETE"
     INCOMPLETE = "INCOMPLETE"
     EXPIRED = "EXPIRED"
     FAILED = "FAILED"
+
+
+class PolicyStatus(enum.StrEnum):
+    """v2 policies are INACTIVE when saved unactivated, unscheduled, or once-only and done."""
+
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+
+class ScheduleInterval(enum.StrEnum):
+    """How often Atlassian runs a v2 policy (ONCE documented; the others from its UI)."""
+
+    ONCE = "ONCE"
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
 
 
 class OperationStatus(enum.StrEnum):
@@ -143,10 +176,36 @@ def _as_utc(value: object) -> object:
     return value
 
 
+def _as_date(value: object) -> object:
+    if isinstance(value, datetime):
+        return ensure_utc(value).date()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            return text
+    converted = _as_utc(value)
+    return converted.date() if isinstance(converted, datetime) else converted
+
+
+def _as_text(value: object) -> object:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _as_list(value: object) -> object:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
 Id = Annotated[str, BeforeValidator(_as_str_id)]
 OptionalId = Annotated[str | None, BeforeValidator(_as_str_id)]
 Timestamp = Annotated[datetime, BeforeValidator(_as_utc), AfterValidator(ensure_utc)]
 ProductValue = Annotated[Product | str, BeforeValidator(normalise_product)]
+# A start date the API may send as a date, a timestamp or text we keep verbatim.
+DateValue = Annotated[date | str, BeforeValidator(_as_date)]
+Text = Annotated[str, BeforeValidator(_as_text)]
 
 
 class ApiModel(BaseModel):
@@ -176,18 +235,83 @@ class Storage(ApiModel):
     status: str | None = None
 
 
+class CloudInfo(ApiModel):
+    """v2: the site a policy backs up."""
+
+    cloud_id: OptionalId = None
+    cloud_url: str | None = None
+    cloud_name: str | None = None
+    encryption_type: str | None = None
+
+
+class BackupDetails(ApiModel):
+    last_backup_time: Timestamp | None = None
+    total_available_backups: int | None = None
+
+
+class Schedule(ApiModel):
+    """When Atlassian runs a v2 policy: from ``start_date``, in the slot it assigned."""
+
+    interval: ScheduleInterval | str | None = None
+    start_date: DateValue | None = None
+    schedule_slot: Text | None = None
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> ScheduleInterval | str | None:
+        return None if value is None else normalise_status(value, ScheduleInterval)
+
+
+class PolicyDetails(ApiModel):
+    storage_id: OptionalId = None
+    backup_details: BackupDetails | None = None
+    schedule_details: Schedule | None = None
+
+
 class Policy(ApiModel):
     policy_id: Id
-    cloud_id: Id
-    product: ProductValue
-    storage_id: OptionalId = None
+    policy_name: str | None = None
+    cloud_id: Id = Field(
+        validation_alias=AliasChoices("cloudId", "cloud_id", AliasPath("cloudInfo", "cloudId"))
+    )
+    cloud_info: CloudInfo | None = None
+    product: ProductValue = Field(
+        validation_alias=AliasChoices("product", "productType"), serialization_alias="product"
+    )
+    storage_id: OptionalId = Field(
+        default=None,
+        validation_alias=AliasChoices("storageId", "storage_id", AliasPath("details", "storageId")),
+    )
     include_attachments: bool = True
     include_personal_spaces: bool | None = None
-    status: str | None = None
+    include_users_and_groups: bool | None = None
+    status: PolicyStatus | str | None = None
+    details: PolicyDetails | None = None
     created_at: Timestamp | None = None
+    created_by: OptionalId = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: object) -> PolicyStatus | str | None:
+        return None if value is None else normalise_status(value, PolicyStatus)
+
+    @property
+    def is_active(self) -> bool:
+        """v1 policies carry ACTIVE or nothing: only an explicit INACTIVE is inactive."""
+        return self.status != PolicyStatus.INACTIVE
+
+    @property
+    def schedule(self) -> Schedule | None:
+        return self.details.schedule_details if self.details else None
+
+    @property
+    def last_backup_time(self) -> datetime | None:
+        backups = self.details.backup_details if self.details else None
+        return backups.last_backup_time if backups else None
 
 
 class BackupSize(ApiModel):
+    users_size: float | None = None
     data_size: float | None = None
     attachments_size: float | None = None
     total_backup_size_in_gb: float | None = Field(default=None, alias="totalBackupSizeInGB")
@@ -195,21 +319,44 @@ class BackupSize(ApiModel):
 
 class Backup(ApiModel):
     backup_id: Id
+    name: str | None = None
     policy_id: OptionalId = None
     cloud_id: OptionalId = None
     product: ProductValue | None = None
     status: BackupStatus | str
     status_message: str | None = None
+    account_id: OptionalId = None
     created_at: Timestamp | None = None
     completed_at: Timestamp | None = None
+    last_updated_at: Timestamp | None = None
     expiry_time: Timestamp | None = None
+    selections: list[str] = Field(default_factory=list)
     backup_size: BackupSize | None = None
+    storage_id: OptionalId = None
+    encryption_type: str | None = None
     include_attachments: bool | None = None
+    # How long Atlassian keeps it: the retention of the API version that answered.
+    _retention: timedelta | None = PrivateAttr(default=None)
 
     @field_validator("status", mode="before")
     @classmethod
     def _status(cls, value: object) -> BackupStatus | str:
         return normalise_status(value, BackupStatus)
+
+    @field_validator("selections", mode="before")
+    @classmethod
+    def _selections(cls, value: object) -> object:
+        return _as_list(value)
+
+    @property
+    def retention(self) -> timedelta | None:
+        """None for a backup not read through a client (the EAP rules then apply)."""
+        return self._retention
+
+    def kept_for(self, retention: timedelta) -> Backup:
+        """Note the retention of the version that answered; returns the backup itself."""
+        self._retention = retention
+        return self
 
 
 class Export(ApiModel):
@@ -307,19 +454,25 @@ __all__ = [
     "FINAL_RESTORE_STATUSES",
     "ApiModel",
     "Backup",
+    "BackupDetails",
     "BackupRef",
     "BackupSize",
     "BackupStatus",
+    "CloudInfo",
     "ConsentCheck",
     "Export",
     "FailedCheck",
     "Import",
     "OperationStatus",
     "Policy",
+    "PolicyDetails",
+    "PolicyStatus",
     "PostOpReport",
     "Product",
     "Restore",
     "RestoreStatus",
+    "Schedule",
+    "ScheduleInterval",
     "Storage",
     "normalise_product",
     "normalise_status",

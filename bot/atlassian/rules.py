@@ -8,6 +8,11 @@ settle a question (an undated backup, say) the check lets the request through ra
 blocking it forever.
 
 Nothing here does I/O or reads the clock: callers pass ``now`` (from an injected ``Clock``).
+
+Rules that differ between API versions (retention, the interval between backups) come from
+``bot.atlassian.versions.BackupRules``: a backup read through the client carries the
+retention of the version that answered, and ``may_run_backup`` takes the rules in use.
+Without either, the EAP (v1) rules apply.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from bot.atlassian.models import (
     Restore,
     RestoreStatus,
 )
+from bot.atlassian.versions import EAP_RULES, BackupRules
 from bot.clock import ensure_utc
 
-BACKUP_RETENTION = timedelta(days=14)
-BACKUP_INTERVAL = timedelta(days=7)
-RESTORE_INTERVAL = timedelta(days=7)
+BACKUP_RETENTION = EAP_RULES.retention
+BACKUP_INTERVAL = EAP_RULES.backup_interval
+RESTORE_INTERVAL = EAP_RULES.restore_interval
 
 RESTORABLE_BACKUP_STATUSES = frozenset({BackupStatus.COMPLETE, BackupStatus.INCOMPLETE})
 # A restore in any of these states occupies its destination site.
@@ -84,12 +90,22 @@ def format_time(when: datetime) -> str:
     return ensure_utc(when).strftime(TIME_FORMAT)
 
 
+def retention_of(backup: Backup) -> timedelta:
+    """How long Atlassian keeps this backup: its version's retention, else the EAP's 14 days."""
+    return backup.retention or BACKUP_RETENTION
+
+
+def _kept(backup: Backup) -> str:
+    return BackupRules(retention_of(backup), BACKUP_INTERVAL, RESTORE_INTERVAL).kept()
+
+
 def backup_expiry(backup: Backup) -> datetime | None:
-    """When the backup leaves Atlassian storage: the API's expiryTime, else createdAt + 14 days."""
+    """When the backup leaves Atlassian storage: the API's expiryTime as given, else
+    createdAt plus the retention of the version that answered."""
     if backup.expiry_time is not None:
         return ensure_utc(backup.expiry_time)
     if backup.created_at is not None:
-        return ensure_utc(backup.created_at) + BACKUP_RETENTION
+        return ensure_utc(backup.created_at) + retention_of(backup)
     return None
 
 
@@ -122,10 +138,14 @@ def _backup_time(backup: Backup) -> datetime | None:
     return None if moment is None else ensure_utc(moment)
 
 
-def may_run_backup(backups: Sequence[Backup], now: datetime) -> Verdict:
+def may_run_backup(
+    backups: Sequence[Backup], now: datetime, *, rules: BackupRules = EAP_RULES
+) -> Verdict:
     """Whether a new backup may run for a policy, given that policy's backups in any order.
 
-    Refused while one is in progress, and until 7 days after the last COMPLETE one.
+    Refused while one is in progress, and until ``rules.backup_interval`` (7 days in v1)
+    after the last COMPLETE one. A backup that is only CREATED (scheduled, not started)
+    does not count as in progress.
     """
     now = ensure_utc(now)
     running = sorted(b.backup_id for b in backups if b.status == BackupStatus.IN_PROGRESS)
@@ -142,12 +162,12 @@ def may_run_backup(backups: Sequence[Backup], now: datetime) -> Verdict:
     if not dated_complete:
         return Verdict.allow()
     last_time, last_id = max(dated_complete)
-    possible_from = last_time + BACKUP_INTERVAL
+    possible_from = last_time + rules.backup_interval
     if now < possible_from:
         return Verdict.refuse(
             f"The last complete backup of this policy, {last_id}, was taken on "
             f"{format_time(last_time)}, so the next one can run from {format_time(possible_from)} "
-            "(one backup every 7 days).",
+            f"({rules.backup_cadence()}).",
             possible_from,
         )
     return Verdict.allow()
@@ -158,17 +178,19 @@ def _status_refusal(backup: Backup, now: datetime) -> Verdict | None:
     backup_id = backup.backup_id
     if status in RESTORABLE_BACKUP_STATUSES:
         return None
-    if status == BackupStatus.IN_PROGRESS:
+    if status in (BackupStatus.IN_PROGRESS, BackupStatus.CREATED):
         return Verdict.refuse(
-            f"Backup {backup_id} is still in progress and can be restored once it completes."
+            f"Backup {backup_id} has not finished yet and can be restored once it completes."
+            if status == BackupStatus.CREATED
+            else f"Backup {backup_id} is still in progress and can be restored once it completes."
         )
     if status == BackupStatus.EXPIRED:
         expiry = backup_expiry(backup)
         if expiry is not None and expiry <= now:
             return Verdict.refuse(
-                f"Backup {backup_id} expired on {format_time(expiry)} (backups are kept 14 days)."
+                f"Backup {backup_id} expired on {format_time(expiry)} ({_kept(backup)})."
             )
-        return Verdict.refuse(f"Backup {backup_id} has expired (backups are kept 14 days).")
+        return Verdict.refuse(f"Backup {backup_id} has expired ({_kept(backup)}).")
     if status == BackupStatus.FAILED:
         detail = f" ({backup.status_message})" if backup.status_message else ""
         return Verdict.refuse(f"Backup {backup_id} failed{detail} and cannot be restored.")
@@ -358,6 +380,7 @@ __all__ = [
     "preflight_restore",
     "restorability",
     "restore_warning",
+    "retention_of",
     "size_limit_problems",
     "time_to_expiry",
 ]

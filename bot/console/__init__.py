@@ -34,6 +34,7 @@ from bot.console.terminal import Ask, QuitRequested, StepFailed, Terminal, find_
 from bot.observability.logs import configure_logging
 from bot.redaction import redact
 from bot.simulator import DEMO_SITES
+from bot.simulator.cli import add_api_argument
 
 __all__ = [
     "ScriptFailure",
@@ -85,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep state in an in-process store even when REDIS_URL names a Redis",
     )
+    add_api_argument(parser)
     parser.add_argument(
         "--as",
         dest="user",
@@ -262,6 +264,7 @@ def run(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         four_eyes=args.four_eyes,
         in_process_store=args.memory,
+        api=args.api,
     )
     out = Console()
     script: list[str] | None = None

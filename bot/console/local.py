@@ -26,6 +26,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.atlassian.client import AtlassianClient
+from bot.atlassian.versions import ApiVersion
 from bot.background import Background, start_background
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, redis_url_problem
@@ -42,6 +43,7 @@ from bot.simulator import (
     SimulatorServer,
     World,
 )
+from bot.simulator.seed import DEMO_ADMIN_ACCOUNT_ID
 from bot.slack.access import AccessPolicy
 from bot.slack.app import SlackBot, build_app
 from bot.slack.serve import RunningBot, make_web_client, start_http
@@ -80,6 +82,7 @@ class LocalOptions:
     redis_url: str | None = None
     in_process_store: bool = False
     housekeeping_seconds: float = HOUSEKEEPING_SECONDS
+    api: ApiVersion = ApiVersion.V1
 
 
 @dataclass
@@ -158,6 +161,8 @@ def console_settings(
         slack_app_token=None,
         slack_api_url=slack_api_url,
         atlassian_api_url=simulator_url,
+        atlassian_api_version=options.api,
+        atlassian_account_id=DEMO_ADMIN_ACCOUNT_ID,
         atlassian_org_id=DEMO_ORG_ID,
         atlassian_email="console@acme.example",
         atlassian_api_token=DEMO_TOKEN,
@@ -280,7 +285,7 @@ async def start_local_bot(options: LocalOptions) -> LocalBot:
     started: list[object] = []
     try:
         # Real time, shiftable like the simulator command's, so operations take op_seconds.
-        world = World.demo(clock=ShiftableClock(), op_seconds=options.op_seconds)
+        world = World.demo(clock=ShiftableClock(), op_seconds=options.op_seconds, api=options.api)
         simulator = SimulatorServer(world, org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
         await simulator.start(host="127.0.0.1", port=0)
         started.append(simulator)

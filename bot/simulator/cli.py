@@ -8,8 +8,9 @@ import contextlib
 import signal
 import sys
 
+from bot.atlassian.versions import ApiVersion
 from bot.cli_numbers import fraction, non_negative
-from bot.simulator.seed import DEMO_ORG_ID, DEMO_SITES, DEMO_TOKEN
+from bot.simulator.seed import DEMO_ADMIN_ACCOUNT_ID, DEMO_ORG_ID, DEMO_SITES, DEMO_TOKEN
 from bot.simulator.server import SimulatorServer
 from bot.simulator.world import ShiftableClock, World
 
@@ -38,11 +39,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--latency-ms", type=non_negative, default=0.0, help="added latency per request"
     )
+    add_api_argument(parser)
+
+
+def add_api_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        type=ApiVersion,
+        choices=list(ApiVersion),
+        default=ApiVersion.V1,
+        help="API version to serve: v1 (the EAP API) or v2 (the current one, under /v2)",
+    )
 
 
 def build_world(args: argparse.Namespace) -> World:
     # Real time, but shiftable through POST /_sim/clock so a demo can skip ahead.
-    world = World.demo(clock=ShiftableClock(), op_seconds=args.op_seconds, rng_seed=args.seed)
+    world = World.demo(
+        clock=ShiftableClock(), op_seconds=args.op_seconds, rng_seed=args.seed, api=args.api
+    )
     world.faults.fail_rate = args.fail_rate
     world.faults.rate_limit_rate = args.rate_limit_rate
     world.faults.latency_ms = args.latency_ms
@@ -53,10 +67,15 @@ async def serve(args: argparse.Namespace) -> None:
     server = SimulatorServer(build_world(args), org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
     url = await server.start(host=args.host, port=args.port)
     sites = ",".join(f"{alias}={cloud_id}" for alias, cloud_id in DEMO_SITES.items())
+    account = (
+        f"ATLASSIAN_ACCOUNT_ID={DEMO_ADMIN_ACCOUNT_ID} "
+        if server.world.profile.needs_account_id
+        else ""
+    )
     print(
-        f"Simulated Atlassian backup API at {url} : ATLASSIAN_API_URL={url} "
+        f"Simulated Atlassian backup API ({args.api.value}) at {url} : ATLASSIAN_API_URL={url} "
         f"ATLASSIAN_ORG_ID={DEMO_ORG_ID} ATLASSIAN_EMAIL=<any e-mail> "
-        f"ATLASSIAN_API_TOKEN={DEMO_TOKEN} ATLASSIAN_SITES={sites} (Ctrl-C stops)",
+        f"ATLASSIAN_API_TOKEN={DEMO_TOKEN} {account}ATLASSIAN_SITES={sites} (Ctrl-C stops)",
         flush=True,
     )
     stop = asyncio.Event()

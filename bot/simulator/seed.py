@@ -4,14 +4,20 @@ acme is the source site with Jira and Confluence data. acme-sandbox is empty on 
 plan and shard, so restores of acme's complete backups pass validation. acme-staging holds
 conflicting projects, spaces and groups on a lower plan, so a restore with users and groups
 fails exactly three checks: conflicting spaces or projects, conflicting groups, product
-licence. Ages are relative to the world's clock when the seed is planted.
+licence. Ages are relative to the world's clock when the seed is planted; the expired
+backups are six days past the world's retention (14 days in v1, 30 in v2).
+
+In v2 the policies have names and weekly schedules (slot 02:00 UTC): the Jira one is
+active, so a CREATED backup waits for its next slot; the Confluence one is saved but not
+activated yet, so activation can be shown.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from bot.atlassian.models import BackupStatus, Product
+from bot.atlassian.models import BackupStatus, Product, Schedule, ScheduleInterval
 from bot.simulator.world import Plan, StorageRecord, World
 
 DEMO_ORG_ID = "demo-org"
@@ -46,6 +52,8 @@ MISSING_SPACES = ("ARCHIVE", "LEGACY")
 
 # How long the seeded backups took; only their finishing times depend on it.
 _SEEDED_BACKUP_DURATION = timedelta(minutes=42)
+DEMO_SCHEDULE_SLOT = "02:00"
+DEMO_ADMIN_ACCOUNT_ID = "5b10ac8d82e05b22cc7d4ef5"
 
 
 def populate_demo(world: World) -> None:
@@ -73,20 +81,33 @@ def populate_demo(world: World) -> None:
     )
 
     created = now - timedelta(days=30)
-    world.add_policy(ACME_CLOUD_ID, Product.JIRA, policy_id=ACME_JIRA_POLICY, created_at=created)
+    scheduled = world.schedules_run
+    world.add_policy(
+        ACME_CLOUD_ID,
+        Product.JIRA,
+        policy_id=ACME_JIRA_POLICY,
+        created_at=created,
+        **(_v2_policy("Acme Jira weekly", created.date(), active=True) if scheduled else {}),
+    )
     world.add_policy(
         ACME_CLOUD_ID,
         Product.CONFLUENCE,
         policy_id=ACME_CONFLUENCE_POLICY,
         include_personal_spaces=False,
         created_at=created,
+        **(
+            _v2_policy("Acme Confluence weekly", (now + timedelta(days=1)).date(), active=False)
+            if scheduled
+            else {}
+        ),
     )
 
     for policy_id, complete_id, expired_id in (
         (ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP, JIRA_EXPIRED_BACKUP),
         (ACME_CONFLUENCE_POLICY, CONFLUENCE_COMPLETE_BACKUP, CONFLUENCE_EXPIRED_BACKUP),
     ):
-        for backup_id, age in ((complete_id, timedelta(days=8)), (expired_id, timedelta(days=20))):
+        expired_age = world.rules.retention + timedelta(days=6)
+        for backup_id, age in ((complete_id, timedelta(days=8)), (expired_id, expired_age)):
             backup = world.add_backup(
                 policy_id,
                 backup_id=backup_id,
@@ -118,6 +139,18 @@ def populate_demo(world: World) -> None:
     world.storages[ACME_STORAGE] = _acme_storage(storage_created)
 
 
+def _v2_policy(name: str, start: date, *, active: bool) -> dict[str, Any]:
+    schedule = Schedule(
+        interval=ScheduleInterval.WEEKLY, start_date=start, schedule_slot=DEMO_SCHEDULE_SLOT
+    )
+    return {
+        "name": name,
+        "schedule": schedule,
+        "active": active,
+        "created_by": DEMO_ADMIN_ACCOUNT_ID,
+    }
+
+
 def _acme_storage(created_at: datetime) -> StorageRecord:
     return StorageRecord(
         storage_id=ACME_STORAGE,
@@ -140,7 +173,9 @@ __all__ = [
     "CONFLUENCE_COMPLETE_BACKUP",
     "CONFLUENCE_EXPIRED_BACKUP",
     "CONFLUENCE_INCOMPLETE_BACKUP",
+    "DEMO_ADMIN_ACCOUNT_ID",
     "DEMO_ORG_ID",
+    "DEMO_SCHEDULE_SLOT",
     "DEMO_SITES",
     "DEMO_TOKEN",
     "JIRA_COMPLETE_BACKUP",

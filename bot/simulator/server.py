@@ -1,6 +1,8 @@
 """The simulated backup and restore API over HTTP (aiohttp), plus unauthenticated controls.
 
-API routes live under ``/orgs/{orgId}/`` exactly as the spec's 21 operations. Control routes
+API routes live under ``/orgs/{orgId}/`` exactly as the spec's 21 operations; a v2 world
+serves them under ``/v2/orgs/{orgId}/`` (so its URL names the version, and a v1 client
+pointed at the root gets 404), plus activation, which checks ``X-Atl-Account-Id``. Control routes
 under ``/_sim/`` let the console and tests read the state, move the clock, set faults and
 read the recorded calls. Injected latency, rate limits and queued faults apply to API routes
 only, and every API request is recorded in ``world.calls`` (never its credentials).
@@ -20,8 +22,9 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aiohttp import web
 
-from bot.atlassian.models import Product
-from bot.simulator.seed import DEMO_ORG_ID, DEMO_TOKEN
+from bot.atlassian.models import Product, Schedule
+from bot.atlassian.versions import ACCOUNT_ID_HEADER, V1
+from bot.simulator.seed import DEMO_ORG_ID, DEMO_SCHEDULE_SLOT, DEMO_TOKEN
 from bot.simulator.world import (
     BackupReference,
     QueuedFault,
@@ -216,8 +219,14 @@ class SimulatorServer:
             raise
         bound_port = runner.addresses[0][1]
         self._runner = runner
-        self._url = f"http://{host}:{bound_port}/"
+        self._url = f"http://{host}:{bound_port}{self.base_path}/"
         return self._url
+
+    @property
+    def base_path(self) -> str:
+        """Where the API routes start: the root for v1, ``/v2`` for v2."""
+        profile = self.world.profile
+        return "" if profile is V1 else f"/{profile.version.value}"
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -238,7 +247,9 @@ class SimulatorServer:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        org = "/orgs/{orgId}"
+        org = f"{self.base_path}/orgs/{{orgId}}"
+        if self.world.profile.has_activation:
+            app.router.add_put(f"{org}/policies/{{policyId}}/activate", self._activate_policy)
         app.router.add_routes(
             [
                 web.post(f"{org}/storages/regions", self._list_regions),
@@ -429,12 +440,40 @@ class SimulatorServer:
             raise _invalid("includePersonalSpaces must be true or false.")
         policy = self.world.create_policy(
             request.match_info["cloudId"],
-            product=_product(body.get("product")),
+            product=_product(body.get("product", body.get("productType"))),
             storage_id=_optional_str(body, "storageId"),
             include_attachments=_bool(body, "includeAttachments", True),
             include_personal_spaces=personal,
+            name=_optional_str(body, "policyName"),
+            schedule=self._schedule_of(body),
         )
         return self._json(policy, status=201)
+
+    def _schedule_of(self, body: dict[str, Any]) -> Schedule | None:
+        """v2: the date and interval the admin chose; the simulator assigns the slot."""
+        if not self.world.schedules_run:
+            return None
+        details = body.get("scheduleDetails")
+        if details is None:
+            today = self.world.now().date()
+            return Schedule(interval="WEEKLY", start_date=today, schedule_slot=DEMO_SCHEDULE_SLOT)
+        if not isinstance(details, dict):
+            raise _invalid("scheduleDetails must be an object with interval and startDate.")
+        schedule = Schedule.model_validate({**details, "scheduleSlot": DEMO_SCHEDULE_SLOT})
+        if str(schedule.interval) not in ("ONCE", "DAILY", "WEEKLY"):
+            raise _invalid("scheduleDetails.interval must be ONCE, DAILY or WEEKLY.")
+        if isinstance(schedule.start_date, str) or schedule.start_date is None:
+            raise _invalid("scheduleDetails.startDate must be a date like 2026-12-07.")
+        return schedule
+
+    async def _activate_policy(self, request: web.Request) -> web.Response:
+        account_id = request.headers.get(ACCOUNT_ID_HEADER, "").strip()
+        if not account_id:
+            raise _invalid(f"The {ACCOUNT_ID_HEADER} header is required to activate a policy.")
+        backups = self.world.activate_policy(request.match_info["policyId"], account_id)
+        return web.json_response(
+            {"backups": [self.world.view(backup) for backup in backups], "totalItems": len(backups)}
+        )
 
     async def _list_policies(self, request: web.Request) -> web.Response:
         return self._list("policies", self.world.list_policies(), request)

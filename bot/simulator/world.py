@@ -9,6 +9,12 @@ the same way.
 Refusals are raised as ``SimulatedApiError``: the HTTP status, code and message the
 simulated service answers with. They are the service's answers, not the bot's own errors,
 so they stay outside the bot's error tree.
+
+The world speaks one API version (``api``): its rules (retention, the interval between
+backups) are that version's, and in v2 policies are saved inactive, activated, and run on
+their schedule: each active scheduled policy holds one CREATED backup for its next slot,
+which starts when the clock reaches the slot (``settle``). The JSON shapes of v2 live in
+``bot.simulator.v2``.
 """
 
 from __future__ import annotations
@@ -27,12 +33,17 @@ from bot.atlassian.models import (
     OperationStatus,
     Product,
     RestoreStatus,
+    Schedule,
 )
+from bot.atlassian.schedules import next_run
+from bot.atlassian.versions import EAP_RULES, V1, ApiProfile, ApiVersion, profile_of
 from bot.clock import Clock, SystemClock
 
-BACKUP_RETENTION = timedelta(days=14)
-BACKUP_INTERVAL = timedelta(days=7)
-RESTORE_INTERVAL = timedelta(days=7)
+BACKUP_RETENTION = EAP_RULES.retention
+BACKUP_INTERVAL = EAP_RULES.backup_interval
+RESTORE_INTERVAL = EAP_RULES.restore_interval
+# However far the clock jumps, one look starts at most this many scheduled backups.
+MAX_SCHEDULED_PER_SETTLE = 500
 # An unanswered validation would otherwise block its destination for ever.
 CONSENT_WINDOW = timedelta(hours=24)
 
@@ -188,6 +199,13 @@ class PolicyRecord:
     include_attachments: bool
     include_personal_spaces: bool | None
     created_at: datetime
+    # v2 only: a name, whether it was activated, its schedule and the backup waiting for
+    # the schedule's next slot.
+    name: str | None = None
+    active: bool = True
+    schedule: Schedule | None = None
+    created_by: str | None = None
+    pending_backup_id: str | None = None
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         return {
@@ -222,16 +240,27 @@ class BackupRecord:
     shard: str = "shard-1"
     data_size_gb: float = 1.0
     attachments_size_gb: float = 0.0
+    users_size_gb: float = 0.01
+    retention: timedelta = BACKUP_RETENTION
+    # A scheduled v2 backup is CREATED until its slot, then runs; None: it ran at once.
+    starts_at: datetime | None = None
+    account_id: str | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        return self.starts_at or self.created_at
 
     @property
     def expiry_time(self) -> datetime:
-        return self.created_at + BACKUP_RETENTION
+        return self.started_at + self.retention
 
     @property
     def has_custom_groups(self) -> bool:
         return bool(self.custom_groups)
 
     def status_at(self, now: datetime) -> BackupStatus:
+        if self.starts_at is not None and now < self.starts_at:
+            return BackupStatus.CREATED
         if now < self.finishes_at:
             return BackupStatus.IN_PROGRESS
         if self.outcome is BackupStatus.FAILED:
@@ -239,6 +268,10 @@ class BackupRecord:
         if now >= self.expiry_time:
             return BackupStatus.EXPIRED
         return self.outcome
+
+    @property
+    def expired_message(self) -> str:
+        return f"This backup is more than {self.retention.days} days old and has expired."
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         status = self.status_at(now)
@@ -250,7 +283,7 @@ class BackupRecord:
             "status": status.value,
         }
         if status is BackupStatus.EXPIRED:
-            body["statusMessage"] = "This backup is more than 14 days old and has expired."
+            body["statusMessage"] = self.expired_message
         elif status is not BackupStatus.IN_PROGRESS and self.status_message:
             body["statusMessage"] = self.status_message
         body["createdAt"] = iso(self.created_at)
@@ -510,7 +543,10 @@ class World:
         op_seconds: float = 5.0,
         rng_seed: str = "demo",
         regions: Sequence[str] = DEFAULT_REGIONS,
+        api: ApiVersion = ApiVersion.V1,
     ) -> None:
+        self.profile: ApiProfile = profile_of(api)
+        self.rules = self.profile.rules
         self.clock: Clock = clock or SystemClock()
         self.op_seconds = op_seconds
         self.regions: list[str] = list(regions)
@@ -523,24 +559,33 @@ class World:
         self.exports: dict[str, TransferRecord] = {}
         self.imports: dict[str, TransferRecord] = {}
         self.restores: dict[str, RestoreRecord] = {}
+        self._running_schedules = False
         self._id_rng = random.Random(f"{rng_seed}:ids")
         self._outcome_rng = random.Random(f"{rng_seed}:outcomes")
 
     @classmethod
     def empty(
-        cls, clock: Clock | None = None, op_seconds: float = 5.0, rng_seed: str = "demo"
+        cls,
+        clock: Clock | None = None,
+        op_seconds: float = 5.0,
+        rng_seed: str = "demo",
+        api: ApiVersion = ApiVersion.V1,
     ) -> World:
         """An org with no sites and nothing in it; add what a test needs."""
-        return cls(clock=clock, op_seconds=op_seconds, rng_seed=rng_seed)
+        return cls(clock=clock, op_seconds=op_seconds, rng_seed=rng_seed, api=api)
 
     @classmethod
     def demo(
-        cls, clock: Clock | None = None, op_seconds: float = 5.0, rng_seed: str = "demo"
+        cls,
+        clock: Clock | None = None,
+        op_seconds: float = 5.0,
+        rng_seed: str = "demo",
+        api: ApiVersion = ApiVersion.V1,
     ) -> World:
         """The ``demo`` seed: acme, acme-sandbox and acme-staging, with policies and backups."""
         from bot.simulator.seed import populate_demo
 
-        world = cls(clock=clock, op_seconds=op_seconds, rng_seed=rng_seed)
+        world = cls(clock=clock, op_seconds=op_seconds, rng_seed=rng_seed, api=api)
         populate_demo(world)
         return world
 
@@ -580,9 +625,20 @@ class World:
         self.settle()
         return self._sites
 
+    @property
+    def schedules_run(self) -> bool:
+        return self.profile.has_activation
+
     def settle(self) -> None:
-        """Apply the effects of restores that have finished since the last look."""
+        """Start scheduled backups whose slot has come, and apply finished restores."""
         now = self.now()
+        if self.schedules_run and not self._running_schedules:
+            # Starting a scheduled backup reads the site, which settles again: once is enough.
+            self._running_schedules = True
+            try:
+                self._run_schedules(now)
+            finally:
+                self._running_schedules = False
         for restore in self.restores.values():
             if restore.applied or restore.status_at(now) not in (
                 RestoreStatus.COMPLETE,
@@ -602,9 +658,57 @@ class World:
                 site.groups.update(backup.groups - left_out)
 
     def view(self, record: Record) -> dict[str, Any]:
-        """A record as the API shows it now."""
+        """A record as the API shows it now, in the shape of the world's API version."""
         self.settle()
+        if self.profile is not V1:
+            from bot.simulator import v2
+
+            return v2.view(self, record)
         return record.to_json(self.now())
+
+    # ---- v2: activation and schedules ----------------------------------------------------------
+
+    def activate_policy(self, policy_id: str, account_id: str) -> list[BackupRecord]:
+        """Activate a policy; answers with the backup waiting for its schedule's next slot."""
+        self.settle()
+        policy = self.get_policy(policy_id)
+        if policy.schedule is None:
+            raise rule_violation(
+                "POLICY_HAS_NO_SCHEDULE",
+                f"Policy {policy_id} has no schedule; give it a start date before activating it.",
+            )
+        policy.active = True
+        if policy.pending_backup_id is None:
+            self._schedule_next(policy, after=self.now(), account_id=account_id)
+        pending = policy.pending_backup_id
+        return [self.backups[pending]] if pending is not None else []
+
+    def _schedule_next(
+        self, policy: PolicyRecord, *, after: datetime, account_id: str | None
+    ) -> bool:
+        slot = next_run(policy.schedule, after)
+        if slot is None:
+            policy.pending_backup_id = None
+            return False
+        backup = self.add_backup(policy.policy_id, status=BackupStatus.COMPLETE, created_at=after)
+        backup.starts_at = slot
+        backup.finishes_at = slot + self.op_duration
+        backup.account_id = account_id
+        policy.pending_backup_id = backup.backup_id
+        return True
+
+    def _run_schedules(self, now: datetime) -> None:
+        budget = MAX_SCHEDULED_PER_SETTLE
+        for policy in self.policies.values():
+            while policy.active and policy.pending_backup_id is not None and budget > 0:
+                pending = self.backups[policy.pending_backup_id]
+                if pending.starts_at is None or now < pending.starts_at:
+                    break
+                budget -= 1
+                slot = pending.starts_at
+                if not self._schedule_next(policy, after=slot, account_id=pending.account_id):
+                    # A once-only schedule that has run leaves the policy inactive.
+                    policy.active = False
 
     # ---- helpers for building a world ---------------------------------------------------------
 
@@ -651,8 +755,15 @@ class World:
         include_attachments: bool = True,
         include_personal_spaces: bool | None = None,
         created_at: datetime | None = None,
+        name: str | None = None,
+        schedule: Schedule | None = None,
+        active: bool = True,
+        created_by: str | None = None,
     ) -> PolicyRecord:
-        """Add a policy without the API's checks, for setting up a scene."""
+        """Add a policy without the API's checks, for setting up a scene.
+
+        In v2 an active policy with a schedule gets its CREATED backup for the next slot.
+        """
         policy = PolicyRecord(
             policy_id=policy_id or self.new_id("pol"),
             cloud_id=cloud_id,
@@ -663,8 +774,14 @@ class World:
                 (include_personal_spaces or False) if product is Product.CONFLUENCE else None
             ),
             created_at=created_at or self.now(),
+            name=name,
+            schedule=schedule,
+            active=active,
+            created_by=created_by,
         )
         self.policies[policy.policy_id] = policy
+        if self.schedules_run and active and schedule is not None:
+            self._schedule_next(policy, after=self.now(), account_id=created_by)
         return policy
 
     def add_backup(
@@ -699,7 +816,7 @@ class World:
             finishes_at = created + self.op_duration
         elif status is BackupStatus.EXPIRED:
             outcome = BackupStatus.COMPLETE
-            created = created_at or now - timedelta(days=20)
+            created = created_at or now - self.rules.retention - timedelta(days=6)
         else:
             created = created_at or now
         keys = frozenset(site.keys_for(policy.product) if content_keys is None else content_keys)
@@ -721,6 +838,7 @@ class World:
             shard=site.shard if shard is None else shard,
             data_size_gb=round(0.6 * max(len(keys), 1), 2),
             attachments_size_gb=round(3.5 * max(len(keys), 1), 2) if attachments else 0.0,
+            retention=self.rules.retention,
         )
         self.backups[backup.backup_id] = backup
         return backup
@@ -850,7 +968,10 @@ class World:
         storage_id: str | None = None,
         include_attachments: bool = True,
         include_personal_spaces: bool | None = None,
+        name: str | None = None,
+        schedule: Schedule | None = None,
     ) -> PolicyRecord:
+        """v2 saves the policy inactive: it runs once activated."""
         self._site(cloud_id)
         if include_personal_spaces and product is not Product.CONFLUENCE:
             raise rule_violation(
@@ -872,6 +993,9 @@ class World:
             storage_id=storage_id,
             include_attachments=include_attachments,
             include_personal_spaces=include_personal_spaces,
+            name=name,
+            schedule=schedule,
+            active=not self.profile.has_activation,
         )
 
     def list_policies(self) -> list[PolicyRecord]:
@@ -926,8 +1050,8 @@ class World:
             ),
             default=None,
         )
-        if last_complete is not None and now < last_complete + BACKUP_INTERVAL:
-            allowed_from = last_complete + BACKUP_INTERVAL
+        if last_complete is not None and now < last_complete + self.rules.backup_interval:
+            allowed_from = last_complete + self.rules.backup_interval
             raise rule_violation(
                 "BACKUP_TOO_SOON",
                 f"The last complete backup of this policy finished at {_when(last_complete)}; "
@@ -1082,11 +1206,12 @@ class World:
 
     def _check_restore_interval(self, backup_id: str, excluding: str | None = None) -> None:
         last = self._last_restore_start(backup_id, excluding)
-        if last is not None and self.now() < last + RESTORE_INTERVAL:
+        interval = self.rules.restore_interval
+        if last is not None and self.now() < last + interval:
             raise rule_violation(
                 "BACKUP_RESTORED_RECENTLY",
                 f"Backup {backup_id} was restored at {_when(last)}; a backup can be restored "
-                f"once in 7 days, so again from {_when(last + RESTORE_INTERVAL)}.",
+                f"once in {interval.days} days, so again from {_when(last + interval)}.",
             )
 
     def validation_checks(
@@ -1186,8 +1311,12 @@ class World:
             ),
             BackupStatus.EXPIRED: (
                 "BACKUP_EXPIRED",
-                f"Backup {backup_id} is more than 14 days old and has expired; "
-                "it cannot be restored.",
+                f"Backup {backup_id} is more than {backup.retention.days} days old and has "
+                "expired; it cannot be restored.",
+            ),
+            BackupStatus.CREATED: (
+                "BACKUP_NOT_FINISHED",
+                f"Backup {backup_id} has not started yet; restore it once it is complete.",
             ),
         }
         if status in refusals:

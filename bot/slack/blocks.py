@@ -18,7 +18,6 @@ from bot.atlassian.models import (
     BackupStatus,
     Export,
     Import,
-    Policy,
     Product,
     Restore,
     RestoreStatus,
@@ -34,6 +33,7 @@ MAX_LIST_ITEMS = 40
 
 STATUS_EMOJI = {
     "STARTING": ":arrows_counterclockwise:",
+    "CREATED": ":calendar:",
     "IN_PROGRESS": ":hourglass_flowing_sand:",
     "VALIDATING": ":hourglass_flowing_sand:",
     "VALIDATION_FAILED": ":raised_hand:",
@@ -83,10 +83,14 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
+# Statuses whose API name would not tell a reader what is going on.
+STATUS_WORDS = {"CREATED": "waiting to start"}
+
+
 def status_label(status: object) -> str:
     text = str(status)
     emoji = STATUS_EMOJI.get(text, ":grey_question:")
-    return f"{emoji} {esc(text.replace('_', ' '))}"
+    return f"{emoji} {esc(STATUS_WORDS.get(text, text.replace('_', ' ')))}"
 
 
 def when(moment: datetime | None) -> str:
@@ -107,15 +111,15 @@ def code(value: object) -> str:
     return f"`{esc(str(value))}`" if value not in (None, "") else "—"
 
 
-def _cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
+def cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
     return items[:MAX_LIST_ITEMS], max(0, len(items) - MAX_LIST_ITEMS)
 
 
-def _count(number: int, noun: str, plural: str | None = None) -> str:
+def count(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
-def _more(hidden: int, hint: str) -> list[Block]:
+def more(hidden: int, hint: str) -> list[Block]:
     return [context(f"…and {hidden} more. {hint}")] if hidden else []
 
 
@@ -194,11 +198,11 @@ def storages_message(
         return nothing_matching("customer storages", filters, "/backup storage list")
     if not storages:
         return info_message("No customer storages yet. Create one with `/backup storage create`.")
-    shown, hidden = _cut(storages)
+    shown, hidden = cut(storages)
     lines = [f"• {storage_line(storage, sites)}" for storage in shown]
     return Message(
-        text=_count(len(storages), "storage"),
-        blocks=[header("Customer storages"), *(_list_sections(lines)), *_more(hidden, "")],
+        text=count(len(storages), "storage"),
+        blocks=[header("Customer storages"), *(list_sections(lines)), *more(hidden, "")],
     )
 
 
@@ -223,54 +227,12 @@ def storage_message(storage: Storage, sites: SiteDirectory) -> Message:
     )
 
 
-def _list_sections(lines: Sequence[str]) -> list[Block]:
+def list_sections(lines: Sequence[str]) -> list[Block]:
     return [section(chunk) for chunk in _chunks("\n".join(lines))][: MAX_BLOCKS - 3]
 
 
-def _yes_no(value: bool | None) -> str:
+def yes_no(value: bool | None) -> str:
     return "—" if value is None else ("yes" if value else "no")
-
-
-def policy_line(policy: Policy, sites: SiteDirectory) -> str:
-    storage = code(policy.storage_id) if policy.storage_id else "Atlassian storage"
-    return (
-        f"{code(policy.policy_id)} *{product_label(policy.product)}* on "
-        f"*{esc(sites.name(policy.cloud_id))}* · {storage} · "
-        f"attachments {_yes_no(policy.include_attachments)}"
-    )
-
-
-def policies_message(policies: Sequence[Policy], sites: SiteDirectory) -> Message:
-    if not policies:
-        return info_message("No backup policies yet. Create one with `/backup policy create`.")
-    shown, hidden = _cut(policies)
-    lines = [f"• {policy_line(policy, sites)}" for policy in shown]
-    return Message(
-        text=_count(len(policies), "backup policy", "backup policies"),
-        blocks=[header("Backup policies"), *_list_sections(lines), *_more(hidden, "")],
-    )
-
-
-def policy_message(policy: Policy, sites: SiteDirectory) -> Message:
-    pairs = [
-        ("Id", code(policy.policy_id)),
-        ("Product", product_label(policy.product)),
-        ("Site", esc(sites.name(policy.cloud_id))),
-        ("Storage", code(policy.storage_id) if policy.storage_id else "Atlassian storage"),
-        ("Attachments", _yes_no(policy.include_attachments)),
-        ("Status", esc(policy.status or "—")),
-        ("Created", when(policy.created_at)),
-    ]
-    if policy.product == Product.CONFLUENCE:
-        pairs.insert(5, ("Personal spaces", _yes_no(policy.include_personal_spaces)))
-    return Message(
-        text=f"Policy {esc(policy.policy_id)}",
-        blocks=[
-            header(f"{product_label(policy.product)} backup policy"),
-            fields(pairs),
-            context(f"Run a backup: `/backup run {esc(policy.policy_id)}`"),
-        ],
-    )
 
 
 def backup_line(backup: Backup, now: datetime) -> str:
@@ -282,7 +244,9 @@ def backup_line(backup: Backup, now: datetime) -> str:
     expires = ""
     if expiry is not None and status in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE):
         expires = f" · expires {when(expiry)}"
-    return f"{code(backup.backup_id)} {status_label(status)} · {age}{expires}"
+    size = _size(backup)
+    sized = f" · {size}" if size != "—" else ""
+    return f"{code(backup.backup_id)} {status_label(status)} · {age}{expires}{sized}"
 
 
 def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) -> Message:
@@ -292,15 +256,15 @@ def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) ->
             f"`/backup run {esc(policy_id)}`."
         )
     ordered = sorted(backups, key=lambda b: b.created_at or now, reverse=True)
-    shown, hidden = _cut(ordered)
+    shown, hidden = cut(ordered)
     lines = [f"• {backup_line(backup, now)}" for backup in shown]
     return Message(
-        text=f"{_count(len(backups), 'backup')} of policy {esc(policy_id)}",
+        text=f"{count(len(backups), 'backup')} of policy {esc(policy_id)}",
         blocks=[
             header("Backups"),
             context(f"Policy {code(policy_id)}"),
-            *_list_sections(lines),
-            *_more(hidden, ""),
+            *list_sections(lines),
+            *more(hidden, ""),
         ],
     )
 
@@ -310,6 +274,10 @@ def _size(backup: Backup) -> str:
     if size is None or size.total_backup_size_in_gb is None:
         return "—"
     return f"{size.total_backup_size_in_gb:g} GB"
+
+
+def _selections(backup: Backup) -> str:
+    return ", ".join(esc(item.replace("_", " ").lower()) for item in backup.selections) or "—"
 
 
 def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Message:
@@ -324,6 +292,8 @@ def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Messa
         ("Expires", when(rules.backup_expiry(backup))),
         ("Size", _size(backup)),
     ]
+    if backup.selections:
+        pairs.append(("Contents", _selections(backup)))
     blocks = [header("Backup"), fields(pairs)]
     if backup.status_message:
         blocks.append(section(f"_{esc(backup.status_message)}_"))
@@ -344,7 +314,7 @@ def exports_message(
         return nothing_matching("exports", filters, "/backup exports")
     if not exports:
         return info_message("No exports yet. Export a backup with `/backup export <backupId>`.")
-    shown, hidden = _cut(exports)
+    shown, hidden = cut(exports)
     lines = [
         _operation_line(
             "export",
@@ -356,8 +326,8 @@ def exports_message(
         for export in shown
     ]
     return Message(
-        text=_count(len(exports), "export"),
-        blocks=[header("Exports to customer storage"), *_list_sections(lines), *_more(hidden, "")],
+        text=count(len(exports), "export"),
+        blocks=[header("Exports to customer storage"), *list_sections(lines), *more(hidden, "")],
     )
 
 
@@ -390,7 +360,7 @@ def restores_message(
         return nothing_matching("restores", filters, "/restore list")
     if not restores:
         return info_message("No restores found.")
-    shown, hidden = _cut(restores)
+    shown, hidden = cut(restores)
     lines = [
         _operation_line(
             "restore",
@@ -402,8 +372,8 @@ def restores_message(
         for restore in shown
     ]
     return Message(
-        text=_count(len(restores), "restore"),
-        blocks=[header("Restores"), *_list_sections(lines), *_more(hidden, "")],
+        text=count(len(restores), "restore"),
+        blocks=[header("Restores"), *list_sections(lines), *more(hidden, "")],
     )
 
 

@@ -9,8 +9,7 @@ status card in the channel, whose channel and ts are kept in Redis for the track
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -19,16 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian import rules
 from bot.atlassian.client import UNSET
 from bot.atlassian.models import (
-    Backup,
-    BackupRef,
-    BackupStatus,
-    Export,
-    Import,
-    OperationStatus,
     Policy,
     Product,
     Restore,
-    Storage,
 )
 from bot.errors import (
     BotError,
@@ -43,53 +35,24 @@ from bot.errors import (
 )
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
-from bot.slack import blocks
+from bot.slack import blocks, operation_cards, policy_blocks
 from bot.slack import commands as cmd
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import escape_mrkdwn
 from bot.slack.gateway import SlackGateway, gateway_for
+from bot.slack.invocation import (
+    Invocation,
+    NotTracked,
+    PostedCard,
+    SlackPostFailed,
+    product_name,
+)
+from bot.slack.transfers import Transfers
 from bot.store.operations import OperationKind
 
 log = logging.getLogger(__name__)
 
 Reply = Callable[[Message], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    """Who ran a command, and where."""
-
-    user_id: str
-    channel_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class PostedCard:
-    channel: str
-    ts: str
-
-
-class NotTracked(BotError):
-    """Work started at Atlassian, but the bot could not save it for tracking."""
-
-    def __init__(self, kind: str, operation_ids: str, status_command: str) -> None:
-        super().__init__(
-            f"The {kind} {operation_ids} started, but the bot could not save it for tracking, "
-            f"so its card will not update; follow it with `{status_command}` and do not start "
-            "it again."
-        )
-
-
-class SlackPostFailed(BotError):
-    """The bot could not post in the channel; the message says how to fix it."""
-
-    def __init__(self, message: str, *, error: str) -> None:
-        super().__init__(message)
-        self.error = error
-
-
-def _product_name(product: object) -> str | None:
-    return str(product) if product else None
 
 
 class CommandHandlers:
@@ -99,6 +62,7 @@ class CommandHandlers:
         self._services = services
         self._slack = slack
         self._gateway = gateway or gateway_for(services, slack)
+        self._transfers = Transfers(services, self)
         self._atlassian = services.atlassian
         self._sites = services.sites
 
@@ -176,7 +140,7 @@ class CommandHandlers:
         The change cannot be undone, so when Slack refuses the card the caller is told
         privately that it happened: a suggestion to run the command again would make it twice.
         """
-        announced = _announce(message, line)
+        announced = operation_cards.announced(message, line)
         try:
             await self.post_card(who.channel_id, announced)
         except SlackPostFailed as exc:
@@ -232,11 +196,12 @@ class CommandHandlers:
         await reply(blocks.storage_message(storage, self._sites))
 
     async def policy_list(self, command: cmd.PolicyList, who: Invocation, reply: Reply) -> None:
-        await reply(blocks.policies_message(await self._atlassian.list_policies(), self._sites))
+        policies = await self._atlassian.list_policies()
+        await reply(policy_blocks.policies_message(policies, self._sites))
 
     async def policy_show(self, command: cmd.PolicyShow, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
-        await reply(blocks.policy_message(policy, self._sites))
+        await reply(policy_blocks.policy_message(policy, self._sites, self._now))
 
     async def backup_list(self, command: cmd.BackupList, who: Invocation, reply: Reply) -> None:
         backups = await self._atlassian.list_backups(command.policy_id)
@@ -373,7 +338,7 @@ class CommandHandlers:
         await self.announce_change(
             who,
             reply,
-            blocks.policy_message(policy, self._sites),
+            policy_blocks.policy_message(policy, self._sites, self._now),
             f"<@{escape_mrkdwn(who.user_id)}> created a backup policy.",
         )
 
@@ -405,7 +370,7 @@ class CommandHandlers:
         await self.announce_change(
             who,
             reply,
-            blocks.policy_message(policy, self._sites),
+            policy_blocks.policy_message(policy, self._sites, self._now),
             f"<@{escape_mrkdwn(who.user_id)}> updated a backup policy.",
         )
 
@@ -424,10 +389,30 @@ class CommandHandlers:
                 f"not to {site} where policy `{policy.policy_id}` backs up; {listing}."
             )
 
+    async def policy_activate(
+        self, command: cmd.PolicyActivate, who: Invocation, reply: Reply
+    ) -> None:
+        profile = self._atlassian.profile
+        if not profile.has_activation:
+            raise Refused(
+                f"{profile.name[0].upper()}{profile.name[1:]} has no policy activation: its "
+                "policies are active from the start and back up when `/backup run` asks."
+            )
+        await self._atlassian.activate_policy(command.policy_id)
+        policy = await self._atlassian.get_policy(command.policy_id)
+        await self.announce_change(
+            who,
+            reply,
+            policy_blocks.policy_message(policy, self._sites, self._now),
+            f"<@{escape_mrkdwn(who.user_id)}> activated a backup policy.",
+        )
+
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
         verdict = rules.may_run_backup(
-            await self._atlassian.list_backups(policy.policy_id), self._now
+            await self._atlassian.list_backups(policy.policy_id),
+            self._now,
+            rules=self._atlassian.profile.rules,
         )
         if not verdict.allowed:
             raise Refused(verdict.reason, verdict.possible_from)
@@ -446,16 +431,21 @@ class CommandHandlers:
                 policy_id=policy.policy_id, cloud_id=policy.cloud_id
             )
         except BotError as exc:
-            await self.update_card(card, _failed_to_start(card_view, exc))
+            await self.update_card(card, operation_cards.failed_to_start(card_view, exc))
             raise
-        started = _started(card_view, backup.backup_id, backup.status, backup.created_at)
+        started = operation_cards.started(
+            card_view, backup.backup_id, backup.status, backup.created_at
+        )
         await self.update_card(card, blocks.operation_card(started))
+        note = policy_blocks.schedule_note(policy, self._now)
+        if note is not None:
+            await reply(note)
         try:
             await self._services.operations.register(
                 OperationKind.BACKUP,
                 backup.backup_id,
                 cloud_id=policy.cloud_id,
-                product=_product_name(policy.product),
+                product=product_name(policy.product),
                 channel=card.channel,
                 card_ts=card.ts,
                 started_by=who.user_id,
@@ -467,206 +457,11 @@ class CommandHandlers:
                 "backup", backup.backup_id, f"/backup show {backup.backup_id}"
             ) from exc
 
-    async def _backups_for_transfer(self, backup_ids: tuple[str, ...]) -> list[Backup]:
-        found: list[Backup] = []
-        for backup_id in backup_ids:
-            try:
-                found.append(await self._atlassian.get_backup(backup_id))
-            except NotFoundError:
-                raise Refused(
-                    f"Backup {backup_id} does not exist; `/backup list POLICY_ID` shows the ids."
-                ) from None
-        for backup in found:
-            if backup.product is None or backup.cloud_id is None:
-                raise Refused(
-                    f"Atlassian did not say which product and site backup {backup.backup_id} "
-                    "belongs to, so the bot cannot fill them in."
-                )
-        return found
-
     async def export(self, command: cmd.Export, who: Invocation, reply: Reply) -> None:
-        await self._transfer(OperationKind.EXPORT, command.backup_ids, who)
+        await self._transfers.start(OperationKind.EXPORT, command.backup_ids, who)
 
     async def import_(self, command: cmd.Import, who: Invocation, reply: Reply) -> None:
-        await self._transfer(OperationKind.IMPORT, command.backup_ids, who)
-
-    async def _transfer(
-        self, kind: OperationKind, backup_ids: tuple[str, ...], who: Invocation
-    ) -> None:
-        """Start exports or imports; what the bot can know would be refused is refused first.
-
-        Cards are posted only for work Atlassian accepted: a refusal, predictable or not, is
-        answered privately and leaves nothing in the channel.
-        """
-        backups = await self._backups_for_transfer(backup_ids)
-        storages = await self._check_transfer(kind, backups)
-        refs = [
-            BackupRef(product=b.product or "", cloud_id=b.cloud_id or "", backup_id=b.backup_id)
-            for b in backups
-        ]
-        if kind is OperationKind.EXPORT:
-            results: list[Export | Import] = list(await self._atlassian.export_backups(refs))
-        else:
-            results = list(await self._atlassian.import_backups(refs))
-        requested = {backup.backup_id: backup for backup in backups}
-        untracked: list[str] = []
-        for result in results:
-            operation_id = result.export_id if isinstance(result, Export) else result.import_id
-            backup = requested.get(result.backup_id or "")
-            if backup is None:
-                log.warning(
-                    "%s %s answered for an unrequested backup %s",
-                    kind,
-                    operation_id,
-                    result.backup_id,
-                )
-                continue
-            view = OperationCard(
-                kind=kind.value,
-                operation_id=operation_id,
-                product=result.product or backup.product,
-                site=self._site(result.cloud_id or backup.cloud_id),
-                started_by=who.user_id,
-                status=result.status,
-                started_at=result.created_at or self._now,
-                detail=_transfer_detail(
-                    kind, backup.backup_id, storages.get(backup.cloud_id or "")
-                ),
-            )
-            card: PostedCard | None = None
-            try:
-                card = await self.post_card(who.channel_id, blocks.operation_card(view))
-            except SlackPostFailed:
-                log.warning("%s %s started but its card could not be posted", kind, operation_id)
-            try:
-                await self._services.operations.register(
-                    kind,
-                    operation_id,
-                    cloud_id=result.cloud_id or backup.cloud_id,
-                    product=_product_name(result.product or backup.product),
-                    channel=card.channel if card else None,
-                    card_ts=card.ts if card else None,
-                    started_by=who.user_id,
-                    status=str(result.status),
-                    backup_id=backup.backup_id,
-                )
-            except Exception:
-                log.exception("could not track %s %s", kind, operation_id)
-                untracked.append(operation_id)
-                continue
-            if card is None:
-                untracked.append(operation_id)
-        unanswered = [
-            backup_id
-            for backup_id in requested
-            if not any(result.backup_id == backup_id for result in results)
-        ]
-        if unanswered:
-            where = "`/backup exports`" if kind is OperationKind.EXPORT else "admin.atlassian.com"
-            raise Refused(
-                f"Atlassian's answer did not mention backup "
-                f"{', '.join(f'`{backup_id}`' for backup_id in unanswered)}, so the bot cannot "
-                f"tell whether its {kind.value} started; check {where} before trying again."
-            )
-        if untracked:
-            raise NotTracked(
-                kind.value, ", ".join(untracked), f"/backup {kind.value}-status {untracked[0]}"
-            )
-
-    async def _check_transfer(
-        self, kind: OperationKind, backups: Sequence[Backup]
-    ) -> dict[str, list[Storage]]:
-        """Refuse what Atlassian would refuse, in the user's words; the storages by site."""
-        problems: list[str] = []
-        storages: dict[str, list[Storage]] = {}
-        if kind is OperationKind.EXPORT:
-            for backup in backups:
-                expiry = rules.backup_expiry(backup)
-                if backup.status == BackupStatus.EXPIRED or (
-                    expiry is not None and expiry <= self._now
-                ):
-                    when_text = f" on {blocks.when(expiry)}" if expiry else ""
-                    problems.append(
-                        f"Backup `{backup.backup_id}` expired{when_text}, so there is nothing "
-                        "left to export."
-                    )
-                elif backup.status not in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE):
-                    problems.append(
-                        f"Backup `{backup.backup_id}` is {_words(backup.status)}; "
-                        "only a finished backup can be exported."
-                    )
-            for cloud_id in sorted({b.cloud_id for b in backups if b.cloud_id}):
-                storages[cloud_id] = await self._atlassian.list_storages(cloud_id=cloud_id)
-                if not storages[cloud_id]:
-                    alias = escape_mrkdwn(self._site(cloud_id))
-                    problems.append(
-                        f"Site {alias} has no customer storage to export to; register one with "
-                        f"`/backup storage create name= region= prefix= role= tag= site={alias}`."
-                    )
-        else:
-            exported = {
-                e.backup_id
-                for e in await self._atlassian.list_exports()
-                if e.status == OperationStatus.COMPLETE
-            }
-            for backup in backups:
-                if backup.backup_id not in exported:
-                    problems.append(
-                        f"Backup `{backup.backup_id}` was never exported to customer storage, "
-                        f"so there is nothing to import; export it first with "
-                        f"`/backup export {backup.backup_id}`."
-                    )
-        if problems:
-            raise Refused(" ".join(problems))
-        return storages
-
-
-def _words(status: object) -> str:
-    return str(status).replace("_", " ").lower()
-
-
-def _transfer_detail(
-    kind: OperationKind, backup_id: str, storages: Sequence[Storage] | None
-) -> str:
-    detail = f"backup {blocks.code(backup_id)}"
-    if kind is not OperationKind.EXPORT or not storages:
-        return detail
-    names = ", ".join(escape_mrkdwn(s.storage_name or s.storage_id) for s in storages)
-    if len(storages) == 1:
-        return f"{detail} → storage {names}"
-    return f"{detail} → one of the site's storages ({names})"
-
-
-def _announce(message: Message, line: str) -> Message:
-    return Message(text=f"{line} {message.text}", blocks=[blocks.context(line), *message.blocks])
-
-
-def _started(view: OperationCard, operation_id: str, status: object, at: Any) -> OperationCard:
-    return OperationCard(
-        kind=view.kind,
-        operation_id=operation_id,
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status=status,
-        started_at=at or view.started_at,
-        detail=view.detail,
-    )
-
-
-def _failed_to_start(view: OperationCard, error: BotError) -> Message:
-    failed = OperationCard(
-        kind=view.kind,
-        operation_id="(not started)",
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status="FAILED",
-        started_at=view.started_at,
-        status_message=f"Could not start: {error.user_message}",
-        detail=view.detail,
-    )
-    return blocks.operation_card(failed)
+        await self._transfers.start(OperationKind.IMPORT, command.backup_ids, who)
 
 
 def user_error_message(exc: BotError) -> Message:
@@ -714,3 +509,16 @@ def make_reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
             log.exception("could not answer %s privately in %s", who.user_id, who.channel_id)
 
     return reply
+
+
+__all__ = [
+    "CommandHandlers",
+    "Invocation",
+    "NotTracked",
+    "PostedCard",
+    "Reply",
+    "SlackPostFailed",
+    "make_reply",
+    "run_reporting_failures",
+    "user_error_message",
+]

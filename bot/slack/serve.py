@@ -33,6 +33,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.atlassian.probe import probe_api_version
 from bot.config import Settings, load_log_settings, load_settings
 from bot.errors import ConfigError
 from bot.observability.logs import configure_logging
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     required = ["slack_bot_token", "atlassian_org_id", "atlassian_email", "atlassian_api_token"]
     required.append("slack_app_token" if socket_mode else "slack_signing_secret")
     settings.require(*required)
+    settings.require_account_id()
     if not settings.bot_admins:
         log.warning("BOT_ADMINS is empty: nobody can change anything until it is set")
     metrics_port = args.metrics_port if args.metrics_port is not None else settings.bot_metrics_port
@@ -259,6 +261,19 @@ async def bot_services(
             yield services, web_client, identity
 
 
+async def report_api_version(services: Services) -> None:
+    """Read the policy list once and say in one line whether the org speaks our version."""
+    result = await probe_api_version(services.atlassian)
+    if result.problem is not None:
+        log.warning("%s", result.problem)
+    else:
+        log.info(
+            "Atlassian answers %s (%d backup policies)",
+            services.atlassian.profile.name,
+            result.policies,
+        )
+
+
 def state_sampler(services: Services) -> StateSampler:
     """The sampler of what Redis holds: tracked operations, outboxes, restore sessions."""
     return StateSampler(
@@ -313,6 +328,7 @@ async def _serve(
         )
         readiness = Readiness(services.redis, stopping=stop)
         background = await start_background(bot, services, web_client)
+        version_check = asyncio.create_task(report_api_version(services))
         probes: web.AppRunner | None = None
         try:
             async with sampling(services):
@@ -346,6 +362,8 @@ async def _serve(
                         "stopping with %d requests still being handled", services.pending.count
                     )
         finally:
+            version_check.cancel()
+            await asyncio.gather(version_check, return_exceptions=True)
             await background.stop()
             if probes is not None:
                 await probes.cleanup()

@@ -218,6 +218,21 @@ class PolicyUpdate(SlashCommand):
 
 
 @BACKUP.command(
+    "policy activate",
+    Positional("policy_id", ID, "policy id"),
+    summary="activate a saved policy so Atlassian runs its schedule (current API only)",
+    example="/backup policy activate pol-123",
+    handler="policy_activate",
+    role=Role.ADMIN,
+    answer=Answer.CARD,
+    not_found=_POLICY_NOT_FOUND,
+)
+@dataclass(frozen=True, slots=True)
+class PolicyActivate(SlashCommand):
+    policy_id: str
+
+
+@BACKUP.command(
     "run",
     Positional("policy_id", ID, "policy id"),
     summary="start a backup now",

@@ -1,0 +1,113 @@
+"""Block Kit builders for backup policies: pure functions from ``Policy`` to messages.
+
+A policy shows its name, whether it is active, its schedule in words ("weekly from
+2026-12-07, slot 02:00 UTC") and its last backup, whichever API version it came from;
+fields a version does not send are shown as "—".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.atlassian.models import Policy, Product
+from bot.atlassian.schedules import describe_schedule, next_run
+from bot.config import SiteDirectory
+from bot.slack.blocks import (
+    Message,
+    code,
+    context,
+    count,
+    cut,
+    fields,
+    header,
+    info_message,
+    list_sections,
+    more,
+    product_label,
+    when,
+    yes_no,
+)
+from bot.slack.commands import escape_mrkdwn as esc
+
+
+def _active(policy: Policy) -> str:
+    return "active" if policy.is_active else "inactive"
+
+
+def policy_line(policy: Policy, sites: SiteDirectory) -> str:
+    storage = code(policy.storage_id) if policy.storage_id else "Atlassian storage"
+    name = f" “{esc(policy.policy_name)}”" if policy.policy_name else ""
+    schedule = f" · {esc(describe_schedule(policy.schedule))}" if policy.schedule else ""
+    return (
+        f"{code(policy.policy_id)}{name} *{product_label(policy.product)}* on "
+        f"*{esc(sites.name(policy.cloud_id))}* · {_active(policy)}{schedule} · {storage} · "
+        f"attachments {yes_no(policy.include_attachments)}"
+    )
+
+
+def next_scheduled(policy: Policy, now: datetime) -> datetime | None:
+    """When the policy's schedule runs next; None when inactive, unscheduled or unknown."""
+    return next_run(policy.schedule, now) if policy.is_active else None
+
+
+def policies_message(policies: Sequence[Policy], sites: SiteDirectory) -> Message:
+    if not policies:
+        return info_message("No backup policies yet. Create one with `/backup policy create`.")
+    shown, hidden = cut(policies)
+    lines = [f"• {policy_line(policy, sites)}" for policy in shown]
+    return Message(
+        text=count(len(policies), "backup policy", "backup policies"),
+        blocks=[header("Backup policies"), *list_sections(lines), *more(hidden, "")],
+    )
+
+
+def policy_message(policy: Policy, sites: SiteDirectory, now: datetime | None = None) -> Message:
+    pairs = [
+        ("Id", code(policy.policy_id)),
+        ("Product", product_label(policy.product)),
+        ("Site", esc(sites.name(policy.cloud_id))),
+        ("Storage", code(policy.storage_id) if policy.storage_id else "Atlassian storage"),
+        ("Attachments", yes_no(policy.include_attachments)),
+        ("Status", _active(policy) if policy.status is not None else "—"),
+        ("Created", when(policy.created_at)),
+    ]
+    if policy.product == Product.CONFLUENCE:
+        pairs.insert(5, ("Personal spaces", yes_no(policy.include_personal_spaces)))
+    # v1 sends neither, so its cards stay as they were.
+    if policy.schedule is not None:
+        pairs.append(("Schedule", esc(describe_schedule(policy.schedule))))
+    if policy.details is not None:
+        pairs.append(("Last backup", when(policy.last_backup_time)))
+    hints = [f"Run a backup: `/backup run {esc(policy.policy_id)}`"]
+    upcoming = next_scheduled(policy, now) if now is not None else None
+    if upcoming is not None:
+        hints.insert(0, f"Next scheduled backup {when(upcoming)}")
+    title = policy.policy_name or f"{product_label(policy.product)} backup policy"
+    return Message(
+        text=f"Policy {esc(policy.policy_id)}",
+        blocks=[header(title), fields(pairs), context(" · ".join(hints))],
+    )
+
+
+def schedule_note(policy: Policy, now: datetime) -> Message | None:
+    """After a manual backup of a scheduled policy: what the schedule does next."""
+    if policy.schedule is None:
+        return None
+    upcoming = next_scheduled(policy, now)
+    schedule = esc(describe_schedule(policy.schedule))
+    if upcoming is None:
+        activate = f": activate it with `/backup policy activate {esc(policy.policy_id)}`"
+        sentence = (
+            f"Policy {code(policy.policy_id)} is scheduled {schedule}, but Atlassian will not "
+            f"run it again on its own{activate if not policy.is_active else ''}."
+        )
+    else:
+        sentence = (
+            f"Policy {code(policy.policy_id)} also runs on its schedule ({schedule}): "
+            f"Atlassian starts the next backup {when(upcoming)}."
+        )
+    return info_message(sentence)
+
+
+__all__ = ["next_scheduled", "policies_message", "policy_line", "policy_message", "schedule_note"]
