@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.atlassian.models import Restore
 from bot.runtime import Services
 from bot.slack.app import SlackBot
+from bot.slack.blocks import Message
+from bot.store.operations import TrackedOperation
 from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -41,10 +44,31 @@ def process_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class TrackerRestoreHooks:
+    """What the tracker asks about a restore it follows: the card from the Slack side, the
+    session's ending from the restore workflow."""
+
+    bot: SlackBot
+
+    async def card_for(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> Message | None:
+        return await self.bot.restore_cards.card_for(operation, restore, report_url)
+
+    async def finished(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> None:
+        await self.bot.restore_workflow.finished(operation, restore, report_url)
+
+    async def gone(self, operation: TrackedOperation) -> None:
+        await self.bot.restore_workflow.gone(operation)
+
+
 async def housekeeping_once(bot: SlackBot) -> None:
     """Expire undecided restore sessions and settle unconfirmed restore calls."""
-    await bot.restore.expire_due()
-    await bot.restore.recover_in_flight()
+    await bot.restore_workflow.expire_due()
+    await bot.restore_workflow.recover_in_flight()
 
 
 async def _housekeeping(bot: SlackBot, stop: asyncio.Event, interval: float) -> None:
@@ -64,7 +88,9 @@ async def start_background(
     *,
     housekeeping_seconds: float = HOUSEKEEPING_SECONDS,
 ) -> Background:
-    tracker = Tracker(services, slack, process_id=process_id(), restore_hooks=bot.restore)
+    tracker = Tracker(
+        services, slack, process_id=process_id(), restore_hooks=TrackerRestoreHooks(bot)
+    )
     background = Background(tracker=tracker)
     try:
         await tracker.adopt_running()

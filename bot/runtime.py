@@ -22,7 +22,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings, SiteDirectory
 from bot.errors import ConfigError
 from bot.redaction import redact
-from bot.sessions import RestoreSessionStore
+from bot.restore.store import RestoreSessionStore
 from bot.slack.access import AccessPolicy
 from bot.store.operations import OperationStore
 

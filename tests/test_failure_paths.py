@@ -13,7 +13,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot.atlassian.models import Product, Restore
-from bot.sessions import SessionState
+from bot.background import TrackerRestoreHooks
+from bot.restore.session import SessionState
 from bot.simulator.seed import JIRA_COMPLETE_BACKUP, SANDBOX_CLOUD_ID
 from bot.slack.serve import make_web_client
 from bot.store.operations import OperationKind
@@ -60,12 +61,12 @@ async def test_a_restore_that_ended_before_recovery_found_it_is_announced_once(
     dead.simulator.clock.advance(600)
 
     revived = await make_bot_harness(slack=dead.slack)
-    assert await revived.bot.restore.recover_in_flight(grace=timedelta(0)) == 1
+    assert await revived.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 1
     tracker = Tracker(
         revived.services,
         make_web_client(revived.services.settings),
         process_id="revived",
-        restore_hooks=revived.bot.restore,
+        restore_hooks=TrackerRestoreHooks(revived.bot),
     )
     for _ in range(3):
         await tracker.poll_once()
@@ -99,7 +100,7 @@ async def test_consent_without_readable_checks_never_runs_the_restore(
     unreadable = Restore.model_validate(
         {"restoreId": "rst-x", "status": "VALIDATION_FAILED", "checksNeeded": ["?"]}
     )
-    await harness.bot.restore._apply_result(session_id, unreadable, SessionState.VALIDATING)
+    await harness.bot.restore_workflow.apply_result(session_id, unreadable, SessionState.VALIDATING)
 
     failed = await session(harness, session_id)
     assert failed.state is SessionState.FAILED
@@ -121,9 +122,11 @@ async def test_recovery_stays_away_from_a_session_whose_call_is_live(
         action="start",
         expected={SessionState.AWAITING_START},
     )
-    await redis_client.set(harness.bot.restore._recovery_key(session_id), "live", px=60_000)
+    await redis_client.set(
+        harness.bot.restore_workflow.call_lease_key(session_id), "live", px=60_000
+    )
 
-    assert await harness.bot.restore.recover_in_flight(grace=timedelta(0)) == 0
+    assert await harness.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 0
     assert (await session(harness, session_id)).state is SessionState.VALIDATING
 
 
@@ -132,16 +135,17 @@ async def test_a_restore_card_that_slack_never_confirms_cancels_the_request(
 ) -> None:
     """A card post that times out leaves no session blocking the site; asking again works."""
     harness = bot_harness
-    real_post = harness.bot.commands.post_card
+    surface = harness.bot.restore_workflow.surface
+    real_post = surface.post_card
     attempts: list[str] = []
 
-    async def silent_slack(channel: str, message: Any) -> Any:
+    async def silent_slack(channel: str, view: Any) -> Any:
         attempts.append(channel)
         if len(attempts) == 1:
             raise TimeoutError("Slack did not answer")
-        return await real_post(channel, message)
+        return await real_post(channel, view)
 
-    harness.bot.commands.post_card = silent_slack  # type: ignore[method-assign]
+    surface.post_card = silent_slack  # type: ignore[method-assign]
     first = await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     assert "nothing more was changed" in harness.reply_text(first)
     assert await harness.services.sessions.unfinished() == []

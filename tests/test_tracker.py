@@ -26,10 +26,11 @@ from bot.atlassian.models import (
     Restore,
     RestoreStatus,
 )
+from bot.background import TrackerRestoreHooks
 from bot.localslack import Message as SlackMessage
 from bot.localslack import SlackWebApi
+from bot.restore.session import SessionState
 from bot.runtime import Services
-from bot.sessions import SessionState
 from bot.simulator.seed import (
     ACME_CLOUD_ID,
     ACME_CONFLUENCE_POLICY,
@@ -1186,7 +1187,7 @@ async def test_a_restore_atlassian_stops_reporting_fails_its_session_and_frees_t
         harness.services,
         make_web_client(harness.services.settings),
         process_id="tracker",
-        restore_hooks=harness.bot.restore,
+        restore_hooks=TrackerRestoreHooks(harness.bot),
     )
 
     await tracker.poll_once()

@@ -30,8 +30,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.redaction import redact
+from bot.restore.store import RestoreSessionStore
 from bot.runtime import Services
-from bot.sessions import RestoreSessionStore
 from bot.simulator import (
     DEMO_ORG_ID,
     DEMO_SITES,

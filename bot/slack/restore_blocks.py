@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Final, assert_never
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
-from bot.sessions import RestoreSession, SessionState, is_custom_group_check, valid_consents
+from bot.restore import notices
+from bot.restore.clicks import Accepted, ClickResult, NotAllowed, Refused
+from bot.restore.facts import BackupFacts
+from bot.restore.session import (
+    Refusal,
+    RestoreSession,
+    SessionState,
+    is_custom_group_check,
+    valid_consents,
+)
 from bot.slack.blocks import (
     Block,
     Message,
@@ -70,45 +79,6 @@ def parse_answer_action_id(action_id: str) -> tuple[str, str] | None:
         return None
     check, sep, consent = action_id[len(ACTION_ANSWER_PREFIX) :].partition(":")
     return (check, consent) if sep and check and consent else None
-
-
-@dataclass(frozen=True, slots=True)
-class BackupFacts:
-    """What the card shows about the backup, captured when the restore was requested."""
-
-    created_at: datetime | None
-    expiry: datetime | None
-    status: str
-    warning: str | None
-
-    @classmethod
-    def of(cls, backup: Backup, now: datetime) -> BackupFacts:
-        return cls(
-            created_at=backup.created_at,
-            expiry=rules.backup_expiry(backup),
-            status=str(rules.effective_backup_status(backup, now)),
-            warning=rules.restore_warning(backup),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "expiry": self.expiry.isoformat() if self.expiry else None,
-            "status": self.status,
-            "warning": self.warning,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackupFacts:
-        def parse(value: object) -> datetime | None:
-            return datetime.fromisoformat(str(value)) if value else None
-
-        return cls(
-            created_at=parse(data.get("created_at")),
-            expiry=parse(data.get("expiry")),
-            status=str(data.get("status") or "unknown"),
-            warning=data.get("warning"),
-        )
 
 
 def check_meaning(check: str, dest: str, product: str) -> str:
@@ -325,6 +295,87 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
 
 def restore_thread_line(session: RestoreSession, line: str) -> Message:
     return Message(text=line, blocks=[section(line)])
+
+
+def notice_line(notice: notices.Notice) -> str:
+    """The words for a notice in a restore card's thread (mrkdwn, API text escaped)."""
+    match notice:
+        case notices.RestoreRunning(restore_id=restore_id, dest_label=dest_label):
+            return (
+                f":rocket: Restore {code(restore_id)} is running on {esc(dest_label)}; "
+                "this card follows it to the end."
+            )
+        case notices.ConsentNeeded(checks=checks):
+            return (
+                f":raised_hand: Validation found {checks} check(s) that need an approver's "
+                "answer on the card."
+            )
+        case notices.CreateUnconfirmed():
+            return (
+                ":grey_question: Atlassian did not confirm the restore request. The bot will look "
+                "it up and update this card; do not start another restore meanwhile."
+            )
+        case notices.NotStarted(reason=reason):
+            return f":warning: {esc(reason)} Nothing was started; press Start again."
+        case notices.RestoreFailed(outcome=outcome):
+            return f":x: {esc(outcome)}"
+        case notices.RevalidateUnanswered():
+            return (
+                ":grey_question: Atlassian did not answer the revalidation; the bot will retry it."
+            )
+        case notices.Cancelled(by=by):
+            return f":no_entry_sign: Cancelled by {_mention(by)}; nothing was restored."
+        case notices.Expired():
+            return ":hourglass: Expired: nobody decided within 24 hours."
+        case notices.NothingStarted():
+            return (
+                ":warning: Atlassian has no record of this restore, so nothing was started; "
+                "an approver can press Start again."
+            )
+        case _:
+            assert_never(notice)
+
+
+def notice_message(notice: notices.Notice) -> Message:
+    line = notice_line(notice)
+    return Message(text=line, blocks=[section(line)])
+
+
+_REFUSAL_MESSAGES: Final = {
+    Refusal.UNKNOWN: "This restore request is unknown to the bot; start a new one with "
+    "`/restore start`.",
+    Refusal.EXPIRED: "This restore request expired because nobody decided in time; "
+    "start a new one with `/restore start`.",
+    Refusal.FINISHED: "This restore request is already finished, so nothing was changed.",
+    Refusal.WRONG_STATE: "This restore request has moved on since these buttons were shown, "
+    "so nothing was changed; see the card for its current state.",
+    Refusal.UNKNOWN_CHECK: "That check is not waiting for an answer on this restore.",
+    Refusal.INVALID_CONSENT: "That answer does not fit this check; use the check's own buttons.",
+}
+
+
+def refusal_message(reason: Refusal | str | None, *, answered_by: str | None = None) -> str:
+    """One sentence for the clicker explaining why their click changed nothing."""
+    if reason == Refusal.ALREADY_ANSWERED:
+        who = f"<@{esc(answered_by)}>" if answered_by else "Someone"
+        return f"{who} already answered this check, so nothing was changed."
+    try:
+        return _REFUSAL_MESSAGES[Refusal(reason or "")]
+    except (ValueError, KeyError):
+        return "That click changed nothing on this restore."
+
+
+def click_reply(result: ClickResult) -> str | None:
+    """What the clicker alone is told about their click; None when the card says it all."""
+    match result:
+        case Accepted():
+            return None
+        case Refused(reason=reason, answered_by=answered_by):
+            return refusal_message(reason, answered_by=answered_by)
+        case NotAllowed(why=why):
+            return why
+        case _:
+            assert_never(result)
 
 
 # -- the modal ---------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""How a running restore ends: the tracker's side of a restore that has a session.
+
+The tracker (bot/tracker.py) polls a running restore to its end; this module is what it
+calls (``bot.tracking.ports.RestoreOutcomes``): ``finished`` moves the session to DONE or
+FAILED once, before the tracker announces the end; ``gone`` ends a session whose restore
+Atlassian no longer reports, so it never stays RUNNING and blocks its destination.
+``card_for`` gives the view the tracker's card edits draw, already showing the end when
+the tracker edits the card before calling ``finished``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.atlassian.models import FINAL_RESTORE_STATUSES, Restore, RestoreStatus
+from bot.restore.context import RestoreContext
+from bot.restore.ports import CardView
+from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState
+from bot.store.operations import TrackedOperation
+
+
+def final_state(restore: Restore) -> tuple[SessionState, str]:
+    """The session state and outcome line for a restore Atlassian reports as ended."""
+    target = SessionState.FAILED if restore.status == RestoreStatus.FAILED else SessionState.DONE
+    message = restore.status_message or ""
+    outcome = f"Atlassian reports {str(restore.status).lower()}" + (
+        f": {message}" if message else "."
+    )
+    return target, outcome
+
+
+class Ending:
+    """Ends restore sessions as the tracker sees their restores end."""
+
+    def __init__(self, context: RestoreContext) -> None:
+        self._ctx = context
+
+    async def session_for(
+        self, operation: TrackedOperation, restore: Restore
+    ) -> RestoreSession | None:
+        sessions = self._ctx.sessions
+        if operation.session_id:
+            found = await sessions.get(operation.session_id)
+            if found is not None:
+                return found
+        return await sessions.find_by_restore_id(restore.restore_id)
+
+    async def card_for(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> CardView | None:
+        """The view of the restore's card as it should look now; None without a session."""
+        session = await self.session_for(operation, restore)
+        if session is None:
+            return None
+        shown: dict[str, Any] = {}
+        if report_url and not session.report_url:
+            shown["report_url"] = report_url
+        if session.state is SessionState.RUNNING and restore.status in FINAL_RESTORE_STATUSES:
+            # The tracker may redraw the card before it calls ``finished``: the card must
+            # already say how the restore ended, not that it is still running.
+            state, outcome = final_state(restore)
+            shown.update(state=state, outcome=outcome)
+        if shown:
+            session = session.model_copy(update=shown)
+        return await self._ctx.view(session, str(restore.status))
+
+    async def finished(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> None:
+        session = await self.session_for(operation, restore)
+        if session is None or restore.status not in FINAL_RESTORE_STATUSES:
+            return
+        target, outcome = final_state(restore)
+        await self._ctx.sessions.transition(
+            session.session_id,
+            to=target,
+            actor=SYSTEM_ACTOR,
+            action="finished",
+            expected={SessionState.RUNNING},
+            updates={"outcome": outcome, "report_url": report_url},
+        )
+
+    async def gone(self, operation: TrackedOperation) -> None:
+        """Atlassian stopped reporting the restore: end its session as FAILED.
+
+        Left RUNNING, the session would refuse every new restore onto its destination.
+        """
+        sessions = self._ctx.sessions
+        session = (
+            await sessions.get(operation.session_id) if operation.session_id else None
+        ) or await sessions.find_by_restore_id(operation.operation_id)
+        if session is None:
+            return
+        outcome = (
+            f"Atlassian no longer reports restore {operation.operation_id}; check "
+            "admin.atlassian.com before restoring onto this site again."
+        )
+        moved = await sessions.transition(
+            session.session_id,
+            to=SessionState.FAILED,
+            actor=SYSTEM_ACTOR,
+            action="gone",
+            expected={SessionState.RUNNING},
+            updates={"outcome": outcome},
+        )
+        if moved.ok:
+            await self._ctx.refresh_card(session.session_id)
+
+
+__all__ = ["Ending", "final_state"]

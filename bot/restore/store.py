@@ -1,0 +1,436 @@
+"""The restore sessions in Redis: every change atomic, audited, timed by the injected clock.
+
+Atomicity: every read-check-write happens in one Lua script (scripts.py), so two clicks,
+two bot processes or a retry cannot both win. Time always comes from the injected clock
+and is passed into the scripts, so tests expire sessions by moving a ManualClock.
+
+Keys, all under the prefix:
+
+    restore:session:{id}          the session as JSON
+    restore:audit:{id}            the session's own audit stream
+    restore:open                  sorted set of OPEN sessions, scored by decision deadline
+    restore:state:{STATE}         set of session ids per non-final state
+    restore:by-restore:{restoreId} the session that created an Atlassian restore
+    audit                         the global audit stream (capped)
+
+Final sessions, their audit trail and their index entry expire after ``final_retention``;
+open, in-flight and running sessions never carry a TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from pydantic import TypeAdapter
+
+from bot.atlassian.models import FailedCheck, Product
+from bot.clock import Clock, ensure_utc
+from bot.restore import scripts
+from bot.restore.session import (
+    ACTION_CONSENT,
+    ACTION_EXPIRED,
+    ACTION_REQUESTED,
+    ACTION_REVALIDATE,
+    ALLOWED,
+    EXPIRED_OUTCOME,
+    FINAL_STATES,
+    IN_FLIGHT_STATES,
+    SYSTEM_ACTOR,
+    UPDATABLE_FIELDS,
+    Answer,
+    AuditEntry,
+    Refusal,
+    RestoreSession,
+    SessionState,
+    Transition,
+    iso,
+    valid_consents,
+)
+
+_EXPIRE_BATCH: Final = 200
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@cache
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    annotation: Any = RestoreSession.model_fields[name].annotation
+    return TypeAdapter(annotation)
+
+
+def _failed_check_dict(item: FailedCheck | Mapping[str, Any]) -> dict[str, str | None]:
+    if isinstance(item, FailedCheck):
+        return {"check": str(item.check), "code": item.code, "message": item.message}
+    check, code, message = item.get("check"), item.get("code"), item.get("message")
+    return {
+        "check": str(check),
+        "code": None if code is None else str(code),
+        "message": None if message is None else str(message),
+    }
+
+
+def _encode_updates(updates: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate updates against the session's field types and turn them into JSON values."""
+    encoded: dict[str, Any] = {}
+    for name, value in updates.items():
+        if name not in UPDATABLE_FIELDS:
+            raise ValueError(f"{name!r} cannot be set by a transition")
+        if name == "failed_checks":
+            value = [_failed_check_dict(item) for item in value]
+        adapter = _field_adapter(name)
+        encoded[name] = adapter.dump_python(adapter.validate_python(value), mode="json")
+    # Each round of consent answers belongs to exactly that round's failed checks.
+    if "failed_checks" in encoded and "answers" not in encoded:
+        encoded["answers"] = {}
+    return encoded
+
+
+def _describe_updates(updates: Mapping[str, Any]) -> str:
+    parts = []
+    for name, value in updates.items():
+        if name == "failed_checks":
+            parts.append("failed_checks=" + ",".join(str(c["check"]) for c in value))
+        elif name != "answers" and value is not None:
+            parts.append(f"{name}={value}")
+    return "; ".join(parts)
+
+
+def _state_or_none(value: str) -> SessionState | None:
+    try:
+        return SessionState(value)
+    except ValueError:
+        return None
+
+
+class RestoreSessionStore:
+    """The restore sessions in Redis, with every change made atomically and audited."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Clock,
+        *,
+        decision_window: timedelta = timedelta(hours=24),
+        key_prefix: str = "bbot:",
+        final_retention: timedelta = timedelta(days=30),
+        audit_maxlen: int = 100_000,
+    ) -> None:
+        if final_retention <= decision_window:
+            raise ValueError("final sessions must be kept longer than the decision window")
+        self._redis = redis
+        self._clock = clock
+        self._window = decision_window
+        self._prefix = key_prefix
+        self._retention_seconds = int(final_retention.total_seconds())
+        self._audit_maxlen = audit_maxlen
+        self._create = redis.register_script(scripts.PRELUDE + scripts.CREATE)
+        self._attach_card = redis.register_script(scripts.PRELUDE + scripts.ATTACH_CARD)
+        self._transition = redis.register_script(scripts.PRELUDE + scripts.TRANSITION)
+        self._answer = redis.register_script(scripts.PRELUDE + scripts.ANSWER)
+        self._record_refusal = redis.register_script(scripts.PRELUDE + scripts.RECORD_REFUSAL)
+        self._expire_due = redis.register_script(scripts.PRELUDE + scripts.EXPIRE_DUE)
+
+    @property
+    def key_prefix(self) -> str:
+        """Every key of this store starts with it; the restore flow keeps its own keys there too."""
+        return self._prefix
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _session_key(self, session_id: str) -> str:
+        return f"{self._prefix}restore:session:{session_id}"
+
+    def _trail_key(self, session_id: str) -> str:
+        return f"{self._prefix}restore:audit:{session_id}"
+
+    def _state_key(self, state: SessionState) -> str:
+        return f"{self._prefix}restore:state:{state.value}"
+
+    @property
+    def audit_stream_key(self) -> str:
+        return f"{self._prefix}audit"
+
+    def _restore_index_key(self, restore_id: str) -> str:
+        return f"{self._prefix}restore:by-restore:{restore_id}"
+
+    def _open_key(self) -> str:
+        return f"{self._prefix}restore:open"
+
+    # -- script plumbing ------------------------------------------------------------------
+
+    def _params(self, now: datetime, **operation: Any) -> str:
+        deadline = now + self._window
+        return json.dumps(
+            {
+                "prefix": self._prefix,
+                "rules": scripts.RULES,
+                "now": iso(now),
+                "now_epoch": now.timestamp(),
+                "deadline": iso(deadline),
+                "deadline_epoch": deadline.timestamp(),
+                "retention_seconds": self._retention_seconds,
+                "audit_maxlen": self._audit_maxlen,
+                "system_actor": SYSTEM_ACTOR,
+                "expired_action": ACTION_EXPIRED,
+                "expired_outcome": EXPIRED_OUTCOME,
+                **operation,
+            }
+        )
+
+    def _now(self) -> datetime:
+        return ensure_utc(self._clock.now())
+
+    @staticmethod
+    def _parse(raw: bytes | str | None) -> RestoreSession | None:
+        if raw is None or raw in ("", b""):
+            return None
+        return RestoreSession.model_validate_json(raw)
+
+    async def _load_many(self, session_ids: Collection[bytes | str]) -> list[RestoreSession]:
+        if not session_ids:
+            return []
+        keys = [self._session_key(_text(session_id)) for session_id in session_ids]
+        raws = await self._redis.mget(keys)
+        return [session for raw in raws if (session := self._parse(raw)) is not None]
+
+    # -- sessions -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        backup_id: str,
+        product: Product | str,
+        source_cloud_id: str,
+        dest_cloud_id: str,
+        dest_label: str,
+        include_attachments: bool,
+        include_users_and_groups: bool,
+        requester: str,
+        channel: str,
+    ) -> RestoreSession:
+        """Record a requested restore, waiting for an approver to press Start."""
+        now = self._now()
+        while True:
+            session = RestoreSession(
+                session_id=secrets.token_urlsafe(16),
+                state=SessionState.AWAITING_START,
+                version=1,
+                backup_id=backup_id,
+                product=product,
+                source_cloud_id=source_cloud_id,
+                dest_cloud_id=dest_cloud_id,
+                dest_label=dest_label,
+                include_attachments=include_attachments,
+                include_users_and_groups=include_users_and_groups,
+                requester=requester,
+                channel=channel,
+                created_at=now,
+                updated_at=now,
+                decision_deadline=now + self._window,
+            )
+            detail = (
+                f"backup {backup_id} ({session.product}) from {source_cloud_id} to {dest_label}"
+                f" ({dest_cloud_id}); attachments={include_attachments};"
+                f" users_and_groups={include_users_and_groups}"
+            )
+            created = await self._create(
+                args=[
+                    self._params(
+                        now,
+                        session=session.model_dump(mode="json"),
+                        action=ACTION_REQUESTED,
+                        detail=detail,
+                    )
+                ]
+            )
+            # A clash of 128-bit random ids is practically impossible, but never overwrite.
+            if int(created) == 1:
+                return session
+
+    async def get(self, session_id: str) -> RestoreSession | None:
+        return self._parse(await self._redis.get(self._session_key(session_id)))
+
+    async def attach_card(self, session_id: str, channel: str, ts: str) -> None:
+        """Remember where the session's card was posted, so later changes edit it in place."""
+        attached = await self._attach_card(
+            args=[self._params(self._now(), session_id=session_id, channel=channel, card_ts=ts)]
+        )
+        if int(attached) != 1:
+            raise KeyError(f"no restore session {session_id}")
+
+    async def find_by_restore_id(self, restore_id: str) -> RestoreSession | None:
+        session_id = await self._redis.get(self._restore_index_key(restore_id))
+        return None if session_id is None else await self.get(_text(session_id))
+
+    async def transition(
+        self,
+        session_id: str,
+        *,
+        to: SessionState,
+        actor: str,
+        action: str,
+        expected: Collection[SessionState] | None = None,
+        updates: Mapping[str, Any] | None = None,
+        detail: str | None = None,
+    ) -> Transition:
+        """Move the session to ``to`` if, right now, it may; exactly one concurrent caller wins.
+
+        Refused (and audited as refused) when the session is unknown, finished, expired, not
+        in ``expected`` (default: every state ``to`` may be reached from) or when ``to`` is
+        not allowed from its state. An OPEN session past its deadline becomes EXPIRED in
+        the same step and the answer says "expired". ``updates`` are applied only on
+        success, together with the move; setting ``failed_checks`` starts a new round of
+        answers.
+        """
+        target = SessionState(to)
+        if expected is None:
+            expected = [state for state, targets in ALLOWED.items() if target in targets]
+        encoded = _encode_updates(updates or {})
+        raw = await self._transition(
+            args=[
+                self._params(
+                    self._now(),
+                    session_id=session_id,
+                    to=target.value,
+                    actor=actor,
+                    action=action,
+                    expected=sorted(SessionState(state).value for state in expected),
+                    updates=encoded,
+                    detail=_describe_updates(encoded) if detail is None else detail,
+                )
+            ]
+        )
+        ok, reason, previous, session_json, expired_now = (_text(item) for item in raw)
+        return Transition(
+            ok=ok == "1",
+            session=self._parse(session_json),
+            reason=Refusal(reason) if reason else None,
+            previous_state=_state_or_none(previous),
+            expired_now=expired_now == "1",
+        )
+
+    async def answer_check(
+        self, session_id: str, *, check: str, consent: str, actor: str
+    ) -> Answer:
+        """Record ``actor``'s answer to one failed check; the answer completing the set wins.
+
+        Each check is answered once, by one value: its own name, or for the custom-group
+        check either accept or deny. The answer that completes the set moves the session
+        to REVALIDATING in the same atomic step and carries the consents to send.
+        """
+        raw = await self._answer(
+            args=[
+                self._params(
+                    self._now(),
+                    session_id=session_id,
+                    check=check,
+                    consent=consent,
+                    actor=actor,
+                    action=ACTION_CONSENT,
+                    complete_action=ACTION_REVALIDATE,
+                    valid_consents=list(valid_consents(check)),
+                )
+            ]
+        )
+        ok, reason, _previous, session_json, expired_now, answered_by, consents_json = (
+            _text(item) for item in raw
+        )
+        consents = json.loads(consents_json) if consents_json else []
+        return Answer(
+            ok=ok == "1",
+            complete=bool(consents),
+            consents=list(consents) if isinstance(consents, list) else [],
+            reason=Refusal(reason) if reason else None,
+            session=self._parse(session_json),
+            answered_by=answered_by or None,
+            expired_now=expired_now == "1",
+        )
+
+    async def record_refusal(
+        self, session_id: str, *, actor: str, action: str, reason: str
+    ) -> None:
+        """Audit a click refused before it reached the store (e.g. the clicker is not an approver).
+
+        Refusals decided by ``transition`` and ``answer_check`` are audited by them already.
+        """
+        await self._record_refusal(
+            args=[
+                self._params(
+                    self._now(), session_id=session_id, actor=actor, action=action, reason=reason
+                )
+            ]
+        )
+
+    async def audit_trail(self, session_id: str) -> list[AuditEntry]:
+        """Everything that happened to one session, oldest first."""
+        entries = await self._redis.xrange(self._trail_key(session_id))
+        return [self._audit_entry(fields) for _entry_id, fields in entries or [] if fields]
+
+    @staticmethod
+    def _audit_entry(raw_fields: Mapping[bytes | str, bytes | str]) -> AuditEntry:
+        fields = {_text(key): _text(value) for key, value in raw_fields.items()}
+        return AuditEntry(
+            at=datetime.fromisoformat(fields["at"]).astimezone(UTC),
+            session_id=fields["session"],
+            actor=fields["actor"],
+            action=fields["action"],
+            outcome=fields["outcome"],
+            from_state=_state_or_none(fields.get("from", "")),
+            to_state=_state_or_none(fields.get("to", "")),
+            detail=fields.get("detail", ""),
+        )
+
+    async def expire_due(self) -> list[RestoreSession]:
+        """Expire every OPEN session past its deadline; each is returned by exactly one caller."""
+        expired: list[RestoreSession] = []
+        while True:
+            raw = await self._expire_due(args=[self._params(self._now(), batch=_EXPIRE_BATCH)])
+            looked_at, *sessions = raw
+            expired.extend(s for item in sessions if (s := self._parse(item)) is not None)
+            if int(looked_at) < _EXPIRE_BATCH:
+                return expired
+
+    async def _in_states(self, states: Collection[SessionState]) -> list[RestoreSession]:
+        ids: set[bytes | str] = set()
+        for state in states:
+            ids.update(await self._redis.smembers(self._state_key(state)))
+        sessions = [s for s in await self._load_many(ids) if s.state in states]
+        return sorted(sessions, key=lambda session: session.created_at)
+
+    async def in_flight(self) -> list[RestoreSession]:
+        """Sessions whose API call was decided but whose result is not recorded yet."""
+        return await self._in_states(IN_FLIGHT_STATES)
+
+    async def running(self) -> list[RestoreSession]:
+        return await self._in_states({SessionState.RUNNING})
+
+    async def unfinished(self) -> list[RestoreSession]:
+        """Every session not in a final state: open, in flight or running."""
+        return await self._in_states(set(SessionState) - FINAL_STATES)
+
+    async def open_sessions_awaiting(
+        self, user_id: str, approvers: Collection[str], *, four_eyes: bool = False
+    ) -> list[RestoreSession]:
+        """Open, unexpired sessions this user may decide on (Start or consent), soonest due first.
+
+        Only approvers decide; with four-eyes a requester does not decide on their own request.
+        """
+        if user_id not in approvers:
+            return []
+        now_epoch = self._now().timestamp()
+        ids: Any = await self._redis.zrangebyscore(self._open_key(), f"({now_epoch}", "+inf")
+        sessions = [s for s in await self._load_many(ids) if s.is_open]
+        if four_eyes:
+            sessions = [s for s in sessions if s.requester != user_id]
+        return sorted(sessions, key=lambda session: session.decision_deadline)
+
+
+__all__ = ["RestoreSessionStore"]

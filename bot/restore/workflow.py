@@ -1,0 +1,352 @@
+"""The restore workflow: request, Start, consent, revalidate, run — each decision exactly once.
+
+Every decision goes through ``RestoreSessionStore`` (bot/restore/store.py), whose atomic
+transitions decide which single click, among any number of clicks and bot processes, makes
+the API call. Only that winner calls Atlassian (bot/restore/calls.py). The intent (state
+VALIDATING/REVALIDATING with ``intent_at``) is written before the call, so a bot that dies
+mid-call finds it again: recovery (bot/restore/recovery.py) looks the restore up in
+Atlassian's list instead of repeating it. Who did what, refusals included, is audited by
+the store in the same step as the change.
+
+The workflow is core: it knows nothing of Slack. Clicks return typed results
+(bot/restore/clicks.py) that the Slack side words; the card and its thread are reached
+through a ``RestoreSurface`` (bot/restore/ports.py). It also is what the tracker calls for
+a restore it follows (``bot.tracking.ports.RestoreOutcomes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+from bot.atlassian import rules
+from bot.atlassian.client import AtlassianClient
+from bot.atlassian.models import Backup, Product, Restore
+from bot.clock import Clock
+from bot.config import SiteDirectory
+from bot.errors import NotFoundError, RestoreRefused
+from bot.restore import notices
+from bot.restore.calls import OwedCalls
+from bot.restore.clicks import Accepted, ClickResult, NotAllowed, Refused
+from bot.restore.context import RestoreContext, redis_lease
+from bot.restore.ending import Ending
+from bot.restore.facts import BackupFacts, has_attachments
+from bot.restore.ports import CardView, Deciders, RestoreSurface, Sleep
+from bot.restore.recovery import IN_FLIGHT_GRACE, Recovery
+from bot.restore.session import (
+    SYSTEM_ACTOR,
+    Answer,
+    Refusal,
+    RestoreSession,
+    SessionState,
+    Transition,
+)
+from bot.restore.store import RestoreSessionStore
+from bot.store.operations import OperationStore, TrackedOperation
+
+log = logging.getLogger(__name__)
+
+# A live Start or final consent holds the call lease while its call and retries run; a
+# process that dies holding it lets recovery in once it lapses.
+LIVE_CALL_LEASE_MS: Final = 600_000
+# Requests for one destination are checked and created one at a time; the checks are a few
+# Redis reads, so a lease this long only matters if a process dies holding it.
+DESTINATION_LEASE_MS: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRequest:
+    """A restore someone asked for: what to restore where, and who asked, where.
+
+    ``include_attachments`` None means the requester did not say, so the backup decides.
+    """
+
+    backup_id: str
+    dest_cloud_id: str
+    dest_label: str
+    include_attachments: bool | None
+    include_users_and_groups: bool
+    requester: str
+    channel: str
+
+
+class RestoreWorkflow:
+    """Requests, decisions and their API calls, recovery and endings of restores."""
+
+    def __init__(
+        self,
+        *,
+        atlassian: AtlassianClient,
+        sessions: RestoreSessionStore,
+        operations: OperationStore,
+        clock: Clock,
+        sites: SiteDirectory,
+        deciders: Deciders,
+        surface: RestoreSurface,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._ctx = RestoreContext(
+            atlassian=atlassian,
+            sessions=sessions,
+            operations=operations,
+            clock=clock,
+            sites=sites,
+            deciders=deciders,
+            surface=surface,
+            sleep=sleep,
+        )
+        self._calls = OwedCalls(self._ctx)
+        self._recovery = Recovery(self._ctx, self._calls)
+        self._ending = Ending(self._ctx)
+
+    @property
+    def sessions(self) -> RestoreSessionStore:
+        return self._ctx.sessions
+
+    @property
+    def surface(self) -> RestoreSurface:
+        return self._ctx.surface
+
+    def call_lease_key(self, session_id: str) -> str:
+        """The lease a live call or recovery holds while it talks to Atlassian about a session."""
+        return self._ctx.call_lease_key(session_id)
+
+    # -- requesting ------------------------------------------------------------------------
+
+    async def request(self, request: RestoreRequest) -> RestoreSession:
+        """Check everything the rules can, then record the session and post its card.
+
+        Raises ``RestoreRefused`` with one sentence saying why not (and from when).
+        """
+        ctx = self._ctx
+        now = ctx.clock.now()
+        try:
+            backup = await ctx.atlassian.get_backup(request.backup_id)
+        except NotFoundError:
+            raise RestoreRefused(
+                f"Backup {request.backup_id} does not exist; `/backup list POLICY_ID` shows "
+                "the backups of a policy."
+            ) from None
+        restores = await ctx.atlassian.list_restores()
+        verdict = rules.preflight_restore(
+            backup=backup,
+            restores=restores,
+            dest_cloud_id=request.dest_cloud_id,
+            dest_label=request.dest_label,
+            known_cloud_ids=set(ctx.sites.aliases.values()),
+            include_attachments=request.include_attachments,
+            now=now,
+        )
+        if not verdict.allowed:
+            raise RestoreRefused(verdict.reason, verdict.possible_from)
+        product = backup.product if isinstance(backup.product, Product) else None
+        if product is None or backup.cloud_id is None:
+            raise RestoreRefused(
+                f"Atlassian did not say which product and site backup {backup.backup_id} "
+                "belongs to, so the bot will not restore it."
+            )
+        session = await self._create_session(request, backup, product, backup.cloud_id)
+        facts = BackupFacts.of(backup, now)
+        await ctx.save_facts(session.session_id, facts)
+        try:
+            place = await ctx.surface.post_card(request.channel, CardView(session, facts))
+        except Exception:
+            # Without a card nobody can approve it: close the session rather than leave it dangling.
+            await ctx.sessions.transition(
+                session.session_id,
+                to=SessionState.CANCELLED,
+                actor=SYSTEM_ACTOR,
+                action="cancel",
+                updates={"outcome": "The restore card could not be posted."},
+            )
+            raise
+        await ctx.sessions.attach_card(session.session_id, place.channel, place.ts)
+        return session
+
+    async def _create_session(
+        self, request: RestoreRequest, backup: Backup, product: Product, source_cloud_id: str
+    ) -> RestoreSession:
+        ctx = self._ctx
+        include_attachments = (
+            request.include_attachments
+            if request.include_attachments is not None
+            else has_attachments(backup)
+        )
+        async with redis_lease(
+            ctx.redis, ctx.key(f"requesting:{request.dest_cloud_id}"), DESTINATION_LEASE_MS
+        ) as acquired:
+            if not acquired:
+                raise RestoreRefused(
+                    f"Another restore onto {request.dest_label} is being requested right now; "
+                    "look at its card before requesting another."
+                )
+            # Checked and created under the lease, so two requests cannot both pass.
+            for other in await ctx.sessions.unfinished():
+                if other.dest_cloud_id == request.dest_cloud_id:
+                    raise RestoreRefused(
+                        f"Another restore onto {request.dest_label} is already under way; "
+                        "finish or cancel it on its card first."
+                    )
+            return await ctx.sessions.create(
+                backup_id=backup.backup_id,
+                product=product,
+                source_cloud_id=source_cloud_id,
+                dest_cloud_id=request.dest_cloud_id,
+                dest_label=request.dest_label,
+                include_attachments=include_attachments,
+                include_users_and_groups=request.include_users_and_groups,
+                requester=request.requester,
+                channel=request.channel,
+            )
+
+    async def restorable_backups(self, product: Product) -> list[Backup]:
+        """The backups of ``product`` that may be restored now, newest first."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        restores = await ctx.atlassian.list_restores()
+        found: list[Backup] = []
+        for policy in await ctx.atlassian.list_policies():
+            if policy.product != product:
+                continue
+            for backup in await ctx.atlassian.list_backups(policy.policy_id):
+                if rules.restorability(backup, restores, now).allowed:
+                    found.append(backup)
+        found.sort(key=lambda backup: backup.created_at or now, reverse=True)
+        return found
+
+    # -- clicks ----------------------------------------------------------------------------
+
+    async def _decider(
+        self, session_id: str, user: str, action: str, refusal_for: Callable[[str, str], str | None]
+    ) -> RestoreSession | ClickResult:
+        """The session, if it exists and ``user`` may take ``action`` on it; else why not."""
+        sessions = self._ctx.sessions
+        session = await sessions.get(session_id) if session_id else None
+        if session is None:
+            await sessions.record_refusal(
+                session_id or "-", actor=user, action=action, reason=Refusal.UNKNOWN
+            )
+            return Refused(session_id, Refusal.UNKNOWN)
+        why = refusal_for(user, session.requester)
+        if why:
+            await sessions.record_refusal(session.session_id, actor=user, action=action, reason=why)
+            return NotAllowed(session_id, why)
+        return session
+
+    async def _refused(self, result: Transition | Answer, session_id: str) -> ClickResult | None:
+        """What to tell the clicker when their click changed nothing; None when it did change."""
+        if result.ok and result.session is not None:
+            return None
+        if result.expired_now:
+            await self._ctx.refresh_card(session_id)
+        answered_by = result.answered_by if isinstance(result, Answer) else None
+        return Refused(session_id, Refusal(result.reason or Refusal.WRONG_STATE), answered_by)
+
+    async def start_clicked(self, session_id: str, user: str) -> ClickResult:
+        """Start pressed: the one winning click calls create-restore."""
+        ctx = self._ctx
+        decided = await self._decider(session_id, user, "start", ctx.deciders.start_refusal)
+        if not isinstance(decided, RestoreSession):
+            return decided
+        moved = await ctx.sessions.transition(
+            session_id,
+            to=SessionState.VALIDATING,
+            actor=user,
+            action="start",
+            expected={SessionState.AWAITING_START},
+            updates={"started_by": user},
+        )
+        refused = await self._refused(moved, session_id)
+        if refused is not None or moved.session is None:
+            return refused or Refused(session_id, Refusal.WRONG_STATE)
+        # Atlassian first, the card after: a slow or rate-limited card edit must not delay the
+        # call, and the lease keeps recovery on other replicas away while the call is live.
+        async with redis_lease(ctx.redis, ctx.call_lease_key(session_id), LIVE_CALL_LEASE_MS):
+            await self._calls.create(moved.session)
+        return Accepted(session_id)
+
+    async def answer_clicked(
+        self, session_id: str, user: str, *, check: str, consent: str
+    ) -> ClickResult:
+        """A consent button: the answer completing the set calls revalidate, once."""
+        ctx = self._ctx
+        decided = await self._decider(session_id, user, "consent", ctx.deciders.consent_refusal)
+        if not isinstance(decided, RestoreSession):
+            return decided
+        answer = await ctx.sessions.answer_check(
+            session_id, check=check, consent=consent, actor=user
+        )
+        refused = await self._refused(answer, session_id)
+        if refused is not None or answer.session is None:
+            return refused or Refused(session_id, Refusal.WRONG_STATE)
+        await ctx.refresh_card(session_id)
+        if answer.complete:
+            async with redis_lease(ctx.redis, ctx.call_lease_key(session_id), LIVE_CALL_LEASE_MS):
+                await self._calls.revalidate(answer.session, answer.consents)
+        return Accepted(session_id)
+
+    async def cancel_clicked(self, session_id: str, user: str) -> ClickResult:
+        """Cancel pressed: the request ends, nothing is restored."""
+        ctx = self._ctx
+        decided = await self._decider(session_id, user, "cancel", ctx.deciders.cancel_refusal)
+        if not isinstance(decided, RestoreSession):
+            return decided
+        moved = await ctx.sessions.transition(
+            session_id,
+            to=SessionState.CANCELLED,
+            actor=user,
+            action="cancel",
+            updates={"outcome": f"Cancelled by <@{user}>."},
+        )
+        refused = await self._refused(moved, session_id)
+        if refused is not None or moved.session is None:
+            return refused or Refused(session_id, Refusal.WRONG_STATE)
+        await ctx.refresh_card(session_id)
+        await ctx.tell(moved.session, notices.Cancelled(by=user))
+        return Accepted(session_id)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    async def expire_due(self) -> int:
+        """Expire every undecided session past its deadline and say so on its card."""
+        ctx = self._ctx
+        expired = await ctx.sessions.expire_due()
+        for session in expired:
+            await ctx.refresh_card(session.session_id)
+            await ctx.tell(session, notices.Expired())
+        return len(expired)
+
+    async def recover_in_flight(self, *, grace: timedelta = IN_FLIGHT_GRACE) -> int:
+        """Settle sessions whose API call was decided but never confirmed (a crash, a timeout)."""
+        return await self._recovery.recover_in_flight(grace=grace)
+
+    async def apply_result(self, session_id: str, restore: Restore, expected: SessionState) -> None:
+        """Move an in-flight session on by what Atlassian answered (create or revalidate)."""
+        await self._calls.apply_result(session_id, restore, expected)
+
+    # -- the tracker's side (bot.tracking.ports.RestoreOutcomes) -----------------------------
+
+    async def claim(self, restore: Restore) -> bool:
+        """Whether a session owns ``restore``, so the tracker must not adopt it as unknown."""
+        return await self._ctx.sessions.find_by_restore_id(restore.restore_id) is not None
+
+    async def finished(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> None:
+        await self._ending.finished(operation, restore, report_url)
+
+    async def gone(self, operation: TrackedOperation) -> None:
+        await self._ending.gone(operation)
+
+    async def card_view(
+        self, operation: TrackedOperation, restore: Restore, report_url: str | None
+    ) -> CardView | None:
+        """What the restore's card should show now; None when no session owns the restore."""
+        return await self._ending.card_for(operation, restore, report_url)
+
+
+__all__ = ["DESTINATION_LEASE_MS", "LIVE_CALL_LEASE_MS", "RestoreRequest", "RestoreWorkflow"]
