@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from bot.atlassian.models import Product, Restore
 from bot.background import TrackerRestoreHooks
+from bot.restore.context import CALL_LEASE
 from bot.restore.session import SessionState
 from bot.simulator.seed import JIRA_COMPLETE_BACKUP, SANDBOX_CLOUD_ID
 from bot.slack.serve import make_web_client
@@ -110,7 +111,7 @@ async def test_consent_without_readable_checks_never_runs_the_restore(
 
 
 async def test_recovery_stays_away_from_a_session_whose_call_is_live(
-    bot_harness: BotHarness, redis_client: aioredis.Redis
+    bot_harness: BotHarness,
 ) -> None:
     """While a live Start holds the session's lease, recovery neither looks nor moves it."""
     harness = bot_harness
@@ -122,9 +123,11 @@ async def test_recovery_stays_away_from_a_session_whose_call_is_live(
         action="start",
         expected={SessionState.AWAITING_START},
     )
-    await redis_client.set(
-        harness.bot.restore_workflow.call_lease_key(session_id), "live", px=60_000
+    workflow = harness.bot.restore_workflow
+    live = await workflow.leases.acquire(
+        workflow.call_lease_key(session_id), "live-start", CALL_LEASE
     )
+    assert live is not None
 
     assert await harness.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 0
     assert (await session(harness, session_id)).state is SessionState.VALIDATING

@@ -6,13 +6,11 @@ copy a caller holds, so the last redraw to finish shows the latest state.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import secrets
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from bot.atlassian.client import AtlassianClient
 from bot.clock import Clock
@@ -22,6 +20,7 @@ from bot.restore.notices import Notice
 from bot.restore.ports import CardView, Deciders, RestoreSurface, Sleep
 from bot.restore.session import RestoreSession
 from bot.restore.store import RestoreSessionStore
+from bot.store.leases import Leases
 from bot.store.operations import OperationStore
 
 log = logging.getLogger(__name__)
@@ -29,22 +28,11 @@ log = logging.getLogger(__name__)
 # Redraws of one card until it shows the session's latest version (see refresh_card).
 CARD_REDRAWS = 3
 FACTS_TTL_SECONDS = 31 * 24 * 3600
-_RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-@contextlib.asynccontextmanager
-async def redis_lease(redis: Any, key: str, lease_ms: int) -> AsyncIterator[bool]:
-    """Hold ``key`` while inside; yields False (and holds nothing) if another holder has it."""
-    holder = secrets.token_hex(8)
-    acquired = bool(await redis.set(key, holder, nx=True, px=lease_ms))
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            await redis.eval(_RELEASE_LEASE, 1, key, holder)
+# Whoever talks to Atlassian about a session (a live click's call, or recovery) holds its
+# call lease, renewed while the call runs: a holder that dies lets go one lease later, long
+# before recovery's grace period is over, so the dead holder never delays recovery.
+CALL_LEASE: Final = timedelta(seconds=60)
+CALL_LEASE_RENEW_SECONDS: Final = 20.0
 
 
 @dataclass(frozen=True)
@@ -59,17 +47,18 @@ class RestoreContext:
     deciders: Deciders
     surface: RestoreSurface
     sleep: Sleep
+    leases: Leases
 
     @property
     def redis(self) -> Any:
-        return self.operations.redis
+        return self.sessions.redis
 
     def key(self, suffix: str) -> str:
         return f"{self.sessions.key_prefix}restore:{suffix}"
 
     def call_lease_key(self, session_id: str) -> str:
         """Held by whoever is talking to Atlassian about this session: a live click or recovery."""
-        return self.key(f"recovering:{session_id}")
+        return self.key(f"call:{session_id}")
 
     async def save_facts(self, session_id: str, facts: BackupFacts) -> None:
         await self.redis.set(
@@ -105,4 +94,4 @@ class RestoreContext:
             await self.surface.notice(session, notice)
 
 
-__all__ = ["CARD_REDRAWS", "RestoreContext", "redis_lease"]
+__all__ = ["CALL_LEASE", "CALL_LEASE_RENEW_SECONDS", "CARD_REDRAWS", "RestoreContext"]

@@ -6,11 +6,13 @@ the restore up in Atlassian's list (a restore of that backup on that destination
 since the intent, allowing ``RECONCILE_SKEW`` of clock difference) and goes on from what it
 finds; only when Atlassian has no such restore does Start become possible again.
 
-Every replica runs recovery, so each session is recovered under its call lease, the same
-one a live Start or final consent holds while its call runs: two replicas recovering one
-REVALIDATING session would both send revalidate, and the later one's conflict would mark a
-restore that is running as failed. A session is only looked at once ``IN_FLIGHT_GRACE``
-has passed since its intent, longer than a live call and its retries take.
+Every replica runs recovery, so each session is recovered under its call lease
+(``bot.store.leases``, on the injected clock), the same one a live Start or final consent
+holds while its call runs: two replicas recovering one REVALIDATING session would both send
+revalidate, and the later one's conflict would mark a restore that is running as failed. A
+session is only looked at once ``IN_FLIGHT_GRACE`` has passed since its intent, longer than
+a live call and its retries take. The lease is short and renewed while held, so a holder
+that died has let go long before the grace is over: recovery runs at the grace, not later.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot.clock import ensure_utc
 from bot.errors import AtlassianError
 from bot.restore import notices
 from bot.restore.calls import OwedCalls
-from bot.restore.context import RestoreContext, redis_lease
+from bot.restore.context import CALL_LEASE, CALL_LEASE_RENEW_SECONDS, RestoreContext
 from bot.restore.session import IN_FLIGHT_STATES, SYSTEM_ACTOR, RestoreSession, SessionState
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,6 @@ log = logging.getLogger(__name__)
 # How long an in-flight call may stay unconfirmed before recovery looks it up; longer
 # than a create's own timeout and retries, so recovery never races a live call.
 IN_FLIGHT_GRACE: Final = timedelta(minutes=5)
-# Longer than one recovery's API calls take, so a lease never lapses while it is used.
-RECOVERY_LEASE_MS: Final = 120_000
 
 
 def may_have_created(session: RestoreSession, restore: Restore) -> bool:
@@ -68,10 +68,12 @@ class Recovery:
         for listed in await ctx.sessions.in_flight():
             if listed.intent_at is not None and now - listed.intent_at < grace:
                 continue
-            async with redis_lease(
-                ctx.redis, ctx.call_lease_key(listed.session_id), RECOVERY_LEASE_MS
-            ) as acquired:
-                if acquired:
+            async with ctx.leases.hold(
+                ctx.call_lease_key(listed.session_id),
+                CALL_LEASE,
+                renew_every=CALL_LEASE_RENEW_SECONDS,
+            ) as lease:
+                if lease is not None:
                     settled += await self._recover_one(listed.session_id)
         return settled
 

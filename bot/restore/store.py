@@ -139,6 +139,10 @@ class RestoreSessionStore:
         self._expire_due = redis.register_script(scripts.PRELUDE + scripts.EXPIRE_DUE)
 
     @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
+    @property
     def key_prefix(self) -> str:
         """Every key of this store starts with it; the restore flow keeps its own keys there too."""
         return self._prefix

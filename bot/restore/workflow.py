@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -32,7 +33,7 @@ from bot.errors import NotFoundError, RestoreRefused
 from bot.restore import notices
 from bot.restore.calls import OwedCalls
 from bot.restore.clicks import Accepted, ClickResult, NotAllowed, Refused
-from bot.restore.context import RestoreContext, redis_lease
+from bot.restore.context import CALL_LEASE, CALL_LEASE_RENEW_SECONDS, RestoreContext
 from bot.restore.ending import Ending
 from bot.restore.facts import BackupFacts, has_attachments
 from bot.restore.ports import CardView, Deciders, RestoreSurface, Sleep
@@ -46,16 +47,14 @@ from bot.restore.session import (
     Transition,
 )
 from bot.restore.store import RestoreSessionStore
+from bot.store.leases import Lease, Leases
 from bot.store.operations import OperationStore, TrackedOperation
 
 log = logging.getLogger(__name__)
 
-# A live Start or final consent holds the call lease while its call and retries run; a
-# process that dies holding it lets recovery in once it lapses.
-LIVE_CALL_LEASE_MS: Final = 600_000
 # Requests for one destination are checked and created one at a time; the checks are a few
 # Redis reads, so a lease this long only matters if a process dies holding it.
-DESTINATION_LEASE_MS: Final = 10_000
+DESTINATION_LEASE: Final = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +88,7 @@ class RestoreWorkflow:
         surface: RestoreSurface,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        leases = Leases(sessions.redis, clock, fence_key=f"{sessions.key_prefix}restore:fence")
         self._ctx = RestoreContext(
             atlassian=atlassian,
             sessions=sessions,
@@ -98,6 +98,7 @@ class RestoreWorkflow:
             deciders=deciders,
             surface=surface,
             sleep=sleep,
+            leases=leases,
         )
         self._calls = OwedCalls(self._ctx)
         self._recovery = Recovery(self._ctx, self._calls)
@@ -110,6 +111,10 @@ class RestoreWorkflow:
     @property
     def surface(self) -> RestoreSurface:
         return self._ctx.surface
+
+    @property
+    def leases(self) -> Leases:
+        return self._ctx.leases
 
     def call_lease_key(self, session_id: str) -> str:
         """The lease a live call or recovery holds while it talks to Atlassian about a session."""
@@ -176,10 +181,10 @@ class RestoreWorkflow:
             if request.include_attachments is not None
             else has_attachments(backup)
         )
-        async with redis_lease(
-            ctx.redis, ctx.key(f"requesting:{request.dest_cloud_id}"), DESTINATION_LEASE_MS
-        ) as acquired:
-            if not acquired:
+        async with ctx.leases.hold(
+            ctx.key(f"requesting:{request.dest_cloud_id}"), DESTINATION_LEASE
+        ) as lease:
+            if lease is None:
                 raise RestoreRefused(
                     f"Another restore onto {request.dest_label} is being requested right now; "
                     "look at its card before requesting another."
@@ -265,8 +270,9 @@ class RestoreWorkflow:
             return refused or Refused(session_id, Refusal.WRONG_STATE)
         # Atlassian first, the card after: a slow or rate-limited card edit must not delay the
         # call, and the lease keeps recovery on other replicas away while the call is live.
-        async with redis_lease(ctx.redis, ctx.call_lease_key(session_id), LIVE_CALL_LEASE_MS):
-            await self._calls.create(moved.session)
+        async with self._live_call(session_id) as lease:
+            if lease is not None:
+                await self._calls.create(moved.session)
         return Accepted(session_id)
 
     async def answer_clicked(
@@ -285,9 +291,22 @@ class RestoreWorkflow:
             return refused or Refused(session_id, Refusal.WRONG_STATE)
         await ctx.refresh_card(session_id)
         if answer.complete:
-            async with redis_lease(ctx.redis, ctx.call_lease_key(session_id), LIVE_CALL_LEASE_MS):
-                await self._calls.revalidate(answer.session, answer.consents)
+            async with self._live_call(session_id) as lease:
+                if lease is not None:
+                    await self._calls.revalidate(answer.session, answer.consents)
         return Accepted(session_id)
+
+    def _live_call(self, session_id: str) -> AbstractAsyncContextManager[Lease | None]:
+        """The call lease for the call a won transition owes, renewed while the call runs.
+
+        None only if recovery took the session first (its intent outlived the grace period
+        before its winner came to call): recovery then makes the call, so the winner must not.
+        """
+        return self._ctx.leases.hold(
+            self._ctx.call_lease_key(session_id),
+            CALL_LEASE,
+            renew_every=CALL_LEASE_RENEW_SECONDS,
+        )
 
     async def cancel_clicked(self, session_id: str, user: str) -> ClickResult:
         """Cancel pressed: the request ends, nothing is restored."""
@@ -349,4 +368,4 @@ class RestoreWorkflow:
         return await self._ending.card_for(operation, restore, report_url)
 
 
-__all__ = ["DESTINATION_LEASE_MS", "LIVE_CALL_LEASE_MS", "RestoreRequest", "RestoreWorkflow"]
+__all__ = ["DESTINATION_LEASE", "RestoreRequest", "RestoreWorkflow"]
