@@ -51,6 +51,9 @@ class TrackerRestoreHooks:
 
     bot: SlackBot
 
+    async def claim(self, restore: Restore) -> bool:
+        return await self.bot.restore_workflow.claim(restore)
+
     async def card_for(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None
     ) -> Message | None:

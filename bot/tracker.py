@@ -196,6 +196,10 @@ _T = TypeVar("_T")
 class RestoreHooks(Protocol):
     """What the restore flow supplies so that it, not the tracker, owns the restore card."""
 
+    async def claim(self, restore: Restore) -> bool:
+        """Whether a restore session owns ``restore``: then it is not adopted as unknown."""
+        ...
+
     async def card_for(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None
     ) -> Message | None:
@@ -1127,6 +1131,9 @@ class Tracker:
         policy_id: str | None = None,
     ) -> TrackedOperation | None:
         if await self._store.get(kind, operation_id) is not None:
+            return None
+        if isinstance(item, Restore) and self._hooks is not None and await self._hooks.claim(item):
+            # A session asked for this restore: its recovery settles it on the session's card.
             return None
         session = (
             await self._services.sessions.find_by_restore_id(operation_id)

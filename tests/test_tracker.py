@@ -372,6 +372,9 @@ class RecordingHooks:
     sessionless: bool = False
     messages: list[str | None] = field(default_factory=list)
 
+    async def claim(self, restore: Restore) -> bool:
+        return False
+
     async def card_for(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None
     ) -> Message | None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from bot.atlassian.models import Product, Restore, RestoreStatus
+from bot.atlassian.models import FINAL_RESTORE_STATUSES, Product, Restore, RestoreStatus
 from bot.errors import AtlassianError, OutcomeUnknown, RateLimited, Unavailable
 from bot.restore import notices
 from bot.restore.context import RestoreContext
+from bot.restore.ending import Ending
 from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState
-from bot.store.operations import OperationKind
+from bot.store.operations import OperationKind, TrackedOperation
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,9 @@ VALIDATION_POLLS: Final = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 class OwedCalls:
     """Makes the API call a won transition owes and moves the session on by its answer."""
 
-    def __init__(self, context: RestoreContext) -> None:
+    def __init__(self, context: RestoreContext, ending: Ending) -> None:
         self._ctx = context
+        self._ending = ending
 
     async def create(self, session: RestoreSession) -> None:
         ctx = self._ctx
@@ -194,7 +196,7 @@ class OwedCalls:
             return
         running = moved.session
         in_progress = restore.status == RestoreStatus.IN_PROGRESS
-        await ctx.operations.register(
+        tracked = await ctx.operations.register(
             OperationKind.RESTORE,
             restore.restore_id,
             cloud_id=running.dest_cloud_id,
@@ -209,9 +211,42 @@ class OwedCalls:
             session_id=running.session_id,
             backup_id=running.backup_id,
         )
+        if tracked.session_id != running.session_id and await self._take_over(
+            tracked, running, restore
+        ):
+            return
         await ctx.refresh_card(session.session_id, str(restore.status))
         if in_progress:
             await ctx.tell(running, notices.RestoreRunning(restore.restore_id, running.dest_label))
+
+    async def _take_over(
+        self, tracked: TrackedOperation, session: RestoreSession, restore: Restore
+    ) -> bool:
+        """The tracker adopted the restore before the session claimed it: the session wins.
+
+        A process that did not ask whether a session owns the restore adopted it as unknown.
+        The session's card, the one people saw, must tell the outcome: a restore still
+        running is handed to that card; one that already ended ends the session here (the
+        tracker announced it on the adopted operation and will not come back to it). True
+        when the session ended.
+        """
+        ctx = self._ctx
+        if not tracked.final:
+            await ctx.operations.update(
+                OperationKind.RESTORE,
+                tracked.operation_id,
+                {
+                    "session_id": session.session_id,
+                    "channel": session.channel,
+                    "card_ts": session.card_ts,
+                    "started_by": session.started_by,
+                    "adopted": False,
+                },
+            )
+            return False
+        if restore.status not in FINAL_RESTORE_STATUSES:
+            restore = await ctx.atlassian.get_restore(restore.restore_id)
+        return await self._ending.end(session, restore, tracked.report_url)
 
 
 __all__ = ["VALIDATION_POLLS", "OwedCalls"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.atlassian.models import FINAL_RESTORE_STATUSES, Restore, RestoreStatus
+from bot.restore import notices
 from bot.restore.context import RestoreContext
 from bot.restore.ports import CardView
 from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState
@@ -63,6 +64,36 @@ class Ending:
         if shown:
             session = session.model_copy(update=shown)
         return await self._ctx.view(session, str(restore.status))
+
+    async def end(self, session: RestoreSession, restore: Restore, report_url: str | None) -> bool:
+        """End a RUNNING session by its restore's final status, on its card and in its thread.
+
+        For the one case the tracker cannot: its operation ended without this session.
+        """
+        if restore.status not in FINAL_RESTORE_STATUSES:
+            return False
+        target, outcome = final_state(restore)
+        moved = await self._ctx.sessions.transition(
+            session.session_id,
+            to=target,
+            actor=SYSTEM_ACTOR,
+            action="finished",
+            expected={SessionState.RUNNING},
+            updates={"outcome": outcome, "report_url": report_url},
+        )
+        if not moved.ok or moved.session is None:
+            return False
+        await self._ctx.refresh_card(session.session_id, str(restore.status))
+        await self._ctx.tell(
+            moved.session,
+            notices.RestoreEnded(
+                restore_id=restore.restore_id,
+                status=str(restore.status),
+                status_message=restore.status_message,
+                report_url=report_url,
+            ),
+        )
+        return True
 
     async def finished(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None

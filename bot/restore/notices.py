@@ -66,8 +66,19 @@ class NothingStarted:
     """Recovery found no restore at Atlassian for an unconfirmed Start: Start may go again."""
 
 
+@dataclass(frozen=True, slots=True)
+class RestoreEnded:
+    """The restore reached a final status (said by the workflow only when the tracker cannot)."""
+
+    restore_id: str
+    status: str
+    status_message: str | None
+    report_url: str | None
+
+
 Notice = (
     RestoreRunning
+    | RestoreEnded
     | ConsentNeeded
     | CreateUnconfirmed
     | NotStarted
@@ -86,6 +97,7 @@ __all__ = [
     "NotStarted",
     "NothingStarted",
     "Notice",
+    "RestoreEnded",
     "RestoreFailed",
     "RestoreRunning",
     "RevalidateUnanswered",

@@ -60,6 +60,23 @@ class Recovery:
         self._ctx = context
         self._calls = calls
 
+    async def claim(self, restore: Restore) -> bool:
+        """Whether a session owns ``restore``, found at Atlassian before the bot tracks it.
+
+        Its own restore id, or an unconfirmed Start (VALIDATING, no restore id yet) that
+        may have created it: recovery then settles that session on its own card, and the
+        restore must not get a second owner.
+        """
+        sessions = self._ctx.sessions
+        if await sessions.find_by_restore_id(restore.restore_id) is not None:
+            return True
+        return any(
+            session.state is SessionState.VALIDATING
+            and session.restore_id is None
+            and may_have_created(session, restore)
+            for session in await sessions.in_flight()
+        )
+
     async def recover_in_flight(self, *, grace: timedelta = IN_FLIGHT_GRACE) -> int:
         """Settle sessions whose API call was decided but never confirmed; how many were."""
         ctx = self._ctx

@@ -100,9 +100,9 @@ class RestoreWorkflow:
             sleep=sleep,
             leases=leases,
         )
-        self._calls = OwedCalls(self._ctx)
-        self._recovery = Recovery(self._ctx, self._calls)
         self._ending = Ending(self._ctx)
+        self._calls = OwedCalls(self._ctx, self._ending)
+        self._recovery = Recovery(self._ctx, self._calls)
 
     @property
     def sessions(self) -> RestoreSessionStore:
@@ -351,7 +351,7 @@ class RestoreWorkflow:
 
     async def claim(self, restore: Restore) -> bool:
         """Whether a session owns ``restore``, so the tracker must not adopt it as unknown."""
-        return await self._ctx.sessions.find_by_restore_id(restore.restore_id) is not None
+        return await self._recovery.claim(restore)
 
     async def finished(
         self, operation: TrackedOperation, restore: Restore, report_url: str | None

@@ -24,6 +24,8 @@ from bot.restore.session import (
     valid_consents,
 )
 from bot.slack.blocks import (
+    FINAL_OPERATION_TEXT,
+    STATUS_EMOJI,
     Block,
     Message,
     code,
@@ -305,6 +307,17 @@ def notice_line(notice: notices.Notice) -> str:
                 f":rocket: Restore {code(restore_id)} is running on {esc(dest_label)}; "
                 "this card follows it to the end."
             )
+        case notices.RestoreEnded(
+            restore_id=restore_id, status=status, status_message=message, report_url=url
+        ):
+            emoji = STATUS_EMOJI.get(status, ":grey_question:")
+            verb = FINAL_OPERATION_TEXT.get(status, f"ended with the status {esc(status)}")
+            line = f"{emoji} Restore {code(restore_id)} {verb}" + (
+                f": {esc(message)}" if message else "."
+            )
+            if url:
+                line += f"\n:page_facing_up: <{esc(url)}|Post-restore report>"
+            return line
         case notices.ConsentNeeded(checks=checks):
             return (
                 f":raised_hand: Validation found {checks} check(s) that need an approver's "
