@@ -91,11 +91,11 @@ class Recovery:
                 renew_every=CALL_LEASE_RENEW_SECONDS,
             ) as lease:
                 if lease is not None:
-                    settled += await self._recover_one(listed.session_id)
+                    settled += await self.recover_held(listed.session_id)
         return settled
 
-    async def _recover_one(self, session_id: str) -> int:
-        """Recover one in-flight session while holding its lease; 1 if it was settled."""
+    async def recover_held(self, session_id: str) -> int:
+        """Recover one in-flight session; the caller holds its call lease. 1 if settled."""
         try:
             # Re-read under the lease: another replica may have settled it meanwhile.
             session = await self._ctx.sessions.get(session_id)

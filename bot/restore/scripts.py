@@ -3,7 +3,8 @@
 Every script receives one JSON argument ``p`` (prefix, rules, the clock's "now" and the
 operation's own parameters) and starts with the shared prelude. The scripts build key names
 from the prefix, so the store needs one Redis server (not Redis Cluster). The audit entry
-for a change is written by the same script as the change.
+for a change is written by the same script as the change. A decision run again with the
+same request id (``p.request``) answers what its first run decided.
 """
 
 from __future__ import annotations
@@ -38,6 +39,24 @@ end
 
 local function present(value) return value ~= nil and value ~= cjson.null and value ~= '' end
 local function as_table(value) if type(value) == 'table' then return value end return {} end
+
+-- A decision carries its caller's request id. Run again with the same id (the client
+-- retrying after a timeout, or the caller settling a click Redis did not confirm), it
+-- answers what the first run decided instead of deciding again.
+local REQUEST_KEY = nil
+if present(p.request) then REQUEST_KEY = prefix .. 'restore:request:' .. p.request end
+local function replayed()
+  if not REQUEST_KEY then return nil end
+  local raw = redis.call('GET', REQUEST_KEY)
+  if raw then return cjson.decode(raw) end
+  return nil
+end
+local function remember(result)
+  if REQUEST_KEY then
+    redis.call('SET', REQUEST_KEY, cjson.encode(result), 'EX', p.request_memory)
+  end
+  return result
+end
 
 local function load(id)
   local raw = redis.call('GET', session_key(id))
@@ -104,12 +123,14 @@ end
 """
 
 CREATE: Final = r"""
+local seen = replayed()
+if seen then return seen end
 local doc = p.session
 if redis.call('EXISTS', session_key(doc.session_id)) == 1 then return 0 end
 reset_deadline(doc)
 save(doc, nil)
 audit(doc.session_id, true, doc.requester, p.action, 'ok', '', doc.state, p.detail)
-return 1
+return remember(1)
 """
 
 ATTACH_CARD: Final = r"""
@@ -124,6 +145,8 @@ return 1
 
 # Returns {ok, reason, previous_state, session_json, expired_now}.
 TRANSITION: Final = r"""
+local seen = replayed()
+if seen then return seen end
 local id, to = p.session_id, p.to
 local doc = load(id)
 if not doc then
@@ -145,7 +168,10 @@ elseif not as_set(p.expected)[doc.state] or not ALLOWED[doc.state][to] then reas
 end
 if reason then
   audit(id, true, p.actor, p.action, 'refused', doc.state, to, reason)
-  return {0, reason, previous, cjson.encode(doc), expired_now}
+  local refused = {0, reason, previous, cjson.encode(doc), expired_now}
+  -- Expiring the session was a change: a replay must report it, to its one reporter.
+  if expired_now == 1 then return remember(refused) end
+  return refused
 end
 
 local old_restore_id = doc.restore_id
@@ -160,11 +186,13 @@ move(doc, to)
 save(doc, previous)
 audit(id, true, p.actor, p.action, 'ok', previous, to, p.detail)
 if to == 'EXPIRED' then expired_now = 1 end
-return {1, '', previous, cjson.encode(doc), expired_now}
+return remember({1, '', previous, cjson.encode(doc), expired_now})
 """
 
 # Returns {ok, reason, previous_state, session_json, expired_now, answered_by, consents_json}.
 ANSWER: Final = r"""
+local seen = replayed()
+if seen then return seen end
 local id, check, consent = p.session_id, p.check, p.consent
 local detail = check .. ' = ' .. consent
 local doc = load(id)
@@ -180,7 +208,9 @@ if due(doc) then
 end
 local function refuse(reason, answered_by)
   audit(id, true, p.actor, p.action, 'refused', doc.state, '', detail .. ' (' .. reason .. ')')
-  return {0, reason, previous, cjson.encode(doc), expired_now, answered_by or '', ''}
+  local refused = {0, reason, previous, cjson.encode(doc), expired_now, answered_by or '', ''}
+  if expired_now == 1 then return remember(refused) end
+  return refused
 end
 
 if doc.state == 'EXPIRED' then return refuse('expired') end
@@ -216,14 +246,14 @@ if complete then
   audit(id, true, p.actor, p.action, 'ok', previous, previous, detail)
   audit(id, true, p.actor, p.complete_action, 'ok', previous, 'REVALIDATING',
         table.concat(consents, ','))
-  return {1, '', previous, cjson.encode(doc), 0, '', cjson.encode(consents)}
+  return remember({1, '', previous, cjson.encode(doc), 0, '', cjson.encode(consents)})
 end
 doc.version = doc.version + 1
 doc.updated_at = p.now
 reset_deadline(doc)
 save(doc, previous)
 audit(id, true, p.actor, p.action, 'ok', previous, previous, detail)
-return {1, '', previous, cjson.encode(doc), 0, '', ''}
+return remember({1, '', previous, cjson.encode(doc), 0, '', ''})
 """
 
 RECORD_REFUSAL: Final = r"""
@@ -236,6 +266,8 @@ return 1
 
 # Returns {number of due ids looked at, expired session json...}.
 EXPIRE_DUE: Final = r"""
+local seen = replayed()
+if seen then return seen end
 local ids = redis.call('ZRANGEBYSCORE', OPEN_KEY, '-inf', p.now_epoch, 'LIMIT', 0, p.batch)
 local result = {#ids}
 for _, id in ipairs(ids) do
@@ -247,6 +279,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', OPEN_KEY, id)
   end
 end
+if #result > 1 then return remember(result) end
 return result
 """
 

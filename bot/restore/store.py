@@ -1,7 +1,10 @@
 """The restore sessions in Redis: every change atomic, audited, timed by the injected clock.
 
 Atomicity: every read-check-write happens in one Lua script (scripts.py), so two clicks,
-two bot processes or a retry cannot both win. Time always comes from the injected clock
+two bot processes or a retry cannot both win. Each decision carries a request id, and the
+script remembers its answer under it (``restore:request:{id}``, for an hour): a client
+retry after a timeout, or a caller asking again after ``StoreUncertain``, learns what was
+decided instead of deciding twice. Time always comes from the injected clock
 and is passed into the scripts, so tests expire sessions by moving a ManualClock.
 
 Keys, all under the prefix:
@@ -28,9 +31,13 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.atlassian.models import FailedCheck, Product
 from bot.clock import Clock, ensure_utc
+from bot.errors import StoreUncertain
 from bot.restore import scripts
 from bot.restore.session import (
     ACTION_CONSENT,
@@ -54,6 +61,17 @@ from bot.restore.session import (
 )
 
 _EXPIRE_BATCH: Final = 200
+# How long a decision's answer is kept for a replay with its request id. A client retry
+# comes within seconds and a caller settling an unconfirmed click within a housekeeping
+# cycle; a replay after this (a click settled hours later) decides afresh and, the session
+# having moved on, is refused: never a second call.
+REQUEST_MEMORY_SECONDS: Final = 3600
+_UNCERTAIN: Final = (RedisTimeoutError, RedisConnectionError, TimeoutError, OSError)
+
+
+def new_request_id() -> str:
+    """A decision's own id, unique across processes (a replay with it changes nothing)."""
+    return secrets.token_hex(12)
 
 
 def _text(value: object) -> str:
@@ -185,12 +203,28 @@ class RestoreSessionStore:
                 "system_actor": SYSTEM_ACTOR,
                 "expired_action": ACTION_EXPIRED,
                 "expired_outcome": EXPIRED_OUTCOME,
+                "request_memory": REQUEST_MEMORY_SECONDS,
                 **operation,
             }
         )
 
     def _now(self) -> datetime:
         return ensure_utc(self._clock.now())
+
+    @staticmethod
+    async def _decide(script: AsyncScript, *, args: list[str]) -> Any:
+        """Run a decision; ``StoreUncertain`` when Redis failed after it may have run it.
+
+        A timeout or a dropped connection says nothing about whether the script ran (a
+        stalled Redis runs what it received once it resumes). Every decision carries a
+        request id, so running it again with that id tells the caller what happened.
+        """
+        try:
+            return await script(args=args)
+        except _UNCERTAIN as exc:
+            raise StoreUncertain(
+                "Redis did not confirm a restore decision in time; it may have been made."
+            ) from exc
 
     @staticmethod
     def _parse(raw: bytes | str | None) -> RestoreSession | None:
@@ -245,15 +279,17 @@ class RestoreSessionStore:
                 f" ({dest_cloud_id}); attachments={include_attachments};"
                 f" users_and_groups={include_users_and_groups}"
             )
-            created = await self._create(
+            created = await self._decide(
+                self._create,
                 args=[
                     self._params(
                         now,
+                        request=new_request_id(),
                         session=session.model_dump(mode="json"),
                         action=ACTION_REQUESTED,
                         detail=detail,
                     )
-                ]
+                ],
             )
             # A clash of 128-bit random ids is practically impossible, but never overwrite.
             if int(created) == 1:
@@ -264,8 +300,9 @@ class RestoreSessionStore:
 
     async def attach_card(self, session_id: str, channel: str, ts: str) -> None:
         """Remember where the session's card was posted, so later changes edit it in place."""
-        attached = await self._attach_card(
-            args=[self._params(self._now(), session_id=session_id, channel=channel, card_ts=ts)]
+        attached = await self._decide(
+            self._attach_card,
+            args=[self._params(self._now(), session_id=session_id, channel=channel, card_ts=ts)],
         )
         if int(attached) != 1:
             raise KeyError(f"no restore session {session_id}")
@@ -284,6 +321,7 @@ class RestoreSessionStore:
         expected: Collection[SessionState] | None = None,
         updates: Mapping[str, Any] | None = None,
         detail: str | None = None,
+        request_id: str | None = None,
     ) -> Transition:
         """Move the session to ``to`` if, right now, it may; exactly one concurrent caller wins.
 
@@ -292,16 +330,19 @@ class RestoreSessionStore:
         not allowed from its state. An OPEN session past its deadline becomes EXPIRED in
         the same step and the answer says "expired". ``updates`` are applied only on
         success, together with the move; setting ``failed_checks`` starts a new round of
-        answers.
+        answers. Called again with the same ``request_id``, it answers what the first call
+        decided; ``StoreUncertain`` means Redis may or may not have decided (ask again).
         """
         target = SessionState(to)
         if expected is None:
             expected = [state for state, targets in ALLOWED.items() if target in targets]
         encoded = _encode_updates(updates or {})
-        raw = await self._transition(
+        raw = await self._decide(
+            self._transition,
             args=[
                 self._params(
                     self._now(),
+                    request=request_id or new_request_id(),
                     session_id=session_id,
                     to=target.value,
                     actor=actor,
@@ -310,7 +351,7 @@ class RestoreSessionStore:
                     updates=encoded,
                     detail=_describe_updates(encoded) if detail is None else detail,
                 )
-            ]
+            ],
         )
         ok, reason, previous, session_json, expired_now = (_text(item) for item in raw)
         return Transition(
@@ -322,7 +363,13 @@ class RestoreSessionStore:
         )
 
     async def answer_check(
-        self, session_id: str, *, check: str, consent: str, actor: str
+        self,
+        session_id: str,
+        *,
+        check: str,
+        consent: str,
+        actor: str,
+        request_id: str | None = None,
     ) -> Answer:
         """Record ``actor``'s answer to one failed check; the answer completing the set wins.
 
@@ -330,10 +377,12 @@ class RestoreSessionStore:
         check either accept or deny. The answer that completes the set moves the session
         to REVALIDATING in the same atomic step and carries the consents to send.
         """
-        raw = await self._answer(
+        raw = await self._decide(
+            self._answer,
             args=[
                 self._params(
                     self._now(),
+                    request=request_id or new_request_id(),
                     session_id=session_id,
                     check=check,
                     consent=consent,
@@ -342,7 +391,7 @@ class RestoreSessionStore:
                     complete_action=ACTION_REVALIDATE,
                     valid_consents=list(valid_consents(check)),
                 )
-            ]
+            ],
         )
         ok, reason, _previous, session_json, expired_now, answered_by, consents_json = (
             _text(item) for item in raw
@@ -396,7 +445,10 @@ class RestoreSessionStore:
         """Expire every OPEN session past its deadline; each is returned by exactly one caller."""
         expired: list[RestoreSession] = []
         while True:
-            raw = await self._expire_due(args=[self._params(self._now(), batch=_EXPIRE_BATCH)])
+            raw = await self._decide(
+                self._expire_due,
+                args=[self._params(self._now(), request=new_request_id(), batch=_EXPIRE_BATCH)],
+            )
             looked_at, *sessions = raw
             expired.extend(s for item in sessions if (s := self._parse(item)) is not None)
             if int(looked_at) < _EXPIRE_BATCH:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -32,22 +30,20 @@ from bot.config import SiteDirectory
 from bot.errors import NotFoundError, RestoreRefused
 from bot.restore import notices
 from bot.restore.calls import OwedCalls
-from bot.restore.clicks import Accepted, ClickResult, NotAllowed, Refused
-from bot.restore.context import CALL_LEASE, CALL_LEASE_RENEW_SECONDS, RestoreContext
+from bot.restore.clicks import Checking, ClickResult, Decision
+from bot.restore.context import RestoreContext
+from bot.restore.decisions import Decisions
 from bot.restore.ending import Ending
 from bot.restore.facts import BackupFacts, has_attachments
 from bot.restore.ports import CardView, Deciders, RestoreSurface, Sleep
 from bot.restore.recovery import IN_FLIGHT_GRACE, Recovery
 from bot.restore.session import (
     SYSTEM_ACTOR,
-    Answer,
-    Refusal,
     RestoreSession,
     SessionState,
-    Transition,
 )
 from bot.restore.store import RestoreSessionStore
-from bot.store.leases import Lease, Leases
+from bot.store.leases import Leases
 from bot.store.operations import OperationStore, TrackedOperation
 
 log = logging.getLogger(__name__)
@@ -103,6 +99,7 @@ class RestoreWorkflow:
         self._ending = Ending(self._ctx)
         self._calls = OwedCalls(self._ctx, self._ending)
         self._recovery = Recovery(self._ctx, self._calls)
+        self._decisions = Decisions(self._ctx, self._calls, self._recovery)
 
     @property
     def sessions(self) -> RestoreSessionStore:
@@ -225,108 +222,25 @@ class RestoreWorkflow:
 
     # -- clicks ----------------------------------------------------------------------------
 
-    async def _decider(
-        self, session_id: str, user: str, action: str, refusal_for: Callable[[str, str], str | None]
-    ) -> RestoreSession | ClickResult:
-        """The session, if it exists and ``user`` may take ``action`` on it; else why not."""
-        sessions = self._ctx.sessions
-        session = await sessions.get(session_id) if session_id else None
-        if session is None:
-            await sessions.record_refusal(
-                session_id or "-", actor=user, action=action, reason=Refusal.UNKNOWN
-            )
-            return Refused(session_id, Refusal.UNKNOWN)
-        why = refusal_for(user, session.requester)
-        if why:
-            await sessions.record_refusal(session.session_id, actor=user, action=action, reason=why)
-            return NotAllowed(session_id, why)
-        return session
-
-    async def _refused(self, result: Transition | Answer, session_id: str) -> ClickResult | None:
-        """What to tell the clicker when their click changed nothing; None when it did change."""
-        if result.ok and result.session is not None:
-            return None
-        if result.expired_now:
-            await self._ctx.refresh_card(session_id)
-        answered_by = result.answered_by if isinstance(result, Answer) else None
-        return Refused(session_id, Refusal(result.reason or Refusal.WRONG_STATE), answered_by)
-
     async def start_clicked(self, session_id: str, user: str) -> ClickResult:
         """Start pressed: the one winning click calls create-restore."""
-        ctx = self._ctx
-        decided = await self._decider(session_id, user, "start", ctx.deciders.start_refusal)
-        if not isinstance(decided, RestoreSession):
-            return decided
-        moved = await ctx.sessions.transition(
-            session_id,
-            to=SessionState.VALIDATING,
-            actor=user,
-            action="start",
-            expected={SessionState.AWAITING_START},
-            updates={"started_by": user},
-        )
-        refused = await self._refused(moved, session_id)
-        if refused is not None or moved.session is None:
-            return refused or Refused(session_id, Refusal.WRONG_STATE)
-        # Atlassian first, the card after: a slow or rate-limited card edit must not delay the
-        # call, and the lease keeps recovery on other replicas away while the call is live.
-        async with self._live_call(session_id) as lease:
-            if lease is not None:
-                await self._calls.create(moved.session)
-        return Accepted(session_id)
+        return await self._decisions.clicked(Decision.START, session_id, user)
 
     async def answer_clicked(
         self, session_id: str, user: str, *, check: str, consent: str
     ) -> ClickResult:
         """A consent button: the answer completing the set calls revalidate, once."""
-        ctx = self._ctx
-        decided = await self._decider(session_id, user, "consent", ctx.deciders.consent_refusal)
-        if not isinstance(decided, RestoreSession):
-            return decided
-        answer = await ctx.sessions.answer_check(
-            session_id, check=check, consent=consent, actor=user
-        )
-        refused = await self._refused(answer, session_id)
-        if refused is not None or answer.session is None:
-            return refused or Refused(session_id, Refusal.WRONG_STATE)
-        await ctx.refresh_card(session_id)
-        if answer.complete:
-            async with self._live_call(session_id) as lease:
-                if lease is not None:
-                    await self._calls.revalidate(answer.session, answer.consents)
-        return Accepted(session_id)
-
-    def _live_call(self, session_id: str) -> AbstractAsyncContextManager[Lease | None]:
-        """The call lease for the call a won transition owes, renewed while the call runs.
-
-        None only if recovery took the session first (its intent outlived the grace period
-        before its winner came to call): recovery then makes the call, so the winner must not.
-        """
-        return self._ctx.leases.hold(
-            self._ctx.call_lease_key(session_id),
-            CALL_LEASE,
-            renew_every=CALL_LEASE_RENEW_SECONDS,
+        return await self._decisions.clicked(
+            Decision.CONSENT, session_id, user, check=check, consent=consent
         )
 
     async def cancel_clicked(self, session_id: str, user: str) -> ClickResult:
         """Cancel pressed: the request ends, nothing is restored."""
-        ctx = self._ctx
-        decided = await self._decider(session_id, user, "cancel", ctx.deciders.cancel_refusal)
-        if not isinstance(decided, RestoreSession):
-            return decided
-        moved = await ctx.sessions.transition(
-            session_id,
-            to=SessionState.CANCELLED,
-            actor=user,
-            action="cancel",
-            updates={"outcome": f"Cancelled by <@{user}>."},
-        )
-        refused = await self._refused(moved, session_id)
-        if refused is not None or moved.session is None:
-            return refused or Refused(session_id, Refusal.WRONG_STATE)
-        await ctx.refresh_card(session_id)
-        await ctx.tell(moved.session, notices.Cancelled(by=user))
-        return Accepted(session_id)
+        return await self._decisions.clicked(Decision.CANCEL, session_id, user)
+
+    async def settle(self, checking: Checking) -> ClickResult:
+        """What a click Redis did not confirm did, once Redis says (``Checking`` if not yet)."""
+        return await self._decisions.settle(checking)
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -340,7 +254,9 @@ class RestoreWorkflow:
         return len(expired)
 
     async def recover_in_flight(self, *, grace: timedelta = IN_FLIGHT_GRACE) -> int:
-        """Settle sessions whose API call was decided but never confirmed (a crash, a timeout)."""
+        """Settle clicks Redis did not confirm, then sessions whose API call was decided but
+        never confirmed (a crash, a timeout): how many sessions recovery settled."""
+        await self._decisions.settle_left_over()
         return await self._recovery.recover_in_flight(grace=grace)
 
     async def apply_result(self, session_id: str, restore: Restore, expected: SessionState) -> None:

@@ -14,7 +14,7 @@ from typing import Final, assert_never
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
 from bot.restore import notices
-from bot.restore.clicks import Accepted, ClickResult, NotAllowed, Refused
+from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
 from bot.restore.facts import BackupFacts
 from bot.restore.session import (
     Refusal,
@@ -367,6 +367,13 @@ _REFUSAL_MESSAGES: Final = {
 }
 
 
+def settled_reply(result: ClickResult) -> str:
+    """What the clicker is told once the bot learnt what their unconfirmed click did."""
+    if isinstance(result, Checking):
+        return STILL_CHECKING_REPLY
+    return click_reply(result) or SETTLED_REPLY
+
+
 def refusal_message(reason: Refusal | str | None, *, answered_by: str | None = None) -> str:
     """One sentence for the clicker explaining why their click changed nothing."""
     if reason == Refusal.ALREADY_ANSWERED:
@@ -378,11 +385,26 @@ def refusal_message(reason: Refusal | str | None, *, answered_by: str | None = N
         return "That click changed nothing on this restore."
 
 
+CHECKING_REPLY: Final = (
+    ":hourglass_flowing_sand: The bot's database did not confirm your click in time, so it "
+    "may or may not have taken effect. The bot is checking now; the card will show the outcome."
+)
+STILL_CHECKING_REPLY: Final = (
+    ":hourglass_flowing_sand: The bot's database is still not answering. The bot will settle "
+    "your click as soon as it answers; the card will show the outcome."
+)
+SETTLED_REPLY: Final = (
+    ":white_check_mark: Checked: your click went through; the card shows what followed."
+)
+
+
 def click_reply(result: ClickResult) -> str | None:
     """What the clicker alone is told about their click; None when the card says it all."""
     match result:
         case Accepted():
             return None
+        case Checking():
+            return CHECKING_REPLY
         case Refused(reason=reason, answered_by=answered_by):
             return refusal_message(reason, answered_by=answered_by)
         case NotAllowed(why=why):

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian import rules
 from bot.atlassian.models import Product
 from bot.errors import BotError
-from bot.restore.clicks import ClickResult
+from bot.restore.clicks import Checking, ClickResult
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
@@ -115,9 +115,14 @@ class RestoreHandlers:
             )
 
     async def _answer_click(self, reply: Reply, click: Awaitable[ClickResult]) -> None:
-        said = rb.click_reply(await click)
+        result = await click
+        said = rb.click_reply(result)
         if said is not None:
             await reply(blocks.error_message(said, trusted=True))
+        if isinstance(result, Checking):
+            # Told first, settled after: the clicker must not wait in silence for Redis.
+            settled = await self._workflow.settle(result)
+            await reply(blocks.error_message(rb.settled_reply(settled), trusted=True))
 
     # -- the modal -----------------------------------------------------------------------
 
