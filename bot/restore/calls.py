@@ -173,7 +173,11 @@ class OwedCalls:
             actor=SYSTEM_ACTOR,
             action="validation_failed",
             expected={expected},
-            updates={"restore_id": restore.restore_id, "failed_checks": checks},
+            updates={
+                "restore_id": restore.restore_id,
+                "failed_checks": checks,
+                "restore_created_at": restore.created_at,
+            },
             detail=", ".join(c["check"] or "" for c in checks),
         )
         if moved.ok:
@@ -190,7 +194,11 @@ class OwedCalls:
             actor=SYSTEM_ACTOR,
             action="running",
             expected={expected},
-            updates={"restore_id": restore.restore_id, "migration_id": restore.migration_id},
+            updates={
+                "restore_id": restore.restore_id,
+                "migration_id": restore.migration_id,
+                "restore_created_at": restore.created_at,
+            },
         )
         if not moved.ok or moved.session is None:
             return

@@ -32,6 +32,8 @@ class PendingDecision:
     request_id: str
     check: str = ""
     consent: str = ""
+    # What the audit trail says about the decision, when more than its updates say.
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Final
 
+from bot.atlassian import rules
 from bot.errors import StoreUncertain
 from bot.restore import notices
+from bot.restore.blocking import pending_of
 from bot.restore.calls import OwedCalls
 from bot.restore.clicks import (
     Accepted,
@@ -67,10 +69,14 @@ class Decisions:
     ) -> ClickResult:
         """A button pressed by ``user``: refused, accepted (and followed up) or ``Checking``."""
         allowed = await self._allowed(decision, session_id, user)
-        if allowed is not None:
-            return allowed
-        pending = PendingDecision(decision, session_id, user, new_request_id(), check, consent)
-        return await self._decide(pending)
+        if isinstance(allowed, RestoreSession):
+            detail = _cancel_detail(allowed) if decision is Decision.CANCEL else None
+            return await self._decide(
+                PendingDecision(
+                    decision, session_id, user, new_request_id(), check, consent, detail
+                )
+            )
+        return allowed
 
     async def settle(self, checking: Checking) -> ClickResult:
         """Ask Redis again, waiting between tries, until it says what the click did."""
@@ -104,8 +110,10 @@ class Decisions:
 
     # -- deciding --------------------------------------------------------------------------
 
-    async def _allowed(self, decision: Decision, session_id: str, user: str) -> ClickResult | None:
-        """None when the session exists and ``user`` may decide on it; else why not."""
+    async def _allowed(
+        self, decision: Decision, session_id: str, user: str
+    ) -> RestoreSession | ClickResult:
+        """The session, when it exists and ``user`` may decide on it; else why not."""
         sessions = self._ctx.sessions
         session = await sessions.get(session_id) if session_id else None
         if session is None:
@@ -123,7 +131,7 @@ class Decisions:
         if why:
             await sessions.record_refusal(session_id, actor=user, action=decision.value, reason=why)
             return NotAllowed(session_id, why)
-        return None
+        return session
 
     async def _decide(self, pending: PendingDecision) -> ClickResult:
         try:
@@ -162,7 +170,8 @@ class Decisions:
             to=SessionState.CANCELLED,
             actor=user,
             action="cancel",
-            updates={"outcome": f"Cancelled by <@{user}>."},
+            updates={"outcome": f"Cancelled by <@{user}>.", "cancelled_by": user},
+            detail=pending.detail,
             request_id=request,
         )
 
@@ -192,7 +201,7 @@ class Decisions:
                 await self._owed_call(won, revalidate)
         else:
             await ctx.refresh_card(sid)
-            await ctx.tell(won, notices.Cancelled(by=pending.user))
+            await ctx.tell(won, notices.Cancelled(by=pending.user, pending=pending_of(won)))
         return Accepted(sid)
 
     async def _owed_call(
@@ -225,6 +234,18 @@ class Decisions:
             CALL_LEASE,
             renew_every=CALL_LEASE_RENEW_SECONDS,
         )
+
+
+def _cancel_detail(session: RestoreSession) -> str:
+    """The audit trail's account of a cancel: what it leaves pending at Atlassian, if anything."""
+    left = pending_of(session)
+    if left is None:
+        return "cancelled before Atlassian validated a restore; nothing is pending there"
+    until = rules.format_time(left.until) if left.until else "it lapses (about 24 hours)"
+    return (
+        f"cancelled after validation; restore {left.restore_id} stays waiting for consent at "
+        f"Atlassian, which offers no cancel for it, and blocks the site until {until}"
+    )
 
 
 __all__ = ["SETTLE_DELAYS", "Decisions"]

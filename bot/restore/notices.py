@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.restore.blocking import PendingAtAtlassian
+
 
 @dataclass(frozen=True, slots=True)
 class RestoreRunning:
@@ -51,9 +53,13 @@ class RevalidateUnanswered:
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
-    """Someone cancelled the request before the restore ran."""
+    """Someone cancelled the request before the restore ran.
+
+    ``pending`` is the validated restore Atlassian still holds (it has no cancel for it).
+    """
 
     by: str
+    pending: PendingAtAtlassian | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,8 @@ UPDATABLE_FIELDS: Final = frozenset(
         "started_by",
         "outcome",
         "report_url",
+        "restore_created_at",
+        "cancelled_by",
     }
 )
 
@@ -159,6 +161,10 @@ class RestoreSession(BaseModel):
     intent_at: UtcTime | None = None
     outcome: str | None = None
     report_url: str | None = None
+    # When Atlassian created the restore (it decides how long a restore nobody consented to
+    # stays pending there), and who cancelled the request, if anyone did.
+    restore_created_at: UtcTime | None = None
+    cancelled_by: str | None = None
 
     @field_validator("product", mode="before")
     @classmethod

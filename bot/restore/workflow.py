@@ -24,11 +24,11 @@ from typing import Final
 
 from bot.atlassian import rules
 from bot.atlassian.client import AtlassianClient
-from bot.atlassian.models import Backup, Product, Restore
+from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
 from bot.errors import NotFoundError, RestoreRefused
-from bot.restore import notices
+from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
 from bot.restore.clicks import Checking, ClickResult, Decision
 from bot.restore.context import RestoreContext
@@ -134,13 +134,14 @@ class RestoreWorkflow:
                 "the backups of a policy."
             ) from None
         restores = await ctx.atlassian.list_restores()
-        verdict = rules.preflight_restore(
+        verdict = blocking.preflight(
             backup=backup,
             restores=restores,
             dest_cloud_id=request.dest_cloud_id,
             dest_label=request.dest_label,
             known_cloud_ids=set(ctx.sites.aliases.values()),
             include_attachments=request.include_attachments,
+            sessions=await self._sessions_of(restores, request.dest_cloud_id),
             now=now,
         )
         if not verdict.allowed:
@@ -187,12 +188,11 @@ class RestoreWorkflow:
                     "look at its card before requesting another."
                 )
             # Checked and created under the lease, so two requests cannot both pass.
-            for other in await ctx.sessions.unfinished():
-                if other.dest_cloud_id == request.dest_cloud_id:
-                    raise RestoreRefused(
-                        f"Another restore onto {request.dest_label} is already under way; "
-                        "finish or cancel it on its card first."
-                    )
+            if blocking.busy_with(await ctx.sessions.unfinished(), request.dest_cloud_id):
+                raise RestoreRefused(
+                    f"Another restore onto {request.dest_label} is already under way; "
+                    "finish or cancel it on its card first."
+                )
             return await ctx.sessions.create(
                 backup_id=backup.backup_id,
                 product=product,
@@ -204,6 +204,21 @@ class RestoreWorkflow:
                 requester=request.requester,
                 channel=request.channel,
             )
+
+    async def _sessions_of(
+        self, restores: list[Restore], dest_cloud_id: str
+    ) -> dict[str, RestoreSession]:
+        """The bot's sessions of the restores waiting for consent on the destination."""
+        found: dict[str, RestoreSession] = {}
+        for restore in restores:
+            if (restore.cloud_id or "").lower() != dest_cloud_id.lower():
+                continue
+            if restore.status != RestoreStatus.VALIDATION_FAILED:
+                continue
+            session = await self._ctx.sessions.find_by_restore_id(restore.restore_id)
+            if session is not None:
+                found[restore.restore_id] = session
+        return found
 
     async def restorable_backups(self, product: Product) -> list[Backup]:
         """The backups of ``product`` that may be restored now, newest first."""

@@ -14,6 +14,7 @@ from typing import Final, assert_never
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
 from bot.restore import notices
+from bot.restore.blocking import PendingAtAtlassian, pending_of
 from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
 from bot.restore.facts import BackupFacts
 from bot.restore.session import (
@@ -209,9 +210,13 @@ def restore_card(
         blocks.append(context(f":warning: {esc(facts.warning)}"))
     blocks.append(divider())
     state_line = STATE_LINES[session.state]
+    cancelled_by = cancelled_by or session.cancelled_by
     if session.state is SessionState.CANCELLED and cancelled_by:
-        state_line = f":no_entry_sign: Cancelled by {_mention(cancelled_by)}."
+        state_line = f":no_entry_sign: The restore was cancelled by {_mention(cancelled_by)}."
     blocks.append(section(state_line))
+    left = pending_of(session) if session.state is SessionState.CANCELLED else None
+    if left is not None:
+        blocks.append(section(f":warning: {_still_pending(left, dest)} Nothing was restored."))
     if session.started_by:
         detail = f"Started by {_mention(session.started_by)}"
         if session.restore_id:
@@ -249,13 +254,42 @@ def restore_card(
             )
         )
     if session.state in (SessionState.AWAITING_START, SessionState.AWAITING_CONSENT):
-        actions.append(_button("Cancel", ACTION_CANCEL, session.session_id))
+        actions.append(_cancel_button(session, dest))
         blocks.append({"type": "actions", "block_id": "restore_controls", "elements": actions})
         blocks.append(
             context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
         )
     text = esc(f"{title}: {session.state.value.replace('_', ' ').lower()}")
     return Message(text=text, blocks=blocks[:50])
+
+
+def _still_pending(left: PendingAtAtlassian, dest: str) -> str:
+    """A validated restore that stays at Atlassian after its card was cancelled, in words."""
+    until = f"until {when(left.until)}" if left.until else "for about 24 hours"
+    return (
+        f"Restore {code(left.restore_id)} is still waiting for consent at Atlassian, which "
+        f"offers no way to cancel it: it blocks *{dest}* {until}, when Atlassian lets it lapse."
+    )
+
+
+def _cancel_button(session: RestoreSession, dest: str) -> Block:
+    """Cancel; after validation it first says what Atlassian keeps, and asks to confirm."""
+    left = pending_of(session)
+    if left is None:
+        return _button("Cancel", ACTION_CANCEL, session.session_id)
+    until = f"until {rules.format_time(left.until)}" if left.until else "for about 24 hours"
+    return _button(
+        "Cancel",
+        ACTION_CANCEL,
+        session.session_id,
+        confirm=_confirm(
+            "Cancel after validation?",
+            f"Atlassian offers no way to cancel a validated restore: restore "
+            f"{esc(left.restore_id)} stays waiting for consent there and blocks {dest} "
+            f"{until}. Cancelling here only stops the bot from answering its checks.",
+            "Cancel here",
+        ),
+    )
 
 
 def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Block]:
@@ -299,8 +333,8 @@ def restore_thread_line(session: RestoreSession, line: str) -> Message:
     return Message(text=line, blocks=[section(line)])
 
 
-def notice_line(notice: notices.Notice) -> str:
-    """The words for a notice in a restore card's thread (mrkdwn, API text escaped)."""
+def notice_line(notice: notices.Notice, session: RestoreSession) -> str:
+    """The words for a notice in the thread of ``session``'s card (mrkdwn, API text escaped)."""
     match notice:
         case notices.RestoreRunning(restore_id=restore_id, dest_label=dest_label):
             return (
@@ -336,8 +370,11 @@ def notice_line(notice: notices.Notice) -> str:
             return (
                 ":grey_question: Atlassian did not answer the revalidation; the bot will retry it."
             )
-        case notices.Cancelled(by=by):
-            return f":no_entry_sign: Cancelled by {_mention(by)}; nothing was restored."
+        case notices.Cancelled(by=by, pending=left):
+            line = f":no_entry_sign: Cancelled by {_mention(by)}; nothing was restored."
+            if left is not None:
+                line += f" {_still_pending(left, esc(session.dest_label))}"
+            return line
         case notices.Expired():
             return ":hourglass: Expired: nobody decided within 24 hours."
         case notices.NothingStarted():
@@ -349,8 +386,8 @@ def notice_line(notice: notices.Notice) -> str:
             assert_never(notice)
 
 
-def notice_message(notice: notices.Notice) -> Message:
-    line = notice_line(notice)
+def notice_message(notice: notices.Notice, session: RestoreSession) -> Message:
+    line = notice_line(notice, session)
     return Message(text=line, blocks=[section(line)])
 
 

@@ -104,7 +104,9 @@ class SlackRestoreSurface:
         ts = session.card_ts
         try:
             await self._patiently(
-                lambda: self._gateway.post(session.channel, rb.notice_message(notice), thread_ts=ts)
+                lambda: self._gateway.post(
+                    session.channel, rb.notice_message(notice, session), thread_ts=ts
+                )
             )
         except SlackError:
             log.warning(
