@@ -24,6 +24,8 @@ def final_state(restore: Restore) -> tuple[SessionState, str]:
     """The session state and outcome line for a restore Atlassian reports as ended."""
     target = SessionState.FAILED if restore.status == RestoreStatus.FAILED else SessionState.DONE
     message = restore.status_message or ""
+    if not message and restore.status == RestoreStatus.INCOMPLETE:
+        message = "it does not say what is missing"
     outcome = f"Atlassian reports {str(restore.status).lower()}" + (
         f": {message}" if message else "."
     )
@@ -60,7 +62,7 @@ class Ending:
             # The tracker may redraw the card before it calls ``finished``: the card must
             # already say how the restore ended, not that it is still running.
             state, outcome = final_state(restore)
-            shown.update(state=state, outcome=outcome)
+            shown.update(state=state, outcome=outcome, final_status=str(restore.status))
         if shown:
             session = session.model_copy(update=shown)
         return await self._ctx.view(session, str(restore.status))
@@ -79,7 +81,11 @@ class Ending:
             actor=SYSTEM_ACTOR,
             action="finished",
             expected={SessionState.RUNNING},
-            updates={"outcome": outcome, "report_url": report_url},
+            updates={
+                "outcome": outcome,
+                "report_url": report_url,
+                "final_status": str(restore.status),
+            },
         )
         if not moved.ok or moved.session is None:
             return False
@@ -108,7 +114,11 @@ class Ending:
             actor=SYSTEM_ACTOR,
             action="finished",
             expected={SessionState.RUNNING},
-            updates={"outcome": outcome, "report_url": report_url},
+            updates={
+                "outcome": outcome,
+                "report_url": report_url,
+                "final_status": str(restore.status),
+            },
         )
 
     async def gone(self, operation: TrackedOperation) -> None:

@@ -105,6 +105,7 @@ UPDATABLE_FIELDS: Final = frozenset(
         "report_url",
         "restore_created_at",
         "cancelled_by",
+        "final_status",
     }
 )
 
@@ -165,6 +166,8 @@ class RestoreSession(BaseModel):
     # stays pending there), and who cancelled the request, if anyone did.
     restore_created_at: UtcTime | None = None
     cancelled_by: str | None = None
+    # Atlassian's final status of the restore (COMPLETE, INCOMPLETE, FAILED...) once it ended.
+    final_status: str | None = None
 
     @field_validator("product", mode="before")
     @classmethod

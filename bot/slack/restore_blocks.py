@@ -175,6 +175,25 @@ STATE_LINES = {
 }
 
 
+# How a restore ended, by Atlassian's final status: each outcome heads the card in its own
+# words (an incomplete restore must never read as simply finished).
+ENDING_LINES = {
+    "COMPLETE": ":white_check_mark: The restore has finished.",
+    "INCOMPLETE": ":warning: The restore finished incomplete: not everything in the backup "
+    "was restored.",
+    "FAILED": ":x: The restore failed.",
+}
+_ENDING_WORDS = {"COMPLETE": "finished", "INCOMPLETE": "finished incomplete", "FAILED": "failed"}
+
+
+def headline(session: RestoreSession) -> str:
+    """The line that says where the restore stands, by how it ended once it has."""
+    ended = session.state in (SessionState.DONE, SessionState.FAILED)
+    if ended and session.final_status in ENDING_LINES:
+        return ENDING_LINES[session.final_status]
+    return STATE_LINES[session.state]
+
+
 def restore_card(
     session: RestoreSession,
     facts: BackupFacts,
@@ -209,7 +228,7 @@ def restore_card(
     if facts.warning:
         blocks.append(context(f":warning: {esc(facts.warning)}"))
     blocks.append(divider())
-    state_line = STATE_LINES[session.state]
+    state_line = headline(session)
     cancelled_by = cancelled_by or session.cancelled_by
     if session.state is SessionState.CANCELLED and cancelled_by:
         state_line = f":no_entry_sign: The restore was cancelled by {_mention(cancelled_by)}."
@@ -259,7 +278,8 @@ def restore_card(
         blocks.append(
             context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
         )
-    text = esc(f"{title}: {session.state.value.replace('_', ' ').lower()}")
+    stands = _ENDING_WORDS.get(session.final_status or "") if session.is_final else None
+    text = esc(f"{title}: {stands or session.state.value.replace('_', ' ').lower()}")
     return Message(text=text, blocks=blocks[:50])
 
 
