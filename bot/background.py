@@ -69,9 +69,11 @@ class TrackerRestoreHooks:
 
 
 async def housekeeping_once(bot: SlackBot) -> None:
-    """Expire undecided restore sessions and settle unconfirmed restore calls."""
+    """Expire undecided restore sessions, settle unconfirmed restore decisions and calls, and
+    forget finished sessions past their retention."""
     await bot.restore_workflow.expire_due()
     await bot.restore_workflow.recover_in_flight()
+    await bot.restore_workflow.forget_finished()
 
 
 async def _housekeeping(bot: SlackBot, stop: asyncio.Event, interval: float) -> None:

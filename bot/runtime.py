@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import redis.asyncio as aioredis
@@ -109,7 +110,9 @@ async def open_services(
             redis=redis_client,
             clock=clock,
             operations=OperationStore(redis_client, clock),
-            sessions=RestoreSessionStore(redis_client, clock),
+            sessions=RestoreSessionStore(
+                redis_client, clock, final_retention=timedelta(days=settings.bot_retention_days)
+            ),
             access=AccessPolicy.build(
                 admins=settings.bot_admins,
                 approvers=settings.bot_approvers,

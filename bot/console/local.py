@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Final
 
 import redis.asyncio as aioredis
@@ -182,7 +183,12 @@ def build_services(
         redis=redis,
         clock=clock,
         operations=OperationStore(redis, clock, key_prefix=key_prefix),
-        sessions=RestoreSessionStore(redis, clock, key_prefix=key_prefix),
+        sessions=RestoreSessionStore(
+            redis,
+            clock,
+            key_prefix=key_prefix,
+            final_retention=timedelta(days=settings.bot_retention_days),
+        ),
         access=AccessPolicy.build(
             admins=settings.bot_admins,
             approvers=settings.bot_approvers,

@@ -6,7 +6,6 @@ copy a caller holds, so the last redraw to finish shows the latest state.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +14,6 @@ from typing import Any, Final
 from bot.atlassian.client import AtlassianClient
 from bot.clock import Clock
 from bot.config import SiteDirectory
-from bot.restore.facts import BackupFacts
 from bot.restore.notices import Notice
 from bot.restore.ports import CardView, Deciders, RestoreSurface, Sleep
 from bot.restore.session import RestoreSession
@@ -27,7 +25,6 @@ log = logging.getLogger(__name__)
 
 # Redraws of one card until it shows the session's latest version (see refresh_card).
 CARD_REDRAWS = 3
-FACTS_TTL_SECONDS = 31 * 24 * 3600
 # Whoever talks to Atlassian about a session (a live click's call, or recovery) holds its
 # call lease, renewed while the call runs: a holder that dies lets go one lease later, long
 # before recovery's grace period is over, so the dead holder never delays recovery.
@@ -60,17 +57,8 @@ class RestoreContext:
         """Held by whoever is talking to Atlassian about this session: a live click or recovery."""
         return self.key(f"call:{session_id}")
 
-    async def save_facts(self, session_id: str, facts: BackupFacts) -> None:
-        await self.redis.set(
-            self.key(f"facts:{session_id}"), json.dumps(facts.to_dict()), ex=FACTS_TTL_SECONDS
-        )
-
-    async def facts(self, session_id: str) -> BackupFacts:
-        raw = await self.redis.get(self.key(f"facts:{session_id}"))
-        return BackupFacts.unknown() if raw is None else BackupFacts.from_dict(json.loads(raw))
-
     async def view(self, session: RestoreSession, restore_status: str | None = None) -> CardView:
-        return CardView(session, await self.facts(session.session_id), restore_status)
+        return CardView(session, await self.sessions.facts(session.session_id), restore_status)
 
     async def refresh_card(self, session_id: str, restore_status: str | None = None) -> None:
         """Redraw the card from the session as Redis has it now (never from a stale copy).

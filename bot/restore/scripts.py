@@ -29,9 +29,11 @@ local ALLOWED = {}
 for from, targets in pairs(p.rules.allowed) do ALLOWED[from] = as_set(targets) end
 
 local OPEN_KEY = prefix .. 'restore:open'
+local FINAL_KEY = prefix .. 'restore:final'
 local AUDIT_KEY = prefix .. 'audit'
 local function session_key(id) return prefix .. 'restore:session:' .. id end
 local function trail_key(id) return prefix .. 'restore:audit:' .. id end
+local function facts_key(id) return prefix .. 'restore:facts:' .. id end
 local function state_key(state) return prefix .. 'restore:state:' .. state end
 local function restore_index_key(restore_id)
   return prefix .. 'restore:by-restore:' .. restore_id
@@ -65,11 +67,16 @@ local function load(id)
 end
 
 -- A refusal on an unknown id goes only to the global stream: guessed ids must not create keys.
+-- A session's own trail is capped, and refusals (clicks nobody may make can come in any
+-- number) go to it only while it is short, so they can never push its decisions out.
 local function audit(id, known, actor, action, outcome, from, to, detail)
   local fields = {'at', p.now, 'session', id, 'actor', actor, 'action', action,
                   'outcome', outcome, 'from', from or '', 'to', to or '', 'detail', detail or ''}
   redis.call('XADD', AUDIT_KEY, 'MAXLEN', '~', p.audit_maxlen, '*', unpack(fields))
-  if known then redis.call('XADD', trail_key(id), '*', unpack(fields)) end
+  if not known then return end
+  local trail = trail_key(id)
+  if outcome == 'refused' and redis.call('XLEN', trail) >= p.trail_refusals then return end
+  redis.call('XADD', trail, 'MAXLEN', p.trail_maxlen, '*', unpack(fields))
 end
 
 local function due(doc)
@@ -100,8 +107,12 @@ local function save(doc, previous_state)
   end
   if FINAL[doc.state] then
     redis.call('ZREM', OPEN_KEY, id)
+    -- Forgotten by the sweep (FORGET) once retention has passed on the injected clock; the
+    -- TTLs only clean up what a sweep never reaches.
+    redis.call('ZADD', FINAL_KEY, 'NX', p.now_epoch, id)
     redis.call('EXPIRE', key, p.retention_seconds)
     redis.call('EXPIRE', trail_key(id), p.retention_seconds)
+    redis.call('EXPIRE', facts_key(id), p.retention_seconds)
     if present(doc.restore_id) then
       redis.call('EXPIRE', restore_index_key(doc.restore_id), p.retention_seconds)
     end
@@ -291,11 +302,30 @@ RULES: Final = {
 }
 
 
+# Forgets final sessions that ended at least ``retention_seconds`` ago on the injected clock:
+# the session, its audit trail, its backup facts and its restore index entry (if still
+# its own). Returns how many of the at most ``batch`` due ids it looked at.
+FORGET: Final = r"""
+local cutoff = p.now_epoch - p.retention_seconds
+local ids = redis.call('ZRANGEBYSCORE', FINAL_KEY, '-inf', cutoff, 'LIMIT', 0, p.batch)
+for _, id in ipairs(ids) do
+  local doc = load(id)
+  if doc and present(doc.restore_id) then
+    local index = restore_index_key(doc.restore_id)
+    if redis.call('GET', index) == id then redis.call('DEL', index) end
+  end
+  redis.call('DEL', session_key(id), trail_key(id), facts_key(id))
+  redis.call('ZREM', FINAL_KEY, id)
+end
+return #ids
+"""
+
 __all__ = [
     "ANSWER",
     "ATTACH_CARD",
     "CREATE",
     "EXPIRE_DUE",
+    "FORGET",
     "PRELUDE",
     "RECORD_REFUSAL",
     "RULES",

@@ -14,10 +14,16 @@ Keys, all under the prefix:
     restore:open                  sorted set of OPEN sessions, scored by decision deadline
     restore:state:{STATE}         set of session ids per non-final state
     restore:by-restore:{restoreId} the session that created an Atlassian restore
+    restore:facts:{id}            what the card shows about the backup
+    restore:final                 sorted set of final sessions, scored by when they ended
+    restore:request:{requestId}   a decision's answer, for a replay (an hour)
     audit                         the global audit stream (capped)
 
-Final sessions, their audit trail and their index entry expire after ``final_retention``;
-open, in-flight and running sessions never carry a TTL.
+Retention: a final session, its audit trail (capped at ``SESSION_TRAIL_MAXLEN``), its
+backup facts and its index entry are forgotten by ``forget_finished`` once
+``final_retention`` (``BOT_RETENTION_DAYS``) has passed since it ended, on the injected
+clock; their Redis TTLs only clean up what no sweep reached. Open, in-flight and running
+sessions are never forgotten and never carry a TTL.
 """
 
 from __future__ import annotations
@@ -25,20 +31,30 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.atlassian.models import FailedCheck, Product
+from bot.atlassian.models import Product
 from bot.clock import Clock, ensure_utc
 from bot.errors import StoreUncertain
 from bot.restore import scripts
+from bot.restore.facts import BackupFacts
+from bot.restore.records import (
+    ACTOR_LIMIT,
+    NAME_LIMIT,
+    audit_entry,
+    bounded_id,
+    bounded_text,
+    describe_updates,
+    encode_updates,
+    state_or_none,
+    text,
+)
 from bot.restore.session import (
     ACTION_CONSENT,
     ACTION_EXPIRED,
@@ -49,7 +65,6 @@ from bot.restore.session import (
     FINAL_STATES,
     IN_FLIGHT_STATES,
     SYSTEM_ACTOR,
-    UPDATABLE_FIELDS,
     Answer,
     AuditEntry,
     Refusal,
@@ -61,6 +76,8 @@ from bot.restore.session import (
 )
 
 _EXPIRE_BATCH: Final = 200
+# A session's own audit trail holds at most this many entries, refusals at most half.
+SESSION_TRAIL_MAXLEN: Final = 500
 # How long a decision's answer is kept for a replay with its request id. A client retry
 # comes within seconds and a caller settling an unconfirmed click within a housekeeping
 # cycle; a replay after this (a click settled hours later) decides afresh and, the session
@@ -72,60 +89,6 @@ _UNCERTAIN: Final = (RedisTimeoutError, RedisConnectionError, TimeoutError, OSEr
 def new_request_id() -> str:
     """A decision's own id, unique across processes (a replay with it changes nothing)."""
     return secrets.token_hex(12)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@cache
-def _field_adapter(name: str) -> TypeAdapter[Any]:
-    annotation: Any = RestoreSession.model_fields[name].annotation
-    return TypeAdapter(annotation)
-
-
-def _failed_check_dict(item: FailedCheck | Mapping[str, Any]) -> dict[str, str | None]:
-    if isinstance(item, FailedCheck):
-        return {"check": str(item.check), "code": item.code, "message": item.message}
-    check, code, message = item.get("check"), item.get("code"), item.get("message")
-    return {
-        "check": str(check),
-        "code": None if code is None else str(code),
-        "message": None if message is None else str(message),
-    }
-
-
-def _encode_updates(updates: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate updates against the session's field types and turn them into JSON values."""
-    encoded: dict[str, Any] = {}
-    for name, value in updates.items():
-        if name not in UPDATABLE_FIELDS:
-            raise ValueError(f"{name!r} cannot be set by a transition")
-        if name == "failed_checks":
-            value = [_failed_check_dict(item) for item in value]
-        adapter = _field_adapter(name)
-        encoded[name] = adapter.dump_python(adapter.validate_python(value), mode="json")
-    # Each round of consent answers belongs to exactly that round's failed checks.
-    if "failed_checks" in encoded and "answers" not in encoded:
-        encoded["answers"] = {}
-    return encoded
-
-
-def _describe_updates(updates: Mapping[str, Any]) -> str:
-    parts = []
-    for name, value in updates.items():
-        if name == "failed_checks":
-            parts.append("failed_checks=" + ",".join(str(c["check"]) for c in value))
-        elif name != "answers" and value is not None:
-            parts.append(f"{name}={value}")
-    return "; ".join(parts)
-
-
-def _state_or_none(value: str) -> SessionState | None:
-    try:
-        return SessionState(value)
-    except ValueError:
-        return None
 
 
 class RestoreSessionStore:
@@ -140,6 +103,7 @@ class RestoreSessionStore:
         key_prefix: str = "bbot:",
         final_retention: timedelta = timedelta(days=30),
         audit_maxlen: int = 100_000,
+        trail_maxlen: int = SESSION_TRAIL_MAXLEN,
     ) -> None:
         if final_retention <= decision_window:
             raise ValueError("final sessions must be kept longer than the decision window")
@@ -149,12 +113,14 @@ class RestoreSessionStore:
         self._prefix = key_prefix
         self._retention_seconds = int(final_retention.total_seconds())
         self._audit_maxlen = audit_maxlen
+        self._trail_maxlen = trail_maxlen
         self._create = redis.register_script(scripts.PRELUDE + scripts.CREATE)
         self._attach_card = redis.register_script(scripts.PRELUDE + scripts.ATTACH_CARD)
         self._transition = redis.register_script(scripts.PRELUDE + scripts.TRANSITION)
         self._answer = redis.register_script(scripts.PRELUDE + scripts.ANSWER)
         self._record_refusal = redis.register_script(scripts.PRELUDE + scripts.RECORD_REFUSAL)
         self._expire_due = redis.register_script(scripts.PRELUDE + scripts.EXPIRE_DUE)
+        self._forget = redis.register_script(scripts.PRELUDE + scripts.FORGET)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -200,6 +166,8 @@ class RestoreSessionStore:
                 "deadline_epoch": deadline.timestamp(),
                 "retention_seconds": self._retention_seconds,
                 "audit_maxlen": self._audit_maxlen,
+                "trail_maxlen": self._trail_maxlen,
+                "trail_refusals": self._trail_maxlen // 2,
                 "system_actor": SYSTEM_ACTOR,
                 "expired_action": ACTION_EXPIRED,
                 "expired_outcome": EXPIRED_OUTCOME,
@@ -235,7 +203,7 @@ class RestoreSessionStore:
     async def _load_many(self, session_ids: Collection[bytes | str]) -> list[RestoreSession]:
         if not session_ids:
             return []
-        keys = [self._session_key(_text(session_id)) for session_id in session_ids]
+        keys = [self._session_key(text(session_id)) for session_id in session_ids]
         raws = await self._redis.mget(keys)
         return [session for raw in raws if (session := self._parse(raw)) is not None]
 
@@ -268,13 +236,13 @@ class RestoreSessionStore:
                 dest_label=dest_label,
                 include_attachments=include_attachments,
                 include_users_and_groups=include_users_and_groups,
-                requester=requester,
+                requester=bounded_id(requester, ACTOR_LIMIT),
                 channel=channel,
                 created_at=now,
                 updated_at=now,
                 decision_deadline=now + self._window,
             )
-            detail = (
+            detail = bounded_text(
                 f"backup {backup_id} ({session.product}) from {source_cloud_id} to {dest_label}"
                 f" ({dest_cloud_id}); attachments={include_attachments};"
                 f" users_and_groups={include_users_and_groups}"
@@ -309,7 +277,7 @@ class RestoreSessionStore:
 
     async def find_by_restore_id(self, restore_id: str) -> RestoreSession | None:
         session_id = await self._redis.get(self._restore_index_key(restore_id))
-        return None if session_id is None else await self.get(_text(session_id))
+        return None if session_id is None else await self.get(text(session_id))
 
     async def transition(
         self,
@@ -336,29 +304,29 @@ class RestoreSessionStore:
         target = SessionState(to)
         if expected is None:
             expected = [state for state, targets in ALLOWED.items() if target in targets]
-        encoded = _encode_updates(updates or {})
+        encoded = encode_updates(updates or {})
         raw = await self._decide(
             self._transition,
             args=[
                 self._params(
                     self._now(),
                     request=request_id or new_request_id(),
-                    session_id=session_id,
+                    session_id=bounded_id(session_id),
                     to=target.value,
-                    actor=actor,
-                    action=action,
+                    actor=bounded_id(actor, ACTOR_LIMIT),
+                    action=bounded_id(action, NAME_LIMIT),
                     expected=sorted(SessionState(state).value for state in expected),
                     updates=encoded,
-                    detail=_describe_updates(encoded) if detail is None else detail,
+                    detail=bounded_text(describe_updates(encoded) if detail is None else detail),
                 )
             ],
         )
-        ok, reason, previous, session_json, expired_now = (_text(item) for item in raw)
+        ok, reason, previous, session_json, expired_now = (text(item) for item in raw)
         return Transition(
             ok=ok == "1",
             session=self._parse(session_json),
             reason=Refusal(reason) if reason else None,
-            previous_state=_state_or_none(previous),
+            previous_state=state_or_none(previous),
             expired_now=expired_now == "1",
         )
 
@@ -377,16 +345,17 @@ class RestoreSessionStore:
         check either accept or deny. The answer that completes the set moves the session
         to REVALIDATING in the same atomic step and carries the consents to send.
         """
+        check, consent = bounded_text(check, NAME_LIMIT), bounded_text(consent, NAME_LIMIT)
         raw = await self._decide(
             self._answer,
             args=[
                 self._params(
                     self._now(),
                     request=request_id or new_request_id(),
-                    session_id=session_id,
+                    session_id=bounded_id(session_id),
                     check=check,
                     consent=consent,
-                    actor=actor,
+                    actor=bounded_id(actor, ACTOR_LIMIT),
                     action=ACTION_CONSENT,
                     complete_action=ACTION_REVALIDATE,
                     valid_consents=list(valid_consents(check)),
@@ -394,7 +363,7 @@ class RestoreSessionStore:
             ],
         )
         ok, reason, _previous, session_json, expired_now, answered_by, consents_json = (
-            _text(item) for item in raw
+            text(item) for item in raw
         )
         consents = json.loads(consents_json) if consents_json else []
         return Answer(
@@ -417,29 +386,34 @@ class RestoreSessionStore:
         await self._record_refusal(
             args=[
                 self._params(
-                    self._now(), session_id=session_id, actor=actor, action=action, reason=reason
+                    self._now(),
+                    session_id=bounded_id(session_id),
+                    actor=bounded_id(actor, ACTOR_LIMIT),
+                    action=bounded_id(action, NAME_LIMIT),
+                    reason=bounded_text(reason),
                 )
             ]
         )
 
+    # -- what the card shows about the backup ---------------------------------------------
+
+    def _facts_key(self, session_id: str) -> str:
+        return f"{self._prefix}restore:facts:{session_id}"
+
+    async def save_facts(self, session_id: str, facts: BackupFacts) -> None:
+        """Keep the backup's facts beside the session; they go when the session is forgotten."""
+        await self._redis.set(self._facts_key(session_id), json.dumps(facts.to_dict()))
+
+    async def facts(self, session_id: str) -> BackupFacts:
+        raw = await self._redis.get(self._facts_key(session_id))
+        return BackupFacts.unknown() if raw is None else BackupFacts.from_dict(json.loads(raw))
+
+    # -- the record -------------------------------------------------------------------------
+
     async def audit_trail(self, session_id: str) -> list[AuditEntry]:
         """Everything that happened to one session, oldest first."""
         entries = await self._redis.xrange(self._trail_key(session_id))
-        return [self._audit_entry(fields) for _entry_id, fields in entries or [] if fields]
-
-    @staticmethod
-    def _audit_entry(raw_fields: Mapping[bytes | str, bytes | str]) -> AuditEntry:
-        fields = {_text(key): _text(value) for key, value in raw_fields.items()}
-        return AuditEntry(
-            at=datetime.fromisoformat(fields["at"]).astimezone(UTC),
-            session_id=fields["session"],
-            actor=fields["actor"],
-            action=fields["action"],
-            outcome=fields["outcome"],
-            from_state=_state_or_none(fields.get("from", "")),
-            to_state=_state_or_none(fields.get("to", "")),
-            detail=fields.get("detail", ""),
-        )
+        return [audit_entry(fields) for _entry_id, fields in entries or [] if fields]
 
     async def expire_due(self) -> list[RestoreSession]:
         """Expire every OPEN session past its deadline; each is returned by exactly one caller."""
@@ -453,6 +427,22 @@ class RestoreSessionStore:
             expired.extend(s for item in sessions if (s := self._parse(item)) is not None)
             if int(looked_at) < _EXPIRE_BATCH:
                 return expired
+
+    async def forget_finished(self) -> int:
+        """Forget sessions that ended a retention period ago on the clock; how many.
+
+        Their audit trails, backup facts and restore index entries go with them. The global
+        audit stream keeps its own cap. Open, in-flight and running sessions are never
+        forgotten.
+        """
+        forgotten = 0
+        while True:
+            looked_at = int(
+                await self._forget(args=[self._params(self._now(), batch=_EXPIRE_BATCH)])
+            )
+            forgotten += looked_at
+            if looked_at < _EXPIRE_BATCH:
+                return forgotten
 
     async def _in_states(self, states: Collection[SessionState]) -> list[RestoreSession]:
         ids: set[bytes | str] = set()

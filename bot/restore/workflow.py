@@ -154,7 +154,7 @@ class RestoreWorkflow:
             )
         session = await self._create_session(request, backup, product, backup.cloud_id)
         facts = BackupFacts.of(backup, now)
-        await ctx.save_facts(session.session_id, facts)
+        await ctx.sessions.save_facts(session.session_id, facts)
         try:
             place = await ctx.surface.post_card(request.channel, CardView(session, facts))
         except Exception:
@@ -267,6 +267,10 @@ class RestoreWorkflow:
             await ctx.refresh_card(session.session_id)
             await ctx.tell(session, notices.Expired())
         return len(expired)
+
+    async def forget_finished(self) -> int:
+        """Forget sessions that ended longer than the retention period ago (BOT_RETENTION_DAYS)."""
+        return await self._ctx.sessions.forget_finished()
 
     async def recover_in_flight(self, *, grace: timedelta = IN_FLIGHT_GRACE) -> int:
         """Settle clicks Redis did not confirm, then sessions whose API call was decided but
