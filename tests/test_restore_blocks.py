@@ -15,12 +15,14 @@ from bot.localslack.web_api import block_errors, view_errors
 from bot.restore.facts import BackupFacts
 from bot.restore.session import OPEN_STATES, RestoreSession, SessionState
 from bot.slack import restore_blocks as rb
+from bot.slack import restore_texts as rt
 from bot.slack.blocks import Message
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 SESSION_ID = "k3Jd9Qm2VxL0pT7sYb1wEg"
 STAGING = "33333333-3333-4333-8333-333333333333"
 ACME = "11111111-1111-4111-8111-111111111111"
+
 FACTS = BackupFacts(
     created_at=NOW - timedelta(days=8),
     expiry=NOW + timedelta(days=6),
@@ -301,7 +303,7 @@ def test_answer_action_ids_round_trip() -> None:
 def test_thread_lines_are_valid_messages() -> None:
     """A line in the card's thread is a valid message with the same text for notifications."""
     line = ":rocket: Restore `rst-1` is running on acme-staging."
-    message = rb.restore_thread_line(make_session(), line)
+    message = rt.restore_thread_line(make_session(), line)
     assert_valid_message(message)
     assert message.text == line
 

@@ -24,7 +24,7 @@ from bot.restore.session import (
     valid_consents,
 )
 from bot.restore.store import RestoreSessionStore
-from bot.slack.restore_blocks import refusal_message
+from bot.slack.restore_texts import refusal_message
 from tests.fixtures.redis_server import RedisServer
 
 S = SessionState

@@ -22,7 +22,7 @@ from bot.errors import StoreUncertain
 from bot.restore import scripts
 from bot.restore.session import SessionState
 from bot.restore.store import RestoreSessionStore
-from bot.slack import restore_blocks as rb
+from bot.slack import restore_texts as rt
 from tests.fixtures.bot_harness import HarnessFactory
 from tests.fixtures.redis_server import RedisServer
 from tests.test_restore_flow import (
@@ -73,8 +73,8 @@ async def test_a_stall_during_the_final_consent_ends_in_one_revalidate_and_a_tru
     await harness.settle(within=30)
 
     told = private_text(harness, response)
-    assert rb.CHECKING_REPLY in told
-    assert rb.SETTLED_REPLY in told
+    assert rt.CHECKING_REPLY in told
+    assert rt.SETTLED_REPLY in told
     assert "nothing was changed" not in told
     assert "nothing more was changed" not in told
     [revalidate] = revalidate_calls(harness)
@@ -102,7 +102,7 @@ async def test_a_click_redis_never_confirms_is_settled_by_the_next_housekeeping(
 
     await pause_writes(redis_client, STALL_SECONDS)
     result = await workflow.answer_clicked(session_id, "UAPPROVER", check=LICENCE, consent=LICENCE)
-    assert rb.click_reply(result) == rb.CHECKING_REPLY
+    assert rt.click_reply(result) == rt.CHECKING_REPLY
     await asyncio.sleep(STALL_SECONDS)
     assert revalidate_calls(harness) == []
 

@@ -9,24 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, assert_never
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
-from bot.restore import notices
-from bot.restore.blocking import PendingAtAtlassian, pending_of
-from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
+from bot.restore.blocking import pending_of
 from bot.restore.facts import BackupFacts
 from bot.restore.session import (
-    Refusal,
     RestoreSession,
     SessionState,
     is_custom_group_check,
     valid_consents,
 )
 from bot.slack.blocks import (
-    FINAL_OPERATION_TEXT,
-    STATUS_EMOJI,
     Block,
     Message,
     code,
@@ -40,6 +34,7 @@ from bot.slack.blocks import (
     when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
+from bot.slack.restore_texts import mention, still_pending
 
 ACTION_START = "restore_start"
 ACTION_CANCEL = "restore_cancel"
@@ -156,10 +151,6 @@ def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def _mention(user: str | None) -> str:
-    return f"<@{esc(user)}>" if user else "the bot"
-
-
 STATE_LINES = {
     SessionState.AWAITING_START: ":raised_hand: Waiting for an approver to press *Start restore*.",
     SessionState.VALIDATING: ":hourglass_flowing_sand: Atlassian is validating the restore…",
@@ -221,7 +212,7 @@ def restore_card(
                     f"attachments {_yes_no(session.include_attachments)} · users and groups "
                     f"{_yes_no(session.include_users_and_groups)}",
                 ),
-                ("Requested by", _mention(session.requester)),
+                ("Requested by", mention(session.requester)),
             ]
         ),
     ]
@@ -231,13 +222,13 @@ def restore_card(
     state_line = headline(session)
     cancelled_by = cancelled_by or session.cancelled_by
     if session.state is SessionState.CANCELLED and cancelled_by:
-        state_line = f":no_entry_sign: The restore was cancelled by {_mention(cancelled_by)}."
+        state_line = f":no_entry_sign: The restore was cancelled by {mention(cancelled_by)}."
     blocks.append(section(state_line))
     left = pending_of(session) if session.state is SessionState.CANCELLED else None
     if left is not None:
-        blocks.append(section(f":warning: {_still_pending(left, dest)} Nothing was restored."))
+        blocks.append(section(f":warning: {still_pending(left, dest)} Nothing was restored."))
     if session.started_by:
-        detail = f"Started by {_mention(session.started_by)}"
+        detail = f"Started by {mention(session.started_by)}"
         if session.restore_id:
             detail += f" · restore {code(session.restore_id)}"
         if session.migration_id:
@@ -283,15 +274,6 @@ def restore_card(
     return Message(text=text, blocks=blocks[:50])
 
 
-def _still_pending(left: PendingAtAtlassian, dest: str) -> str:
-    """A validated restore that stays at Atlassian after its card was cancelled, in words."""
-    until = f"until {when(left.until)}" if left.until else "for about 24 hours"
-    return (
-        f"Restore {code(left.restore_id)} is still waiting for consent at Atlassian, which "
-        f"offers no way to cancel it: it blocks *{dest}* {until}, when Atlassian lets it lapse."
-    )
-
-
 def _cancel_button(session: RestoreSession, dest: str) -> Block:
     """Cancel; after validation it first says what Atlassian keeps, and asks to confirm."""
     left = pending_of(session)
@@ -331,7 +313,7 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
                 else "Consent given"
             )
             blocks.append(
-                section(f"{meaning}\n:white_check_mark: {verb} by {_mention(answer.get('by'))}.")
+                section(f"{meaning}\n:white_check_mark: {verb} by {mention(answer.get('by'))}.")
             )
             continue
         blocks.append(section(meaning))
@@ -347,127 +329,6 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
             ]
             blocks.append({"type": "actions", "block_id": f"check_{index}", "elements": buttons})
     return blocks
-
-
-def restore_thread_line(session: RestoreSession, line: str) -> Message:
-    return Message(text=line, blocks=[section(line)])
-
-
-def notice_line(notice: notices.Notice, session: RestoreSession) -> str:
-    """The words for a notice in the thread of ``session``'s card (mrkdwn, API text escaped)."""
-    match notice:
-        case notices.RestoreRunning(restore_id=restore_id, dest_label=dest_label):
-            return (
-                f":rocket: Restore {code(restore_id)} is running on {esc(dest_label)}; "
-                "this card follows it to the end."
-            )
-        case notices.RestoreEnded(
-            restore_id=restore_id, status=status, status_message=message, report_url=url
-        ):
-            emoji = STATUS_EMOJI.get(status, ":grey_question:")
-            verb = FINAL_OPERATION_TEXT.get(status, f"ended with the status {esc(status)}")
-            line = f"{emoji} Restore {code(restore_id)} {verb}" + (
-                f": {esc(message)}" if message else "."
-            )
-            if url:
-                line += f"\n:page_facing_up: <{esc(url)}|Post-restore report>"
-            return line
-        case notices.ConsentNeeded(checks=checks):
-            return (
-                f":raised_hand: Validation found {checks} check(s) that need an approver's "
-                "answer on the card."
-            )
-        case notices.CreateUnconfirmed():
-            return (
-                ":grey_question: Atlassian did not confirm the restore request. The bot will look "
-                "it up and update this card; do not start another restore meanwhile."
-            )
-        case notices.NotStarted(reason=reason):
-            return f":warning: {esc(reason)} Nothing was started; press Start again."
-        case notices.RestoreFailed(outcome=outcome):
-            return f":x: {esc(outcome)}"
-        case notices.RevalidateUnanswered():
-            return (
-                ":grey_question: Atlassian did not answer the revalidation; the bot will retry it."
-            )
-        case notices.Cancelled(by=by, pending=left):
-            line = f":no_entry_sign: Cancelled by {_mention(by)}; nothing was restored."
-            if left is not None:
-                line += f" {_still_pending(left, esc(session.dest_label))}"
-            return line
-        case notices.Expired():
-            return ":hourglass: Expired: nobody decided within 24 hours."
-        case notices.NothingStarted():
-            return (
-                ":warning: Atlassian has no record of this restore, so nothing was started; "
-                "an approver can press Start again."
-            )
-        case _:
-            assert_never(notice)
-
-
-def notice_message(notice: notices.Notice, session: RestoreSession) -> Message:
-    line = notice_line(notice, session)
-    return Message(text=line, blocks=[section(line)])
-
-
-_REFUSAL_MESSAGES: Final = {
-    Refusal.UNKNOWN: "This restore request is unknown to the bot; start a new one with "
-    "`/restore start`.",
-    Refusal.EXPIRED: "This restore request expired because nobody decided in time; "
-    "start a new one with `/restore start`.",
-    Refusal.FINISHED: "This restore request is already finished, so nothing was changed.",
-    Refusal.WRONG_STATE: "This restore request has moved on since these buttons were shown, "
-    "so nothing was changed; see the card for its current state.",
-    Refusal.UNKNOWN_CHECK: "That check is not waiting for an answer on this restore.",
-    Refusal.INVALID_CONSENT: "That answer does not fit this check; use the check's own buttons.",
-}
-
-
-def settled_reply(result: ClickResult) -> str:
-    """What the clicker is told once the bot learnt what their unconfirmed click did."""
-    if isinstance(result, Checking):
-        return STILL_CHECKING_REPLY
-    return click_reply(result) or SETTLED_REPLY
-
-
-def refusal_message(reason: Refusal | str | None, *, answered_by: str | None = None) -> str:
-    """One sentence for the clicker explaining why their click changed nothing."""
-    if reason == Refusal.ALREADY_ANSWERED:
-        who = f"<@{esc(answered_by)}>" if answered_by else "Someone"
-        return f"{who} already answered this check, so nothing was changed."
-    try:
-        return _REFUSAL_MESSAGES[Refusal(reason or "")]
-    except (ValueError, KeyError):
-        return "That click changed nothing on this restore."
-
-
-CHECKING_REPLY: Final = (
-    ":hourglass_flowing_sand: The bot's database did not confirm your click in time, so it "
-    "may or may not have taken effect. The bot is checking now; the card will show the outcome."
-)
-STILL_CHECKING_REPLY: Final = (
-    ":hourglass_flowing_sand: The bot's database is still not answering. The bot will settle "
-    "your click as soon as it answers; the card will show the outcome."
-)
-SETTLED_REPLY: Final = (
-    ":white_check_mark: Checked: your click went through; the card shows what followed."
-)
-
-
-def click_reply(result: ClickResult) -> str | None:
-    """What the clicker alone is told about their click; None when the card says it all."""
-    match result:
-        case Accepted():
-            return None
-        case Checking():
-            return CHECKING_REPLY
-        case Refused(reason=reason, answered_by=answered_by):
-            return refusal_message(reason, answered_by=answered_by)
-        case NotAllowed(why=why):
-            return why
-        case _:
-            assert_never(result)
 
 
 # -- the modal ---------------------------------------------------------------------------

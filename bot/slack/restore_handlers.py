@@ -26,6 +26,7 @@ from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
+from bot.slack import restore_texts as rt
 from bot.slack.handlers import Invocation, Reply, make_reply, run_reporting_failures
 
 log = logging.getLogger(__name__)
@@ -116,13 +117,13 @@ class RestoreHandlers:
 
     async def _answer_click(self, reply: Reply, click: Awaitable[ClickResult]) -> None:
         result = await click
-        said = rb.click_reply(result)
+        said = rt.click_reply(result)
         if said is not None:
             await reply(blocks.error_message(said, trusted=True))
         if isinstance(result, Checking):
             # Told first, settled after: the clicker must not wait in silence for Redis.
             settled = await self._workflow.settle(result)
-            await reply(blocks.error_message(rb.settled_reply(settled), trusted=True))
+            await reply(blocks.error_message(rt.settled_reply(settled), trusted=True))
 
     # -- the modal -----------------------------------------------------------------------
 
