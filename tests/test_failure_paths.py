@@ -31,7 +31,7 @@ from tests.test_restore_flow import (
 )
 
 
-async def _intent_then_crash(harness: BotHarness, session_id: str) -> str:
+async def intent_then_crash(harness: BotHarness, session_id: str) -> str:
     """Record Start's intent and make the create call, as a bot that then died would have."""
     moved = await harness.services.sessions.transition(
         session_id,
@@ -58,7 +58,7 @@ async def test_a_restore_that_ended_before_recovery_found_it_is_announced_once(
     """Recovery that finds the restore already COMPLETE lets the tracker end it, exactly once."""
     dead = await make_bot_harness()
     session_id = await requested(dead, JIRA_COMPLETE_BACKUP, "acme-sandbox")
-    restore_id = await _intent_then_crash(dead, session_id)
+    restore_id = await intent_then_crash(dead, session_id)
     dead.simulator.clock.advance(600)
 
     revived = await make_bot_harness(slack=dead.slack)

@@ -21,9 +21,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from bot.atlassian.models import Product
 from bot.background import TrackerRestoreHooks, housekeeping_once
-from bot.clock import ManualClock
 from bot.localslack import SlackWebApi
 from bot.localslack.driver import SlackDriver
 from bot.localslack.web_api import Message as SlackMessage
@@ -31,13 +29,8 @@ from bot.restore.recovery import IN_FLIGHT_GRACE
 from bot.restore.session import SessionState
 from bot.simulator.seed import (
     CONFLUENCE_COMPLETE_BACKUP,
-    DEMO_ORG_ID,
-    DEMO_TOKEN,
     JIRA_COMPLETE_BACKUP,
-    SANDBOX_CLOUD_ID,
 )
-from bot.simulator.server import SimulatorServer
-from bot.simulator.world import World
 from bot.slack import restore_blocks as rb
 from bot.slack.serve import make_web_client
 from bot.store.operations import OperationKind
@@ -54,7 +47,8 @@ from tests.fixtures.bot_harness import (
     HarnessFactory,
 )
 from tests.fixtures.redis_server import RedisServer, free_port
-from tests.fixtures.simulator import SIMULATOR_OP_SECONDS, RunningSimulator
+from tests.fixtures.simulator import RunningSimulator, serve_demo
+from tests.test_failure_paths import intent_then_crash
 from tests.test_restore_flow import create_calls, requested, session, the_card
 
 
@@ -112,14 +106,8 @@ async def simulator() -> AsyncIterator[RunningSimulator]:
     A bot killed here runs in its own process on the system clock, and the process that
     takes over shares this manual clock: both must agree on when things happened.
     """
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    world = World.demo(clock=clock, op_seconds=SIMULATOR_OP_SECONDS, rng_seed="demo")
-    server = SimulatorServer(world, org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
-    url = await server.start(host="127.0.0.1", port=0)
-    yield RunningSimulator(
-        url=url, world=world, clock=clock, org_id=DEMO_ORG_ID, token=DEMO_TOKEN, server=server
-    )
-    await server.stop()
+    async with serve_demo(datetime.now(UTC).replace(microsecond=0)) as running:
+        yield running
 
 
 @dataclass
@@ -318,24 +306,3 @@ async def test_a_restore_adopted_without_its_session_is_handed_back_to_the_sessi
     tracked = await harness.services.operations.get(OperationKind.RESTORE, restore_id)
     assert tracked is not None
     assert tracked.session_id == (None if ended_first else session_id)
-
-
-async def intent_then_crash(harness: BotHarness, session_id: str) -> str:
-    """Record Start's intent and make the create call, as a bot that then died would have."""
-    moved = await harness.services.sessions.transition(
-        session_id,
-        to=SessionState.VALIDATING,
-        actor=APPROVER,
-        action="start",
-        expected={SessionState.AWAITING_START},
-        updates={"started_by": APPROVER},
-    )
-    assert moved.ok
-    restore = await harness.services.atlassian.create_restore(
-        dest_cloud_id=SANDBOX_CLOUD_ID,
-        backup_id=JIRA_COMPLETE_BACKUP,
-        product=Product.JIRA,
-        include_attachments=True,
-        include_users_and_groups=True,
-    )
-    return restore.restore_id

@@ -21,7 +21,7 @@ from bot.errors import AtlassianError, OutcomeUnknown, RateLimited, Unavailable
 from bot.restore import notices
 from bot.restore.context import RestoreContext
 from bot.restore.ending import Ending
-from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState
+from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState, Transition
 from bot.store.operations import OperationKind, TrackedOperation
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,26 @@ class OwedCalls:
     def __init__(self, context: RestoreContext, ending: Ending) -> None:
         self._ctx = context
         self._ending = ending
+
+    async def _move(
+        self,
+        session: RestoreSession,
+        to: SessionState,
+        action: str,
+        expected: SessionState,
+        updates: dict[str, object] | None = None,
+        detail: str | None = None,
+    ) -> Transition:
+        """A move the bot makes on an in-flight session by what Atlassian answered."""
+        return await self._ctx.sessions.transition(
+            session.session_id,
+            to=to,
+            actor=SYSTEM_ACTOR,
+            action=action,
+            expected={expected},
+            updates=updates,
+            detail=detail,
+        )
 
     async def create(self, session: RestoreSession) -> None:
         ctx = self._ctx
@@ -55,12 +75,11 @@ class OwedCalls:
             return
         except (RateLimited, Unavailable) as exc:
             # The client only gives up this way when the request provably did not take effect.
-            await ctx.sessions.transition(
-                session.session_id,
-                to=SessionState.AWAITING_START,
-                actor=SYSTEM_ACTOR,
-                action="start_not_sent",
-                expected={SessionState.VALIDATING},
+            await self._move(
+                session,
+                SessionState.AWAITING_START,
+                "start_not_sent",
+                SessionState.VALIDATING,
                 detail=exc.user_message,
             )
             await ctx.refresh_card(session.session_id)
@@ -104,13 +123,8 @@ class OwedCalls:
 
     async def fail(self, session: RestoreSession, expected: SessionState, outcome: str) -> None:
         ctx = self._ctx
-        await ctx.sessions.transition(
-            session.session_id,
-            to=SessionState.FAILED,
-            actor=SYSTEM_ACTOR,
-            action="api_refused",
-            expected={expected},
-            updates={"outcome": outcome},
+        await self._move(
+            session, SessionState.FAILED, "api_refused", expected, {"outcome": outcome}
         )
         await ctx.refresh_card(session.session_id)
         await ctx.tell(session, notices.RestoreFailed(outcome))
@@ -167,17 +181,12 @@ class OwedCalls:
             {"check": str(c.check), "code": c.code, "message": c.message}
             for c in restore.failed_checks
         ]
-        moved = await ctx.sessions.transition(
-            session.session_id,
-            to=SessionState.AWAITING_CONSENT,
-            actor=SYSTEM_ACTOR,
-            action="validation_failed",
-            expected={expected},
-            updates={
-                "restore_id": restore.restore_id,
-                "failed_checks": checks,
-                "restore_created_at": restore.created_at,
-            },
+        moved = await self._move(
+            session,
+            SessionState.AWAITING_CONSENT,
+            "validation_failed",
+            expected,
+            {**_found(restore), "failed_checks": checks},
             detail=", ".join(c["check"] or "" for c in checks),
         )
         if moved.ok:
@@ -188,17 +197,12 @@ class OwedCalls:
         self, session: RestoreSession, restore: Restore, expected: SessionState
     ) -> None:
         ctx = self._ctx
-        moved = await ctx.sessions.transition(
-            session.session_id,
-            to=SessionState.RUNNING,
-            actor=SYSTEM_ACTOR,
-            action="running",
-            expected={expected},
-            updates={
-                "restore_id": restore.restore_id,
-                "migration_id": restore.migration_id,
-                "restore_created_at": restore.created_at,
-            },
+        moved = await self._move(
+            session,
+            SessionState.RUNNING,
+            "running",
+            expected,
+            {**_found(restore), "migration_id": restore.migration_id},
         )
         if not moved.ok or moved.session is None:
             return
@@ -255,6 +259,11 @@ class OwedCalls:
         if restore.status not in FINAL_RESTORE_STATUSES:
             restore = await ctx.atlassian.get_restore(restore.restore_id)
         return await self._ending.end(session, restore, tracked.report_url)
+
+
+def _found(restore: Restore) -> dict[str, object]:
+    """What a session records of the restore Atlassian made for it."""
+    return {"restore_id": restore.restore_id, "restore_created_at": restore.created_at}
 
 
 __all__ = ["VALIDATION_POLLS", "OwedCalls"]

@@ -16,7 +16,7 @@ from bot.atlassian.models import FINAL_RESTORE_STATUSES, Restore, RestoreStatus
 from bot.restore import notices
 from bot.restore.context import RestoreContext
 from bot.restore.ports import CardView
-from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState
+from bot.restore.session import SYSTEM_ACTOR, RestoreSession, SessionState, Transition
 from bot.store.operations import TrackedOperation
 
 
@@ -72,22 +72,8 @@ class Ending:
 
         For the one case the tracker cannot: its operation ended without this session.
         """
-        if restore.status not in FINAL_RESTORE_STATUSES:
-            return False
-        target, outcome = final_state(restore)
-        moved = await self._ctx.sessions.transition(
-            session.session_id,
-            to=target,
-            actor=SYSTEM_ACTOR,
-            action="finished",
-            expected={SessionState.RUNNING},
-            updates={
-                "outcome": outcome,
-                "report_url": report_url,
-                "final_status": str(restore.status),
-            },
-        )
-        if not moved.ok or moved.session is None:
+        moved = await self._finish(session, restore, report_url)
+        if moved is None or not moved.ok or moved.session is None:
             return False
         await self._ctx.refresh_card(session.session_id, str(restore.status))
         await self._ctx.tell(
@@ -105,10 +91,17 @@ class Ending:
         self, operation: TrackedOperation, restore: Restore, report_url: str | None
     ) -> None:
         session = await self.session_for(operation, restore)
-        if session is None or restore.status not in FINAL_RESTORE_STATUSES:
-            return
+        if session is not None:
+            await self._finish(session, restore, report_url)
+
+    async def _finish(
+        self, session: RestoreSession, restore: Restore, report_url: str | None
+    ) -> Transition | None:
+        """RUNNING to DONE or FAILED by the restore's final status; None if it has none."""
+        if restore.status not in FINAL_RESTORE_STATUSES:
+            return None
         target, outcome = final_state(restore)
-        await self._ctx.sessions.transition(
+        return await self._ctx.sessions.transition(
             session.session_id,
             to=target,
             actor=SYSTEM_ACTOR,
