@@ -61,8 +61,8 @@ from bot.atlassian.models import BackupStatus, OperationStatus, Product, Restore
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.localslack import SlackWebApi
+from bot.restore.store import RestoreSessionStore
 from bot.runtime import Services
-from bot.sessions import RestoreSessionStore
 from bot.simulator.seed import DEMO_ORG_ID, DEMO_TOKEN
 from bot.simulator.server import SimulatorServer
 from bot.simulator.world import (

@@ -43,9 +43,11 @@ def process_id() -> str:
 
 
 async def housekeeping_once(bot: SlackBot) -> None:
-    """Expire undecided restore sessions and settle unconfirmed restore calls."""
-    await bot.restore.expire_due()
-    await bot.restore.recover_in_flight()
+    """Expire undecided restore sessions, settle unconfirmed restore decisions and calls, and
+    forget finished sessions past their retention."""
+    await bot.restore_workflow.expire_due()
+    await bot.restore_workflow.recover_in_flight()
+    await bot.restore_workflow.forget_finished()
 
 
 async def _housekeeping(bot: SlackBot, stop: asyncio.Event, interval: float) -> None:
@@ -67,9 +69,9 @@ async def start_background(
 ) -> Background:
     tracker = Tracker(
         services,
-        TrackerSlack(bot.gateway, services, restore_cards=bot.restore),
+        TrackerSlack(bot.gateway, services, restore_cards=bot.restore_cards),
         process_id=process_id(),
-        restore_outcomes=bot.restore,
+        restore_outcomes=bot.restore_workflow,
     )
     background = Background(tracker=tracker)
     try:

@@ -23,7 +23,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings, SiteDirectory
 from bot.errors import ConfigError
 from bot.redaction import redact
-from bot.sessions import RestoreSessionStore
+from bot.restore.store import RestoreSessionStore
 from bot.slack.access import AccessPolicy
 from bot.store.operations import OperationStore
 
@@ -112,7 +112,9 @@ async def open_services(
             operations=OperationStore(
                 redis_client, clock, retention=timedelta(days=settings.bot_retention_days)
             ),
-            sessions=RestoreSessionStore(redis_client, clock),
+            sessions=RestoreSessionStore(
+                redis_client, clock, final_retention=timedelta(days=settings.bot_retention_days)
+            ),
             access=AccessPolicy.build(
                 admins=settings.bot_admins,
                 approvers=settings.bot_approvers,

@@ -13,7 +13,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot.atlassian.models import Product, Restore
-from bot.sessions import SessionState
+from bot.restore.context import CALL_LEASE
+from bot.restore.session import SessionState
 from bot.simulator.seed import JIRA_COMPLETE_BACKUP, SANDBOX_CLOUD_ID
 from bot.store.operations import OperationKind
 from tests.fixtures.bot_harness import APPROVER, CHANNEL, BotHarness, HarnessFactory
@@ -28,7 +29,7 @@ from tests.test_restore_flow import (
 )
 
 
-async def _intent_then_crash(harness: BotHarness, session_id: str) -> str:
+async def intent_then_crash(harness: BotHarness, session_id: str) -> str:
     """Record Start's intent and make the create call, as a bot that then died would have."""
     moved = await harness.services.sessions.transition(
         session_id,
@@ -55,11 +56,11 @@ async def test_a_restore_that_ended_before_recovery_found_it_is_announced_once(
     """Recovery that finds the restore already COMPLETE lets the tracker end it, exactly once."""
     dead = await make_bot_harness()
     session_id = await requested(dead, JIRA_COMPLETE_BACKUP, "acme-sandbox")
-    restore_id = await _intent_then_crash(dead, session_id)
+    restore_id = await intent_then_crash(dead, session_id)
     dead.simulator.clock.advance(600)
 
     revived = await make_bot_harness(slack=dead.slack)
-    assert await revived.bot.restore.recover_in_flight(grace=timedelta(0)) == 1
+    assert await revived.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 1
     tracker = wired_tracker(revived, "revived")
     for _ in range(3):
         await tracker.poll_once()
@@ -93,7 +94,7 @@ async def test_consent_without_readable_checks_never_runs_the_restore(
     unreadable = Restore.model_validate(
         {"restoreId": "rst-x", "status": "VALIDATION_FAILED", "checksNeeded": ["?"]}
     )
-    await harness.bot.restore._apply_result(session_id, unreadable, SessionState.VALIDATING)
+    await harness.bot.restore_workflow.apply_result(session_id, unreadable, SessionState.VALIDATING)
 
     failed = await session(harness, session_id)
     assert failed.state is SessionState.FAILED
@@ -103,7 +104,7 @@ async def test_consent_without_readable_checks_never_runs_the_restore(
 
 
 async def test_recovery_stays_away_from_a_session_whose_call_is_live(
-    bot_harness: BotHarness, redis_client: aioredis.Redis
+    bot_harness: BotHarness,
 ) -> None:
     """While a live Start holds the session's lease, recovery neither looks nor moves it."""
     harness = bot_harness
@@ -115,9 +116,13 @@ async def test_recovery_stays_away_from_a_session_whose_call_is_live(
         action="start",
         expected={SessionState.AWAITING_START},
     )
-    await redis_client.set(harness.bot.restore._recovery_key(session_id), "live", px=60_000)
+    workflow = harness.bot.restore_workflow
+    live = await workflow.leases.acquire(
+        workflow.call_lease_key(session_id), "live-start", CALL_LEASE
+    )
+    assert live is not None
 
-    assert await harness.bot.restore.recover_in_flight(grace=timedelta(0)) == 0
+    assert await harness.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 0
     assert (await session(harness, session_id)).state is SessionState.VALIDATING
 
 
@@ -126,16 +131,17 @@ async def test_a_restore_card_that_slack_never_confirms_cancels_the_request(
 ) -> None:
     """A card post that times out leaves no session blocking the site; asking again works."""
     harness = bot_harness
-    real_post = harness.bot.commands.post_card
+    surface = harness.bot.restore_workflow.surface
+    real_post = surface.post_card
     attempts: list[str] = []
 
-    async def silent_slack(channel: str, message: Any) -> Any:
+    async def silent_slack(channel: str, view: Any) -> Any:
         attempts.append(channel)
         if len(attempts) == 1:
             raise TimeoutError("Slack did not answer")
-        return await real_post(channel, message)
+        return await real_post(channel, view)
 
-    harness.bot.commands.post_card = silent_slack  # type: ignore[method-assign]
+    surface.post_card = silent_slack  # type: ignore[method-assign]
     first = await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     assert "nothing more was changed" in harness.reply_text(first)
     assert await harness.services.sessions.unfinished() == []

@@ -15,8 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian.models import Backup, Policy
 from bot.config import SiteDirectory
 from bot.localslack import SlackDriver, SlackWebApi, view_errors
+from bot.restore.session import RestoreSession, SessionState
 from bot.runtime import Services
-from bot.sessions import RestoreSession, SessionState
 from bot.simulator.seed import (
     ACME_CLOUD_ID,
     ACME_JIRA_POLICY,

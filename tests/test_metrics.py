@@ -32,7 +32,7 @@ from bot.observability.context import (
     note_outcome,
     open_request,
 )
-from bot.sessions import RestoreSessionStore
+from bot.restore.store import RestoreSessionStore
 from bot.simulator.seed import ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP
 from bot.slack import restore_blocks as rb
 from bot.slack.app import make_gateway

@@ -12,15 +12,18 @@ from slack_sdk.models.views import View
 
 from bot.atlassian.models import Backup, ConsentCheck, Product
 from bot.localslack.web_api import block_errors, view_errors
-from bot.sessions import OPEN_STATES, RestoreSession, SessionState
+from bot.restore.facts import BackupFacts
+from bot.restore.session import OPEN_STATES, RestoreSession, SessionState
 from bot.slack import restore_blocks as rb
+from bot.slack import restore_texts as rt
 from bot.slack.blocks import Message
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 SESSION_ID = "k3Jd9Qm2VxL0pT7sYb1wEg"
 STAGING = "33333333-3333-4333-8333-333333333333"
 ACME = "11111111-1111-4111-8111-111111111111"
-FACTS = rb.BackupFacts(
+
+FACTS = BackupFacts(
     created_at=NOW - timedelta(days=8),
     expiry=NOW + timedelta(days=6),
     status="COMPLETE",
@@ -262,7 +265,7 @@ def test_labels_ids_and_api_text_cannot_mention_or_link() -> None:
         card(session),
         card(make_session(SessionState.FAILED, dest_label=INJECTION, outcome=INJECTION)),
         card(make_session(dest_label=INJECTION, backup_id=INJECTION), facts=FACTS),
-        card(make_session(), facts=rb.BackupFacts(None, None, INJECTION, INJECTION)),
+        card(make_session(), facts=BackupFacts(None, None, INJECTION, INJECTION)),
     ):
         assert_valid_message(message)
         shown = mrkdwn(message)
@@ -281,7 +284,7 @@ def test_very_long_labels_and_messages_stay_inside_slacks_limits() -> None:
             {"check": check, "code": "C" * 300, "message": "m" * 5000} for check in EVERY_CHECK
         ],
     )
-    message = card(session, facts=rb.BackupFacts(None, None, "COMPLETE", "w" * 5000))
+    message = card(session, facts=BackupFacts(None, None, "COMPLETE", "w" * 5000))
     assert_valid_message(message)
     header = message.blocks[0]
     assert header["type"] == "header"
@@ -300,7 +303,7 @@ def test_answer_action_ids_round_trip() -> None:
 def test_thread_lines_are_valid_messages() -> None:
     """A line in the card's thread is a valid message with the same text for notifications."""
     line = ":rocket: Restore `rst-1` is running on acme-staging."
-    message = rb.restore_thread_line(make_session(), line)
+    message = rt.restore_thread_line(make_session(), line)
     assert_valid_message(message)
     assert message.text == line
 

@@ -20,7 +20,7 @@ from bot.atlassian.models import BackupStatus, ConsentCheck, Product
 from bot.atlassian.versions import ApiVersion
 from bot.localslack.driver import VERIFICATION_TOKEN, SlackResponse
 from bot.localslack.web_api import Message as SlackMessage
-from bot.sessions import RestoreSession, SessionState
+from bot.restore.session import RestoreSession, SessionState
 from bot.simulator.seed import (
     ACME_CLOUD_ID,
     ACME_JIRA_POLICY,
@@ -227,9 +227,9 @@ async def finish_restore(harness: BotHarness, restore_id: str) -> str:
     report_url = await services.atlassian.get_post_op_report(
         cloud_id=restore.cloud_id, migration_id=restore.migration_id
     )
-    drawn = await harness.bot.restore.card_for(operation, restore, report_url)
+    drawn = await harness.bot.restore_cards.card_for(operation, restore, report_url)
     assert drawn is not None
-    await harness.bot.restore.finished(operation, restore, report_url)
+    await harness.bot.restore_workflow.finished(operation, restore, report_url)
     return json.dumps(drawn.blocks) + drawn.text
 
 
@@ -553,7 +553,7 @@ async def test_start_after_the_decision_window_is_refused_and_the_card_says_expi
     card = the_card(harness)
     assert "expired" in card_text(card)
     assert action_ids(card) == []
-    assert await harness.bot.restore.expire_due() == 0
+    assert await harness.bot.restore_workflow.expire_due() == 0
 
 
 async def test_housekeeping_expires_due_sessions_and_edits_each_card_once(
@@ -564,15 +564,15 @@ async def test_housekeeping_expires_due_sessions_and_edits_each_card_once(
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     card = the_card(harness)
     harness.simulator.clock.advance(24 * 3600 - 1)
-    assert await harness.bot.restore.expire_due() == 0
+    assert await harness.bot.restore_workflow.expire_due() == 0
     harness.simulator.clock.advance(2)
 
     def card_edits() -> int:
         return sum(1 for c in harness.slack.calls_to("chat.update") if c.args.get("ts") == card.ts)
 
     before = card_edits()
-    assert await harness.bot.restore.expire_due() == 1
-    assert await harness.bot.restore.expire_due() == 0
+    assert await harness.bot.restore_workflow.expire_due() == 1
+    assert await harness.bot.restore_workflow.expire_due() == 0
     assert card_edits() == before + 1
     assert (await session(harness, session_id)).state is SessionState.EXPIRED
     assert "expired" in card_text(the_card(harness))
@@ -658,7 +658,7 @@ async def test_a_bot_that_died_after_the_intent_finds_the_restore_it_created(
     )
 
     revived = await make_bot_harness(slack=dead.slack)
-    assert await revived.bot.restore.recover_in_flight(grace=timedelta(0)) == 1
+    assert await revived.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 1
 
     assert len(create_calls(revived)) == 1
     found = await session(revived, session_id)
@@ -677,7 +677,7 @@ async def test_recovery_waits_for_the_grace_period_before_looking(bot_harness: B
     await harness.services.sessions.transition(
         session_id, to=SessionState.VALIDATING, actor=APPROVER, action="start"
     )
-    assert await harness.bot.restore.recover_in_flight() == 0
+    assert await harness.bot.restore_workflow.recover_in_flight() == 0
     assert (await session(harness, session_id)).state is SessionState.VALIDATING
 
 
@@ -692,7 +692,7 @@ async def test_a_create_that_never_reached_atlassian_lets_start_be_pressed_again
     )
 
     revived = await make_bot_harness(slack=dead.slack)
-    assert await revived.bot.restore.recover_in_flight(grace=timedelta(0)) == 1
+    assert await revived.bot.restore_workflow.recover_in_flight(grace=timedelta(0)) == 1
     assert (await session(revived, session_id)).state is SessionState.AWAITING_START
     card = the_card(revived)
     assert rb.ACTION_START in action_ids(card)
@@ -980,8 +980,8 @@ async def test_an_unconfirmed_revalidate_is_retried_once_by_two_recovering_bots(
     assert any("did not answer" in line for line in thread_lines(first, the_card(first)))
 
     settled = await asyncio.gather(
-        first.bot.restore.recover_in_flight(grace=timedelta(0)),
-        second.bot.restore.recover_in_flight(grace=timedelta(0)),
+        first.bot.restore_workflow.recover_in_flight(grace=timedelta(0)),
+        second.bot.restore_workflow.recover_in_flight(grace=timedelta(0)),
     )
 
     assert sorted(settled) == [0, 1]

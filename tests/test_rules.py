@@ -391,12 +391,21 @@ def test_failed_restores_and_other_backups_do_not_count() -> None:
 
 @pytest.mark.parametrize(
     "status",
-    [RestoreStatus.VALIDATION_FAILED, RestoreStatus.INCOMPLETE, "PAUSED"],
+    [RestoreStatus.VALIDATING, RestoreStatus.IN_PROGRESS, RestoreStatus.INCOMPLETE, "PAUSED"],
 )
-def test_every_restore_but_a_failed_one_starts_the_interval(status: RestoreStatus | str) -> None:
-    """Restores awaiting consent, incomplete ones and unknown statuses all use up the window."""
+def test_every_restore_that_may_have_run_starts_the_interval(status: RestoreStatus | str) -> None:
+    """Validating, running, incomplete restores and unknown statuses all use up the window."""
     verdict = restorability(make_backup(), [make_restore(status=status)], NOW)
     assert not verdict.allowed
+
+
+def test_a_restore_still_waiting_for_consent_never_ran_so_the_backup_stays_free() -> None:
+    """A restore nobody consented to did not restore the backup: no "already restored"."""
+    waiting = make_restore(status=RestoreStatus.VALIDATION_FAILED, age=timedelta(hours=2))
+    assert restorability(make_backup(), [waiting], NOW).allowed
+    onto_its_site = preflight(make_backup(), [waiting])
+    assert not onto_its_site.allowed
+    assert "already restored" not in onto_its_site.reason
 
 
 def test_undated_running_restore_blocks_without_a_date() -> None:

@@ -26,8 +26,8 @@ from bot.atlassian.models import (
 )
 from bot.localslack import Message as SlackMessage
 from bot.localslack import SlackWebApi
+from bot.restore.session import SessionState
 from bot.runtime import Services
-from bot.sessions import SessionState
 from bot.simulator.seed import (
     ACME_CLOUD_ID,
     ACME_CONFLUENCE_POLICY,

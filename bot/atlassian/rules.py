@@ -203,8 +203,13 @@ def _status_refusal(backup: Backup, now: datetime) -> Verdict | None:
 def _recent_restore_refusal(
     backup: Backup, restores: Sequence[Restore], now: datetime
 ) -> Verdict | None:
+    # A restore waiting for consent never started: the backup was not restored by it, so it
+    # does not start the 7-day interval (it occupies only its destination, see preflight).
     same_backup = [
-        r for r in restores if r.backup_id == backup.backup_id and r.status != RestoreStatus.FAILED
+        r
+        for r in restores
+        if r.backup_id == backup.backup_id
+        and r.status not in (RestoreStatus.FAILED, RestoreStatus.VALIDATION_FAILED)
     ]
     dated = [
         (ensure_utc(r.created_at), r.restore_id)

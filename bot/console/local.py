@@ -33,8 +33,8 @@ from bot.config import Settings, redis_url_problem
 from bot.errors import ConfigError
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.redaction import redact
+from bot.restore.store import RestoreSessionStore
 from bot.runtime import Services
-from bot.sessions import RestoreSessionStore
 from bot.simulator import (
     DEMO_ORG_ID,
     DEMO_SITES,
@@ -199,7 +199,12 @@ def build_services(
             key_prefix=key_prefix,
             retention=timedelta(days=settings.bot_retention_days),
         ),
-        sessions=RestoreSessionStore(redis, clock, key_prefix=key_prefix),
+        sessions=RestoreSessionStore(
+            redis,
+            clock,
+            key_prefix=key_prefix,
+            final_retention=timedelta(days=settings.bot_retention_days),
+        ),
         access=AccessPolicy.build(
             admins=settings.bot_admins,
             approvers=settings.bot_approvers,

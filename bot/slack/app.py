@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
 from bot.observability.context import Outcome, note_outcome
+from bot.restore.workflow import RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
@@ -35,6 +36,7 @@ from bot.slack.home import register_home
 from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
+from bot.slack.restore_surface import RestoreCards, SlackRestoreSurface
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +52,36 @@ def help_message(topic: str | None) -> blocks.Message:
 
 @dataclass(frozen=True)
 class SlackBot:
-    """The Bolt app and the handlers behind it (the tracker and housekeeping use the latter)."""
+    """The Bolt app and what stands behind it, for the tracker and housekeeping to share.
+
+    ``restore_workflow`` is the core restore workflow (housekeeping calls its expiry and
+    recovery; the tracker calls it as ``RestoreOutcomes``); ``restore_cards`` draws restore
+    cards for the tracker's edits.
+    """
 
     app: AsyncApp
     commands: CommandHandlers
     restore: RestoreHandlers
     gateway: SlackGateway
+    restore_workflow: RestoreWorkflow
+    restore_cards: RestoreCards
+
+
+def make_restore_workflow(
+    services: Services, gateway: SlackGateway
+) -> tuple[RestoreWorkflow, SlackRestoreSurface]:
+    """The restore workflow, reaching Slack through ``gateway``."""
+    surface = SlackRestoreSurface(gateway, sites=services.sites, clock=services.clock)
+    workflow = RestoreWorkflow(
+        atlassian=services.atlassian,
+        sessions=services.sessions,
+        operations=services.operations,
+        clock=services.clock,
+        sites=services.sites,
+        deciders=services.access,
+        surface=surface,
+    )
+    return workflow, surface
 
 
 def make_gateway(services: Services, web_client: AsyncWebClient) -> SlackGateway:
@@ -91,7 +117,8 @@ def build_app(
     )
     gateway = gateway or make_gateway(services, web_client)
     handlers = CommandHandlers(services, web_client, gateway=gateway)
-    restore = RestoreHandlers(services, web_client, handlers)
+    workflow, surface = make_restore_workflow(services, gateway)
+    restore = RestoreHandlers(services, workflow, web_client)
     # A burst of commands is acknowledged at once but worked through a few at a time: every
     # unbounded request would wait in the HTTP clients' pools, whose bookkeeping grows with
     # the queue and would starve the acknowledgements that share this event loop.
@@ -144,4 +171,11 @@ def build_app(
     restore.register(app)
 
     register_home(app, services)
-    return SlackBot(app=app, commands=handlers, restore=restore, gateway=gateway)
+    return SlackBot(
+        app=app,
+        commands=handlers,
+        restore=restore,
+        gateway=gateway,
+        restore_workflow=workflow,
+        restore_cards=RestoreCards(workflow, surface),
+    )

@@ -24,8 +24,8 @@ from bot.atlassian.models import Backup, BackupStatus, Policy, normalise_product
 from bot.clock import ensure_utc
 from bot.config import SiteDirectory
 from bot.errors import AtlassianError
+from bot.restore.session import RestoreSession
 from bot.runtime import Services
-from bot.sessions import RestoreSession
 from bot.slack.blocks import (
     Block,
     code,

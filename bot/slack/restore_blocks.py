@@ -9,11 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
-from bot.sessions import RestoreSession, SessionState, is_custom_group_check, valid_consents
+from bot.restore.blocking import pending_of
+from bot.restore.facts import BackupFacts
+from bot.restore.session import (
+    RestoreSession,
+    SessionState,
+    is_custom_group_check,
+    valid_consents,
+)
 from bot.slack.blocks import (
     Block,
     Message,
@@ -28,6 +34,7 @@ from bot.slack.blocks import (
     when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
+from bot.slack.restore_texts import mention, still_pending
 
 ACTION_START = "restore_start"
 ACTION_CANCEL = "restore_cancel"
@@ -70,45 +77,6 @@ def parse_answer_action_id(action_id: str) -> tuple[str, str] | None:
         return None
     check, sep, consent = action_id[len(ACTION_ANSWER_PREFIX) :].partition(":")
     return (check, consent) if sep and check and consent else None
-
-
-@dataclass(frozen=True, slots=True)
-class BackupFacts:
-    """What the card shows about the backup, captured when the restore was requested."""
-
-    created_at: datetime | None
-    expiry: datetime | None
-    status: str
-    warning: str | None
-
-    @classmethod
-    def of(cls, backup: Backup, now: datetime) -> BackupFacts:
-        return cls(
-            created_at=backup.created_at,
-            expiry=rules.backup_expiry(backup),
-            status=str(rules.effective_backup_status(backup, now)),
-            warning=rules.restore_warning(backup),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "expiry": self.expiry.isoformat() if self.expiry else None,
-            "status": self.status,
-            "warning": self.warning,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackupFacts:
-        def parse(value: object) -> datetime | None:
-            return datetime.fromisoformat(str(value)) if value else None
-
-        return cls(
-            created_at=parse(data.get("created_at")),
-            expiry=parse(data.get("expiry")),
-            status=str(data.get("status") or "unknown"),
-            warning=data.get("warning"),
-        )
 
 
 def check_meaning(check: str, dest: str, product: str) -> str:
@@ -183,10 +151,6 @@ def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def _mention(user: str | None) -> str:
-    return f"<@{esc(user)}>" if user else "the bot"
-
-
 STATE_LINES = {
     SessionState.AWAITING_START: ":raised_hand: Waiting for an approver to press *Start restore*.",
     SessionState.VALIDATING: ":hourglass_flowing_sand: Atlassian is validating the restore…",
@@ -200,6 +164,25 @@ STATE_LINES = {
     SessionState.EXPIRED: ":hourglass: This request expired: nobody decided within 24 hours. "
     "Start a new one with `/restore start`.",
 }
+
+
+# How a restore ended, by Atlassian's final status: each outcome heads the card in its own
+# words (an incomplete restore must never read as simply finished).
+ENDING_LINES = {
+    "COMPLETE": ":white_check_mark: The restore has finished.",
+    "INCOMPLETE": ":warning: The restore finished incomplete: not everything in the backup "
+    "was restored.",
+    "FAILED": ":x: The restore failed.",
+}
+_ENDING_WORDS = {"COMPLETE": "finished", "INCOMPLETE": "finished incomplete", "FAILED": "failed"}
+
+
+def headline(session: RestoreSession) -> str:
+    """The line that says where the restore stands, by how it ended once it has."""
+    ended = session.state in (SessionState.DONE, SessionState.FAILED)
+    if ended and session.final_status in ENDING_LINES:
+        return ENDING_LINES[session.final_status]
+    return STATE_LINES[session.state]
 
 
 def restore_card(
@@ -229,19 +212,23 @@ def restore_card(
                     f"attachments {_yes_no(session.include_attachments)} · users and groups "
                     f"{_yes_no(session.include_users_and_groups)}",
                 ),
-                ("Requested by", _mention(session.requester)),
+                ("Requested by", mention(session.requester)),
             ]
         ),
     ]
     if facts.warning:
         blocks.append(context(f":warning: {esc(facts.warning)}"))
     blocks.append(divider())
-    state_line = STATE_LINES[session.state]
+    state_line = headline(session)
+    cancelled_by = cancelled_by or session.cancelled_by
     if session.state is SessionState.CANCELLED and cancelled_by:
-        state_line = f":no_entry_sign: Cancelled by {_mention(cancelled_by)}."
+        state_line = f":no_entry_sign: The restore was cancelled by {mention(cancelled_by)}."
     blocks.append(section(state_line))
+    left = pending_of(session) if session.state is SessionState.CANCELLED else None
+    if left is not None:
+        blocks.append(section(f":warning: {still_pending(left, dest)} Nothing was restored."))
     if session.started_by:
-        detail = f"Started by {_mention(session.started_by)}"
+        detail = f"Started by {mention(session.started_by)}"
         if session.restore_id:
             detail += f" · restore {code(session.restore_id)}"
         if session.migration_id:
@@ -277,13 +264,34 @@ def restore_card(
             )
         )
     if session.state in (SessionState.AWAITING_START, SessionState.AWAITING_CONSENT):
-        actions.append(_button("Cancel", ACTION_CANCEL, session.session_id))
+        actions.append(_cancel_button(session, dest))
         blocks.append({"type": "actions", "block_id": "restore_controls", "elements": actions})
         blocks.append(
             context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
         )
-    text = esc(f"{title}: {session.state.value.replace('_', ' ').lower()}")
+    stands = _ENDING_WORDS.get(session.final_status or "") if session.is_final else None
+    text = esc(f"{title}: {stands or session.state.value.replace('_', ' ').lower()}")
     return Message(text=text, blocks=blocks[:50])
+
+
+def _cancel_button(session: RestoreSession, dest: str) -> Block:
+    """Cancel; after validation it first says what Atlassian keeps, and asks to confirm."""
+    left = pending_of(session)
+    if left is None:
+        return _button("Cancel", ACTION_CANCEL, session.session_id)
+    until = f"until {rules.format_time(left.until)}" if left.until else "for about 24 hours"
+    return _button(
+        "Cancel",
+        ACTION_CANCEL,
+        session.session_id,
+        confirm=_confirm(
+            "Cancel after validation?",
+            f"Atlassian offers no way to cancel a validated restore: restore "
+            f"{esc(left.restore_id)} stays waiting for consent there and blocks {dest} "
+            f"{until}. Cancelling here only stops the bot from answering its checks.",
+            "Cancel here",
+        ),
+    )
 
 
 def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Block]:
@@ -305,7 +313,7 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
                 else "Consent given"
             )
             blocks.append(
-                section(f"{meaning}\n:white_check_mark: {verb} by {_mention(answer.get('by'))}.")
+                section(f"{meaning}\n:white_check_mark: {verb} by {mention(answer.get('by'))}.")
             )
             continue
         blocks.append(section(meaning))
@@ -321,10 +329,6 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
             ]
             blocks.append({"type": "actions", "block_id": f"check_{index}", "elements": buttons})
     return blocks
-
-
-def restore_thread_line(session: RestoreSession, line: str) -> Message:
-    return Message(text=line, blocks=[section(line)])
 
 
 # -- the modal ---------------------------------------------------------------------------

@@ -44,8 +44,8 @@ from bot.observability.probes import (
     start_probe_server,
 )
 from bot.observability.sampler import StateSampler
+from bot.restore.session import FINAL_STATES, OPEN_STATES, SessionState
 from bot.runtime import Services, open_services
-from bot.sessions import FINAL_STATES, OPEN_STATES, SessionState
 from bot.slack.app import build_app
 
 log = logging.getLogger(__name__)

@@ -14,17 +14,17 @@ import redis.asyncio as aioredis
 
 from bot.atlassian.models import ConsentCheck, FailedCheck, Product
 from bot.clock import ManualClock
-from bot.sessions import (
+from bot.restore.session import (
     ALLOWED,
     FINAL_STATES,
     OPEN_STATES,
     SYSTEM_ACTOR,
     RestoreSession,
-    RestoreSessionStore,
     SessionState,
-    refusal_message,
     valid_consents,
 )
+from bot.restore.store import RestoreSessionStore
+from bot.slack.restore_texts import refusal_message
 from tests.fixtures.redis_server import RedisServer
 
 S = SessionState
@@ -149,7 +149,7 @@ async def test_every_transition_outside_the_table_is_refused(
         source, "finished" if source in FINAL_STATES else "wrong_state"
     )
     assert result.reason == expected_reason
-    assert result.user_message == refusal_message(expected_reason)
+    assert refusal_message(result.reason) == refusal_message(expected_reason)
     assert await store.get(session.session_id) == session
 
 
@@ -357,8 +357,8 @@ async def test_custom_group_check_takes_accept_or_deny_but_not_both(
     assert not deny.complete
     accept = await store.answer_check(sid, check=ACCEPT_GROUPS, consent=ACCEPT_GROUPS, actor="U0B")
     assert (accept.ok, accept.reason, accept.answered_by) == (False, "already_answered", "U0ANN")
-    assert accept.user_message is not None
-    assert "<@U0ANN>" in accept.user_message
+    told = refusal_message(accept.reason, answered_by=accept.answered_by)
+    assert "<@U0ANN>" in told
     last = await store.answer_check(sid, check=SPACE, consent=SPACE, actor=APPROVER)
     assert last.complete
     assert last.consents == [DENY_GROUPS, SPACE]
@@ -413,7 +413,7 @@ async def test_session_expires_after_the_decision_window(
         session.session_id, to=S.CANCELLED, actor=APPROVER, action="cancel"
     )
     assert (second.ok, second.reason, second.expired_now) == (False, "expired", False)
-    assert second.user_message == refusal_message("expired")
+    assert refusal_message(second.reason) == refusal_message("expired")
 
 
 async def test_session_is_still_open_just_before_the_deadline(
