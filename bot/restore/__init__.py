@@ -13,6 +13,7 @@ from bot.restore.session import (
     Transition,
 )
 from bot.restore.store import RestoreSessionStore
+from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 
 __all__ = [
     "ALLOWED",
@@ -22,8 +23,10 @@ __all__ = [
     "SYSTEM_ACTOR",
     "Answer",
     "AuditEntry",
+    "RestoreRequest",
     "RestoreSession",
     "RestoreSessionStore",
+    "RestoreWorkflow",
     "SessionState",
     "Transition",
 ]

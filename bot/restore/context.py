@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import Final
 
 from bot.atlassian.client import AtlassianClient
 from bot.clock import Clock
@@ -45,10 +45,6 @@ class RestoreContext:
     surface: RestoreSurface
     sleep: Sleep
     leases: Leases
-
-    @property
-    def redis(self) -> Any:
-        return self.sessions.redis
 
     def key(self, suffix: str) -> str:
         return f"{self.sessions.key_prefix}restore:{suffix}"
