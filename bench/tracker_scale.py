@@ -56,6 +56,7 @@ import aiohttp
 import redis
 import redis.asyncio as aioredis
 
+from bot.access import AccessPolicy
 from bot.atlassian import AtlassianClient, RetryPolicy
 from bot.atlassian.models import BackupStatus, OperationStatus, Product, RestoreStatus
 from bot.clock import SystemClock
@@ -72,7 +73,6 @@ from bot.simulator.world import (
     TransferRecord,
     World,
 )
-from bot.slack.access import AccessPolicy
 from bot.slack.app import make_gateway
 from bot.slack.serve import make_web_client
 from bot.slack.tracker_slack import TrackerSlack

@@ -17,6 +17,7 @@ from datetime import timedelta
 import httpx
 import redis.asyncio as aioredis
 
+from bot.access import AccessPolicy
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.retry import RetryPolicy
 from bot.clock import Clock, SystemClock
@@ -24,7 +25,6 @@ from bot.config import Settings, SiteDirectory
 from bot.errors import ConfigError
 from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
-from bot.slack.access import AccessPolicy
 from bot.store.operations import OperationStore
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.access import AccessPolicy, Role
 from bot.slack import commands as cmd
-from bot.slack.access import AccessPolicy, Role
 from bot.slack.commands.grammar import Option, Positional
 from bot.slack.commands.spec import Answer, CommandSet, NotFound, SlashCommand
 from bot.slack.commands.values import ID, SITE

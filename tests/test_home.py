@@ -12,6 +12,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import AccessPolicy
 from bot.atlassian.models import Backup, Policy
 from bot.config import SiteDirectory
 from bot.localslack import SlackDriver, SlackWebApi, view_errors
@@ -23,7 +24,6 @@ from bot.simulator.seed import (
     JIRA_COMPLETE_BACKUP,
     SANDBOX_CLOUD_ID,
 )
-from bot.slack.access import AccessPolicy
 from bot.slack.home import PolicyOverview, home_view, publish_home, register_home
 from bot.store.operations import OperationKind, TrackedOperation
 from tests.fixtures.services import ADMIN

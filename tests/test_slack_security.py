@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from bot.access import Role
 from bot.atlassian.models import OperationStatus, Product, RestoreStatus
 from bot.config import SiteDirectory
 from bot.localslack.driver import Forgery, SlackResponse
@@ -27,7 +28,6 @@ from bot.simulator.seed import (
     STAGING_CLOUD_ID,
 )
 from bot.simulator.world import FailedCheckRecord
-from bot.slack.access import Role
 from bot.slack.commands import REGISTRY, parse_command
 from tests.fixtures.bot_harness import (
     ADMIN,

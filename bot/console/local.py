@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import AccessPolicy
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.versions import ApiVersion
 from bot.background import Background, start_background
@@ -44,7 +45,6 @@ from bot.simulator import (
     World,
 )
 from bot.simulator.seed import DEMO_ADMIN_ACCOUNT_ID
-from bot.slack.access import AccessPolicy
 from bot.slack.app import SlackBot, build_app
 from bot.slack.serve import RunningBot, make_web_client, start_http
 from bot.store.operations import OperationStore

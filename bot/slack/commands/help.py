@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Collection, Sequence
 from typing import Final
 
-from bot.slack.access import Role
+from bot.access import Role
 from bot.slack.commands.grammar import Option, Positional, Several, placeholder, word
 from bot.slack.commands.registry import (
     REGISTRY,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from bot.access import Role
 from bot.atlassian.models import Product
-from bot.slack.access import Role
 from bot.slack.commands.grammar import PRODUCT_OPTION, SITE_OPTION, Option, Positional
 from bot.slack.commands.spec import Answer, CommandSet, NotFound, SlashCommand
 from bot.slack.commands.values import BOOLEAN, DESTINATION, ID

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
+from bot.access import Role
 from bot.config import SiteDirectory
 from bot.errors import UsageError
-from bot.slack.access import Role
 from bot.slack.commands.grammar import Argument, Option, Positional, Several, bind, usage_line
 
 T = TypeVar("T")
