@@ -19,9 +19,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 import redis.asyncio as aioredis
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
@@ -31,37 +33,51 @@ MARKER_TIMEOUT_SECONDS: Final = 0.5
 # Slack's event ids are short upper-case tokens; anything else never becomes a key.
 _EVENT_ID: Final = re.compile(r"^Ev[A-Za-z0-9]{1,40}$")
 
-Middleware = Callable[..., Awaitable[BoltResponse | None]]
 
+class EventOnce(AsyncMiddleware):
+    """A Bolt global middleware that lets each event id through once across replicas.
 
-def once_per_event(redis: aioredis.Redis, key_prefix: str) -> Middleware:
-    """A Bolt global middleware that lets each event id through once across replicas."""
+    A class rather than a decorated function: Bolt calls it directly, without working out
+    which keyword arguments a function wants, a cost every request would pay.
+    """
 
-    async def handle_event_once(
-        body: dict[str, Any], next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
+    def __init__(self, redis: aioredis.Redis, key_prefix: str) -> None:
+        self._redis = redis
+        self._key_prefix = key_prefix
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        body = req.body
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if not isinstance(event_id, str) or not _EVENT_ID.match(event_id):
-            await next()
-            return None
+            return await next()
         try:
             first = await asyncio.wait_for(
-                redis.set(
-                    f"{key_prefix}slack:event:{event_id}", "1", nx=True, ex=MARKER_TTL_SECONDS
+                self._redis.set(
+                    f"{self._key_prefix}slack:event:{event_id}",
+                    "1",
+                    nx=True,
+                    ex=MARKER_TTL_SECONDS,
                 ),
                 MARKER_TIMEOUT_SECONDS,
             )
         except (TimeoutError, aioredis.RedisError, OSError):
             log.warning("could not check whether event %s was seen; handling it", event_id)
-            await next()
-            return None
+            return await next()
         if not first:
             log.info("event %s was already handled; acknowledging the resend", event_id)
             return BoltResponse(status=200, body="")
-        await next()
-        return None
-
-    return handle_event_once
+        return await next()
 
 
-__all__ = ["MARKER_TTL_SECONDS", "once_per_event"]
+def once_per_event(redis: aioredis.Redis, key_prefix: str) -> EventOnce:
+    """The middleware for ``app.middleware``: each event id handled once across replicas."""
+    return EventOnce(redis, key_prefix)
+
+
+__all__ = ["MARKER_TTL_SECONDS", "EventOnce", "once_per_event"]
