@@ -1,8 +1,7 @@
 """What a status card says at each step of starting an operation from a slash command.
 
 Pure functions from ``OperationCard`` to the next card: started (with the id Atlassian
-gave), unconfirmed (Atlassian's answer did not mention it), failed to start, and a change
-announced in the channel.
+gave), failed to start, and a change announced in the channel.
 """
 
 from __future__ import annotations
@@ -31,27 +30,6 @@ def started(view: OperationCard, operation_id: str, status: object, at: Any) -> 
     )
 
 
-def unconfirmed(view: OperationCard, kind: str) -> Message:
-    unknown = OperationCard(
-        kind=view.kind,
-        operation_id="(unconfirmed)",
-        product=view.product,
-        site=view.site,
-        started_by=view.started_by,
-        status="UNKNOWN",
-        started_at=view.started_at,
-        status_message=(
-            f"Atlassian's answer did not mention this backup, so the bot cannot tell whether "
-            f"its {kind} started; check `/backup {kind}s` before trying again."
-            if kind == "export"
-            else f"Atlassian's answer did not mention this backup, so the bot cannot tell "
-            f"whether its {kind} started; check with Atlassian before trying again."
-        ),
-        detail=view.detail,
-    )
-    return blocks.operation_card(unknown)
-
-
 def failed_to_start(view: OperationCard, error: BotError) -> Message:
     failed = OperationCard(
         kind=view.kind,
@@ -67,4 +45,4 @@ def failed_to_start(view: OperationCard, error: BotError) -> Message:
     return blocks.operation_card(failed)
 
 
-__all__ = ["announced", "failed_to_start", "started", "unconfirmed"]
+__all__ = ["announced", "failed_to_start", "started"]
