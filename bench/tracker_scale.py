@@ -73,7 +73,7 @@ from bot.simulator.world import (
     TransferRecord,
     World,
 )
-from bot.slack.app import make_gateway
+from bot.slack.gateway import gateway_for
 from bot.slack.serve import make_web_client
 from bot.slack.tracker_slack import TrackerSlack
 from bot.store.operations import OperationKind, OperationStore
@@ -346,7 +346,7 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
     print(f"\n== {size:,} tracked operations ({setup:.1f} s to set up)")
 
     tracker = Tracker(
-        services, TrackerSlack(make_gateway(services, slack), services), process_id="bench"
+        services, TrackerSlack(gateway_for(services, slack), services), process_id="bench"
     )
     cycles: list[Cycle] = []
     for number in range(QUIET_CYCLES + FINISH_WITHIN_CYCLES + EXTRA_CYCLES):

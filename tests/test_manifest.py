@@ -85,7 +85,6 @@ async def bot(services: Services, slack_api: SlackWebApi) -> SlackBot:
         web_client=web_client,
         signing_secret=None,
         bot_identity=identity,
-        socket_mode=True,
     )
 
 

@@ -35,8 +35,8 @@ from bot.observability.context import (
 from bot.restore.store import RestoreSessionStore
 from bot.simulator.seed import ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP
 from bot.slack import restore_blocks as rb
-from bot.slack.app import make_gateway
 from bot.slack.blocks import info_message
+from bot.slack.gateway import gateway_for
 from bot.slack.instrumentation import InstrumentedApp, classify
 from bot.slack.serve import state_sampler
 from bot.store.leases import Leases
@@ -170,7 +170,7 @@ async def test_gateway_calls_are_counted_by_method_and_outcome(
     """A post, a 429, a send held back by it and a refused edit each land in their series."""
     # The gateway's client carries no retry handler: a 429 must reach the gateway.
     client = AsyncWebClient(token="xoxb-test", base_url=slack_api.url)
-    gateway = make_gateway(bot_harness.services, client)
+    gateway = gateway_for(bot_harness.services, client)
     calls = "backup_bot_slack_api_calls_total"
     before = await scrape(metrics_url(bot_harness))
 

@@ -7,7 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.restore.ports import CardView
 from bot.restore.session import SessionState
 from bot.slack import restore_blocks as rb
-from bot.slack.app import make_gateway
+from bot.slack.gateway import gateway_for
 from bot.slack.restore_surface import RATE_LIMITED_ATTEMPTS, SlackRestoreSurface
 from tests.fixtures.bot_harness import BOT_TOKEN, CHANNEL, BotHarness
 from tests.test_restore_blocks import FACTS, make_session
@@ -27,7 +27,7 @@ async def test_a_rate_limited_card_redraw_waits_the_retry_after_and_goes_through
 
     client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.url)
     surface = SlackRestoreSurface(
-        make_gateway(harness.services, client),
+        gateway_for(harness.services, client),
         sites=harness.services.sites,
         clock=clock,
         sleep=sleep,

@@ -247,7 +247,6 @@ async def socket_mode_bot(harness: BotHarness) -> AsyncIterator[SlackDriver]:
         web_client=web_client,
         signing_secret=None,
         bot_identity=identity,
-        socket_mode=True,
     )
     handler = AsyncSocketModeHandler(bot.app, "xapp-test", web_client=web_client)
     await handler.connect_async()  # type: ignore[no-untyped-call]

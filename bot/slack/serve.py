@@ -324,7 +324,6 @@ async def _serve(
             web_client=web_client,
             signing_secret=signing,
             bot_identity=identity,
-            socket_mode=socket_mode,
         )
         readiness = Readiness(services.redis, stopping=stop)
         background = await start_background(bot, services, web_client)
