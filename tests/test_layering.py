@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-CORE_PACKAGES = ["bot.atlassian", "bot.store", "bot.restore", "bot.tracking", "bot.access"]
+CORE_PACKAGES = [
+    "bot.atlassian",
+    "bot.store",
+    "bot.restore",
+    "bot.tracking",
+    "bot.access",
+    "bot.messages",
+]
 
 
 def _folder(package: str) -> list[Path]:
