@@ -158,7 +158,8 @@ class _SlotStep:
         if run.intent_at is not None:
             found = _started_since(backups, run.intent_at)
             if found is not None:
-                await self._show(policy, found)
+                # Registered with no status, so the tracker announces wherever it got to.
+                await self._show(policy, found, status=None)
                 await self._save(run.next(backup_id=found.backup_id, intent_at=None))
                 return 0
             if self._now < run.intent_at + INTENT_GRACE:
@@ -194,7 +195,7 @@ class _SlotStep:
             # The intent stays: the next step looks for the backup this call may have made.
             log.warning("starting %s's scheduled backup: outcome unknown", policy.policy_id)
             return 0
-        await self._show(policy, backup)
+        await self._show(policy, backup, status=str(backup.status))
         await self._save(
             self._run.next(backup_id=backup.backup_id, intent_at=None, tries=self._run.tries + 1)
         )
@@ -207,7 +208,9 @@ class _SlotStep:
             await self._s._operations.enqueue_once(
                 f"policy:{policy.policy_id}",
                 [NoticePost(Destination.NOTIFY, text, channel=self._schedule.channel)],
-                marker=f"schedule-refused:{policy.policy_id}:{_ms(run.slot)}",
+                # The same wait is said once, however many slots it spans (a daily
+                # schedule under a weekly rule).
+                marker=f"schedule-refused:{policy.policy_id}:{_ms(retry_at)}",
             )
             run = run.next(refusal_announced=True)
         await self._save(run.next(next_try_at=retry_at))
@@ -252,7 +255,7 @@ class _SlotStep:
             marker=f"schedule-{what}:{backup_id}",
         )
 
-    async def _show(self, policy: Policy, backup: Backup) -> None:
+    async def _show(self, policy: Policy, backup: Backup, *, status: str | None) -> None:
         channel = self._schedule.channel
         card_ts: str | None = None
         try:
@@ -269,7 +272,7 @@ class _SlotStep:
             channel=channel if card_ts else None,
             card_ts=card_ts,
             started_by=self._schedule.set_by,
-            status=str(backup.status),
+            status=status,
             policy_id=policy.policy_id,
         )
 
