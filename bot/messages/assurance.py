@@ -264,7 +264,7 @@ def status_text(lines: Sequence[StatusFacts], now: datetime) -> str:
 
 
 def digest_text(lines: Sequence[StatusFacts], now: datetime) -> str:
-    return f":sunrise: Daily backup digest\n{status_text(lines, now)}"
+    return f":sunrise: Daily backup digest, {now:%A %Y-%m-%d}\n{status_text(lines, now)}"
 
 
 __all__ = [
