@@ -785,6 +785,24 @@ async def test_a_recently_restored_backup_is_refused_until_a_date(bot_harness: B
     assert cards(harness) == [first_card]
 
 
+async def test_the_source_site_is_named_before_the_seven_day_rule_in_one_answer(
+    bot_harness: BotHarness,
+) -> None:
+    """`to=acme` for a backup of acme restored yesterday: the site first, the date too."""
+    harness = bot_harness
+    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    await click(harness, rb.ACTION_START)
+    restore_id = (await session(harness, session_id)).restore_id
+    assert restore_id
+    await finish_restore(harness, restore_id)
+
+    response = await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme")
+    text = harness.reply_text(response)
+    assert "taken from acme itself" in text
+    assert "can be restored again from" in text
+    assert text.index("taken from acme itself") < text.index("can be restored again from")
+
+
 async def test_the_source_site_is_refused_as_destination(bot_harness: BotHarness) -> None:
     """Restoring a backup onto the site it was taken from is refused before any call."""
     response = await request_restore(bot_harness, JIRA_COMPLETE_BACKUP, "acme")
