@@ -131,25 +131,35 @@ async def click(
 
 
 async def forged_click(
-    harness: BotHarness, action_id: str, session_id: str, *, user: str = APPROVER
+    harness: BotHarness,
+    action_id: str,
+    session_id: str,
+    *,
+    user: str = APPROVER,
+    team: str | None = None,
+    channel: str = CHANNEL,
+    message_ts: str | None = None,
 ) -> SlackResponse:
-    """A signed block_actions request for a button that is not on the card (any more)."""
+    """A signed block_actions request for a button that is not on the card (any more), or
+    one made, as the request says, in another workspace, channel or message."""
     card = the_card(harness)
     slack = harness.slack
-    response_url = slack.new_response_url(channel=CHANNEL, user=user, message_ts=card.ts)
+    team = team or slack.team_id
+    message_ts = message_ts or card.ts
+    response_url = slack.new_response_url(channel=channel, user=user, message_ts=message_ts)
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": user, "name": user, "team_id": slack.team_id},
+        "user": {"id": user, "username": user, "name": user, "team_id": team},
         "api_app_id": slack.app_id,
         "token": VERIFICATION_TOKEN,
-        "team": {"id": slack.team_id, "domain": slack.team_domain},
+        "team": {"id": team, "domain": slack.team_domain},
         "container": {
             "type": "message",
-            "message_ts": card.ts,
-            "channel_id": CHANNEL,
+            "message_ts": message_ts,
+            "channel_id": channel,
             "is_ephemeral": False,
         },
-        "channel": {"id": CHANNEL, "name": "backups"},
+        "channel": {"id": channel, "name": "backups"},
         "message": slack.message_json(card),
         "state": {"values": {}},
         "response_url": response_url,

@@ -17,8 +17,8 @@ Without either, the EAP (v1) rules apply.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 import enum
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType

@@ -30,7 +30,7 @@ from bot.config import SiteDirectory
 from bot.errors import NotFoundError, RestoreRefused
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
-from bot.restore.clicks import Checking, ClickResult, Decision
+from bot.restore.clicks import Checking, ClickOrigin, ClickResult, Decision
 from bot.restore.context import RestoreContext
 from bot.restore.decisions import Decisions
 from bot.restore.ending import Ending
@@ -67,6 +67,7 @@ class RestoreRequest:
     include_users_and_groups: bool
     requester: str
     channel: str
+    team_id: str | None = None
 
 
 class RestoreWorkflow:
@@ -203,6 +204,7 @@ class RestoreWorkflow:
                 include_users_and_groups=request.include_users_and_groups,
                 requester=request.requester,
                 channel=request.channel,
+                team_id=request.team_id,
             )
 
     async def _sessions_of(
@@ -237,21 +239,30 @@ class RestoreWorkflow:
 
     # -- clicks ----------------------------------------------------------------------------
 
-    async def start_clicked(self, session_id: str, user: str) -> ClickResult:
-        """Start pressed: the one winning click calls create-restore."""
-        return await self._decisions.clicked(Decision.START, session_id, user)
+    async def start_clicked(
+        self, session_id: str, user: str, *, origin: ClickOrigin
+    ) -> ClickResult:
+        """Start pressed on the card ``origin`` names: the one winning click calls
+        create-restore."""
+        return await self._decisions.clicked(Decision.START, session_id, user, origin=origin)
 
     async def answer_clicked(
-        self, session_id: str, user: str, *, check: str, consent: str
+        self, session_id: str, user: str, *, origin: ClickOrigin, check: str, consent: str
     ) -> ClickResult:
         """A consent button: the answer completing the set calls revalidate, once."""
         return await self._decisions.clicked(
-            Decision.CONSENT, session_id, user, check=check, consent=consent
+            Decision.CONSENT, session_id, user, origin=origin, check=check, consent=consent
         )
 
-    async def cancel_clicked(self, session_id: str, user: str) -> ClickResult:
+    async def cancel_clicked(
+        self, session_id: str, user: str, *, origin: ClickOrigin
+    ) -> ClickResult:
         """Cancel pressed: the request ends, nothing is restored."""
-        return await self._decisions.clicked(Decision.CANCEL, session_id, user)
+        return await self._decisions.clicked(Decision.CANCEL, session_id, user, origin=origin)
+
+    async def unknown_action(self, session_id: str, user: str, action: str) -> ClickResult:
+        """A button no card draws: refused and audited, the session left as it is."""
+        return await self._decisions.unknown_action(session_id, user, action)
 
     async def settle(self, checking: Checking) -> ClickResult:
         """What a click Redis did not confirm did, once Redis says (``Checking`` if not yet)."""

@@ -127,7 +127,9 @@ def build_app(
 
     async def handle_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         who = Invocation(
-            user_id=command.get("user_id", ""), channel_id=command.get("channel_id", "")
+            user_id=command.get("user_id", ""),
+            channel_id=command.get("channel_id", ""),
+            team_id=command.get("team_id", ""),
         )
         parsed = cmd.parse_command(
             command.get("command", ""), command.get("text", ""), services.sites

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian import rules
 from bot.atlassian.models import Product
 from bot.errors import BotError
-from bot.restore.clicks import Checking, ClickResult
+from bot.restore.clicks import Checking, ClickOrigin, ClickResult
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
@@ -31,7 +31,7 @@ from bot.slack.handlers import Invocation, Reply, make_reply, run_reporting_fail
 
 log = logging.getLogger(__name__)
 
-ClickWork = Callable[[str, str, str], Awaitable[ClickResult]]
+ClickWork = Callable[[str, str, str, ClickOrigin], Awaitable[ClickResult]]
 
 
 class RestoreHandlers:
@@ -64,6 +64,7 @@ class RestoreHandlers:
                 include_users_and_groups=command.include_users_and_groups,
                 requester=who.user_id,
                 channel=who.channel_id,
+                team_id=who.team_id or None,
             )
         )
 
@@ -84,16 +85,26 @@ class RestoreHandlers:
     ) -> None:
         await self._clicked(ack, body, action, respond, "a consent button", self._answer)
 
-    async def _start(self, session_id: str, user: str, action_id: str) -> ClickResult:
-        return await self._workflow.start_clicked(session_id, user)
+    async def _start(
+        self, session_id: str, user: str, action_id: str, origin: ClickOrigin
+    ) -> ClickResult:
+        return await self._workflow.start_clicked(session_id, user, origin=origin)
 
-    async def _cancel(self, session_id: str, user: str, action_id: str) -> ClickResult:
-        return await self._workflow.cancel_clicked(session_id, user)
+    async def _cancel(
+        self, session_id: str, user: str, action_id: str, origin: ClickOrigin
+    ) -> ClickResult:
+        return await self._workflow.cancel_clicked(session_id, user, origin=origin)
 
-    async def _answer(self, session_id: str, user: str, action_id: str) -> ClickResult:
+    async def _answer(
+        self, session_id: str, user: str, action_id: str, origin: ClickOrigin
+    ) -> ClickResult:
         parsed = rb.parse_answer_action_id(action_id)
-        check, consent = parsed if parsed is not None else ("", "")
-        return await self._workflow.answer_clicked(session_id, user, check=check, consent=consent)
+        if parsed is None:
+            return await self._workflow.unknown_action(session_id, user, action_id)
+        check, consent = parsed
+        return await self._workflow.answer_clicked(
+            session_id, user, origin=origin, check=check, consent=consent
+        )
 
     async def _clicked(
         self,
@@ -111,8 +122,9 @@ class RestoreHandlers:
             reply = make_reply(respond, self._slack, Invocation(user_id=user, channel_id=channel))
             session_id = str(action.get("value", ""))
             action_id = str(action.get("action_id", ""))
+            origin = click_origin(body)
             await run_reporting_failures(
-                what, reply, self._answer_click(reply, work(session_id, user, action_id))
+                what, reply, self._answer_click(reply, work(session_id, user, action_id, origin))
             )
 
     async def _answer_click(self, reply: Reply, click: Awaitable[ClickResult]) -> None:
@@ -237,6 +249,19 @@ class RestoreHandlers:
             include_users_and_groups="users" in options,
         )
         await run_reporting_failures("the restore form", reply, self.start(command, who, reply))
+
+
+def click_origin(body: dict[str, Any]) -> ClickOrigin:
+    """Where Slack says a click was made: its workspace, channel and message."""
+    container = body.get("container") or {}
+    team = body.get("team") or {}
+    channel = body.get("channel") or {}
+    message = body.get("message") or {}
+    return ClickOrigin(
+        team_id=str(team.get("id", "") if isinstance(team, dict) else ""),
+        channel=str(container.get("channel_id") or channel.get("id") or ""),
+        message_ts=str(container.get("message_ts") or message.get("ts") or ""),
+    )
 
 
 async def _no_response_url(**_: Any) -> None:
