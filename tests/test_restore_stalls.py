@@ -19,8 +19,8 @@ from redis.backoff import NoBackoff
 
 from bot.clock import ManualClock
 from bot.errors import StoreUncertain
-from bot.restore.clicks import ClickOrigin
 from bot.restore import scripts
+from bot.restore.clicks import ClickOrigin
 from bot.restore.session import SessionState
 from bot.restore.store import RestoreSessionStore
 from bot.slack import restore_texts as rt

@@ -10,5 +10,9 @@ def click_not_on_its_card() -> str:
     )
 
 
+def unknown_form() -> str:
+    return "The bot does not know this form, so nothing was changed; close it and start again."
+
+
 def click_unknown_button() -> str:
     return "The bot does not know that button, so nothing was changed; use the buttons on the card."

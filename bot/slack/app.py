@@ -37,6 +37,7 @@ from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
 from bot.slack.restore_surface import RestoreCards, SlackRestoreSurface
+from bot.slack.unhandled import AnswerUnhandled, MalformedActions
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,12 @@ def build_app(
         request_verification_enabled=False,
         # Ack first, work after: never process before responding.
         process_before_response=False,
+        # Requests no listener takes reach ``AnswerUnhandled`` instead of Bolt's 404.
+        raise_error_for_unhandled_request=True,
     )
+    runner = app.listener_runner
+    unhandled = AnswerUnhandled(runner.listener_error_handler, services)
+    runner.listener_error_handler = unhandled
     gateway = gateway or gateway_for(services, web_client)
     handlers = CommandHandlers(services, web_client, gateway=gateway)
     workflow, surface = make_restore_workflow(services, gateway)
@@ -165,6 +171,7 @@ def build_app(
                 await run_reporting_failures(what, reply, handlers.execute(parsed, who, reply))
 
     app.middleware(once_per_event(services.redis, services.operations.key_prefix))
+    app.middleware(MalformedActions(unhandled))
     app.command("/backup")(on_command)
     app.command("/restore")(on_command)
     restore.register(app)
