@@ -222,8 +222,11 @@ class RestoreWorkflow:
                 found[restore.restore_id] = session
         return found
 
-    async def restorable_backups(self, product: Product) -> list[Backup]:
-        """The backups of ``product`` that may be restored now, newest first."""
+    async def restorable_backups_and_restores(
+        self, product: Product
+    ) -> tuple[list[Backup], list[Restore]]:
+        """The backups of ``product`` that may be restored now, newest first, and the
+        organisation's restores they were judged by (a form checks its choices by them)."""
         ctx = self._ctx
         now = ctx.clock.now()
         restores = await ctx.atlassian.list_restores()
@@ -235,7 +238,7 @@ class RestoreWorkflow:
                 if rules.restorability(backup, restores, now).allowed:
                     found.append(backup)
         found.sort(key=lambda backup: backup.created_at or now, reverse=True)
-        return found
+        return found, restores
 
     # -- clicks ----------------------------------------------------------------------------
 

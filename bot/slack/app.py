@@ -36,6 +36,7 @@ from bot.slack.home import register_home
 from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
+from bot.slack.restore_modal import RestoreModal
 from bot.slack.restore_surface import RestoreCards, SlackRestoreSurface
 from bot.slack.unhandled import AnswerUnhandled, MalformedActions
 
@@ -122,6 +123,7 @@ def build_app(
     handlers = CommandHandlers(services, web_client, gateway=gateway)
     workflow, surface = make_restore_workflow(services, gateway)
     restore = RestoreHandlers(services, workflow, web_client)
+    restore_form = RestoreModal(services, workflow, web_client)
     # A burst of commands is acknowledged at once but worked through a few at a time: every
     # unbounded request would wait in the HTTP clients' pools, whose bookkeeping grows with
     # the queue and would starve the acknowledgements that share this event loop.
@@ -159,7 +161,7 @@ def build_app(
             # trigger_id lives 3 s: open a loading modal in the ack window, fill it after.
             await ack()
             await run_reporting_failures(
-                "/restore", reply, restore.open_modal(command.get("trigger_id", ""), who)
+                "/restore", reply, restore_form.open(command.get("trigger_id", ""), who)
             )
             return
         await ack()
@@ -175,6 +177,7 @@ def build_app(
     app.command("/backup")(on_command)
     app.command("/restore")(on_command)
     restore.register(app)
+    restore_form.register(app)
 
     register_home(app, services)
     return SlackBot(

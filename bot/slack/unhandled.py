@@ -156,9 +156,7 @@ class AnswerUnhandled(AsyncListenerErrorHandler):
             log.warning("could not audit an unhandled %s request", interaction.kind, exc_info=True)
         if interaction.response_url is None:
             return
-        respond: Callable[..., Awaitable[Any]] = AsyncRespond(
-            response_url=interaction.response_url
-        )
+        respond: Callable[..., Awaitable[Any]] = AsyncRespond(response_url=interaction.response_url)
         try:
             await respond(
                 text=said.click_unknown_button(), response_type="ephemeral", replace_original=False
