@@ -40,3 +40,8 @@ def form_gone() -> str:
 def form_not_yours() -> str:
     return "Only the person who opened this restore form can use it; run `/restore` yourself."
 
+
+def destination_busy(dest: str) -> str:
+    return (
+        f"Another restore onto {dest} is already under way; finish or cancel it on its card first."
+    )

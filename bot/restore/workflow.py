@@ -28,6 +28,7 @@ from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
 from bot.errors import NotFoundError, RestoreRefused
+from bot.messages import restore as said
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
 from bot.restore.clicks import Checking, ClickOrigin, ClickResult, Decision
@@ -68,6 +69,17 @@ class RestoreRequest:
     requester: str
     channel: str
     team_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOffer:
+    """What a restore form offers: the restorable backups of a product, newest first, the
+    organisation's restores they were judged by, and the destinations the bot's own
+    unfinished restores hold."""
+
+    backups: list[Backup]
+    restores: list[Restore]
+    busy_destinations: list[str]
 
 
 class RestoreWorkflow:
@@ -190,10 +202,7 @@ class RestoreWorkflow:
                 )
             # Checked and created under the lease, so two requests cannot both pass.
             if blocking.busy_with(await ctx.sessions.unfinished(), request.dest_cloud_id):
-                raise RestoreRefused(
-                    f"Another restore onto {request.dest_label} is already under way; "
-                    "finish or cancel it on its card first."
-                )
+                raise RestoreRefused(said.destination_busy(request.dest_label))
             return await ctx.sessions.create(
                 backup_id=backup.backup_id,
                 product=product,
@@ -222,11 +231,8 @@ class RestoreWorkflow:
                 found[restore.restore_id] = session
         return found
 
-    async def restorable_backups_and_restores(
-        self, product: Product
-    ) -> tuple[list[Backup], list[Restore]]:
-        """The backups of ``product`` that may be restored now, newest first, and the
-        organisation's restores they were judged by (a form checks its choices by them)."""
+    async def offer(self, product: Product) -> RestoreOffer:
+        """What a restore form offers for ``product`` now, and what its choices are checked by."""
         ctx = self._ctx
         now = ctx.clock.now()
         restores = await ctx.atlassian.list_restores()
@@ -238,7 +244,8 @@ class RestoreWorkflow:
                 if rules.restorability(backup, restores, now).allowed:
                     found.append(backup)
         found.sort(key=lambda backup: backup.created_at or now, reverse=True)
-        return found, restores
+        busy = sorted({s.dest_cloud_id for s in await ctx.sessions.unfinished()})
+        return RestoreOffer(backups=found, restores=restores, busy_destinations=busy)
 
     # -- clicks ----------------------------------------------------------------------------
 
@@ -317,4 +324,4 @@ class RestoreWorkflow:
         return await self._ending.card_for(operation, restore, report_url)
 
 
-__all__ = ["DESTINATION_LEASE", "RestoreRequest", "RestoreWorkflow"]
+__all__ = ["DESTINATION_LEASE", "RestoreOffer", "RestoreRequest", "RestoreWorkflow"]

@@ -16,7 +16,7 @@ the Redis TTL only cleans up records no one reads again.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -32,6 +32,7 @@ from bot.messages import restore as said
 from bot.restore import blocking
 from bot.restore.facts import has_attachments
 from bot.restore.session import UtcTime
+from bot.restore.workflow import RestoreOffer
 from bot.slack import restore_blocks as rb
 
 #: How long a form may be worked on after it was opened; older, it is refused.
@@ -57,6 +58,7 @@ class RestoreForm(BaseModel):
     # Each offered backup's retention (seconds), which its model keeps out of its fields.
     retentions: list[float | None] = []
     restores: list[Restore] = []
+    busy_destinations: list[str] = []
     picked: int | None = None
 
     def offered(self) -> list[Backup]:
@@ -74,15 +76,14 @@ class RestoreForm(BaseModel):
     def expired(self, now: datetime) -> bool:
         return now - self.opened_at >= FORM_LIFETIME
 
-    def offer(
-        self, product: Product, backups: Sequence[Backup], restores: Sequence[Restore]
-    ) -> None:
+    def offer(self, product: Product, offer: RestoreOffer) -> None:
         self.product = product
-        self.backups = list(backups[:100])
+        self.backups = list(offer.backups[:100])
         self.retentions = [
             b.retention.total_seconds() if b.retention is not None else None for b in self.backups
         ]
-        self.restores = list(restores)
+        self.restores = list(offer.restores)
+        self.busy_destinations = list(offer.busy_destinations)
         self.picked = None
 
     def picked_backup(self) -> Backup | None:
@@ -226,7 +227,13 @@ def check_submission(
         rules.Concern.OPTIONS: sub.options_block,
         rules.Concern.BACKUP: rb.BLOCK_BACKUP,
     }
-    for problem in verdict.problems:
+    problems = list(verdict.problems)
+    if dest.lower() in {busy.lower() for busy in form.busy_destinations}:
+        busy = rules.Problem(
+            rules.Concern.DESTINATION, said.destination_busy(offered[dest.lower()])
+        )
+        problems.insert(0, busy)
+    for problem in problems:
         block = field_of[problem.concern]
         said_already = errors.get(block)
         errors[block] = f"{said_already} {problem.reason}" if said_already else problem.reason

@@ -24,7 +24,7 @@ from bot.atlassian import rules
 from bot.atlassian.models import Product
 from bot.errors import BotError
 from bot.messages import restore as said
-from bot.restore.workflow import RestoreRequest, RestoreWorkflow
+from bot.restore.workflow import RestoreOffer, RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import restore_blocks as rb
@@ -146,10 +146,10 @@ class RestoreModal:
                 return
             await self._slack.views_update(view_id=form.view_id, view=rb.loading_modal())
             try:
-                backups, restores = await self._workflow.restorable_backups_and_restores(product)
+                form.offer(product, await self._workflow.offer(product))
             except BotError as exc:
-                backups, restores, note = [], [], exc.user_message
-            form.offer(product, backups, restores)
+                form.offer(product, RestoreOffer(backups=[], restores=[], busy_destinations=[]))
+                note = exc.user_message
         elif action_id == rb.ACTION_BACKUP:
             form.picked = form.find(rb.parse_backup_option_value(selected)[0])
         await self._forms.save(form)
