@@ -106,16 +106,9 @@ class RestoreModal:
 
     async def _tell(self, form: RestoreForm | None, user: str, why: str) -> None:
         """Say ``why`` to ``user`` alone in the form's channel (unknown form: nowhere to say)."""
-        if form is None:
-            return
-        try:
-            await self._slack.chat_postEphemeral(
-                channel=form.channel,
-                user=user,
-                **blocks.error_message(why, trusted=True).as_kwargs(),
-            )
-        except SlackApiError:
-            log.warning("could not answer %s privately in %s", user, form.channel, exc_info=True)
+        if form is not None:
+            who = Invocation(user_id=user, channel_id=form.channel, team_id=form.team_id)
+            await self._ephemeral(who)(blocks.error_message(why, trusted=True))
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -129,11 +122,10 @@ class RestoreModal:
                 await self._audit_refusal(body, why)
                 await self._tell(form, user, why)
                 return
-            try:
-                await self._changed(form, action)
-            except Exception:
-                # A form action has no response_url: the log is the only place left to tell.
-                log.exception("could not redraw the restore form")
+            who = Invocation(user_id=user, channel_id=form.channel, team_id=form.team_id)
+            await run_reporting_failures(
+                "the restore form", self._ephemeral(who), self._changed(form, action)
+            )
 
     async def _changed(self, form: RestoreForm, action: dict[str, Any]) -> None:
         action_id = str(action.get("action_id", ""))
@@ -216,10 +208,10 @@ class RestoreModal:
         async def requested() -> None:
             await self._workflow.request(request)
 
-        await run_reporting_failures("the restore form", self._ephemeral(form, who), requested())
+        await run_reporting_failures("the restore form", self._ephemeral(who), requested())
 
-    def _ephemeral(self, form: RestoreForm, who: Invocation) -> Reply:
-        """A form has no response_url: answers after its ack go privately to its channel."""
+    def _ephemeral(self, who: Invocation) -> Reply:
+        """A form has no response_url: what is said after its ack goes privately to its channel."""
 
         async def reply(message: blocks.Message) -> None:
             try:
@@ -227,7 +219,7 @@ class RestoreModal:
                     channel=who.channel_id, user=who.user_id, **message.as_kwargs()
                 )
             except SlackApiError:
-                log.warning("could not answer %s privately in %s", who.user_id, form.channel)
+                log.warning("could not answer %s privately in %s", who.user_id, who.channel_id)
 
         return reply
 
