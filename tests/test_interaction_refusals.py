@@ -94,6 +94,20 @@ def unknown_button(harness: BotHarness, response_url: str, **changes: Any) -> di
     return {key: value for key, value in payload.items() if value is not None}
 
 
+def interaction(harness: BotHarness, kind: str, user: str, **fields: Any) -> dict[str, Any]:
+    """A payload of ``kind`` from ``user`` in the harness's workspace, with ``fields``."""
+    slack = harness.slack
+    return {
+        "type": kind,
+        "team": {"id": slack.team_id, "domain": slack.team_domain},
+        "user": {"id": user, "username": user, "team_id": slack.team_id},
+        "api_app_id": slack.app_id,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": slack.issue_trigger_id(user),
+        **fields,
+    }
+
+
 async def refusals_since(harness: BotHarness, seen: int) -> list[dict[str, str]]:
     entries = await audit_entries(harness)
     return [e for e in entries[seen:] if e["outcome"] == "refused"]
@@ -147,17 +161,9 @@ async def test_a_form_the_bot_does_not_know_is_answered_inside_it_and_audited(
 ) -> None:
     """A view_submission with an unknown callback_id: 200, the form says so, audited."""
     harness = bot_harness
-    slack = harness.slack
     seen = len(await audit_entries(harness))
-    payload = {
-        "type": "view_submission",
-        "team": {"id": slack.team_id, "domain": slack.team_domain},
-        "user": {"id": ADMIN, "username": ADMIN, "team_id": slack.team_id},
-        "api_app_id": slack.app_id,
-        "token": VERIFICATION_TOKEN,
-        "trigger_id": slack.issue_trigger_id(ADMIN),
-        "view": {"id": "V0UNKNOWN", "type": "modal", "callback_id": "wire_money", "state": {}},
-    }
+    view = {"id": "V0UNKNOWN", "type": "modal", "callback_id": "wire_money", "state": {}}
+    payload = interaction(harness, "view_submission", ADMIN, view=view)
     response = await harness.driver.post_signed(signed_payload(payload))
     assert response.status == 200, response.text
     await harness.settle()
@@ -172,18 +178,10 @@ async def test_a_shortcut_the_bot_does_not_define_is_acknowledged_and_audited(
 ) -> None:
     """A global shortcut with an unknown callback_id gets 200, not 404, and an audit line."""
     harness = bot_harness
-    slack = harness.slack
     seen = len(await audit_entries(harness))
-    payload = {
-        "type": "shortcut",
-        "team": {"id": slack.team_id, "domain": slack.team_domain},
-        "user": {"id": VIEWER, "username": VIEWER, "team_id": slack.team_id},
-        "api_app_id": slack.app_id,
-        "token": VERIFICATION_TOKEN,
-        "callback_id": "delete_everything",
-        "trigger_id": slack.issue_trigger_id(VIEWER),
-        "action_ts": "1.0",
-    }
+    payload = interaction(
+        harness, "shortcut", VIEWER, callback_id="delete_everything", action_ts="1.0"
+    )
     response = await harness.driver.post_signed(signed_payload(payload))
     assert response.status == 200, response.text
     await harness.settle()

@@ -775,14 +775,20 @@ async def test_a_backup_still_in_progress_is_refused(bot_harness: BotHarness) ->
     await assert_refused(harness, response, running.backup_id, "in progress")
 
 
-async def test_a_recently_restored_backup_is_refused_until_a_date(bot_harness: BotHarness) -> None:
-    """A backup restored within 7 days is refused, naming when it becomes possible."""
-    harness = bot_harness
+async def restored_once(harness: BotHarness) -> str:
+    """The Jira backup restored onto acme-sandbox, to its end; the restore's id."""
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     await click(harness, rb.ACTION_START)
     restore_id = (await session(harness, session_id)).restore_id
     assert restore_id
     await finish_restore(harness, restore_id)
+    return restore_id
+
+
+async def test_a_recently_restored_backup_is_refused_until_a_date(bot_harness: BotHarness) -> None:
+    """A backup restored within 7 days is refused, naming when it becomes possible."""
+    harness = bot_harness
+    restore_id = await restored_once(harness)
     creates_before = len(create_calls(harness))
     first_card = the_card(harness)
 
@@ -800,11 +806,7 @@ async def test_the_source_site_is_named_before_the_seven_day_rule_in_one_answer(
 ) -> None:
     """`to=acme` for a backup of acme restored yesterday: the site first, the date too."""
     harness = bot_harness
-    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
-    await click(harness, rb.ACTION_START)
-    restore_id = (await session(harness, session_id)).restore_id
-    assert restore_id
-    await finish_restore(harness, restore_id)
+    await restored_once(harness)
 
     response = await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme")
     text = harness.reply_text(response)
