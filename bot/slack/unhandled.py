@@ -7,7 +7,11 @@ matchers never match them; so the app runs with ``raise_error_for_unhandled_requ
 this error handler takes Bolt's ``BoltUnhandledRequestError``: Slack gets 200 at once, and
 after the ack the interaction is audited as refused and its sender told why, through the
 request's ``response_url`` when it has one. An unknown form is answered inside the form.
-Every other error goes on to the handler it wraps.
+
+Slash commands and events are left with Bolt's 404 and one warning line: Slack sends only
+the commands the manifest declares and the events it subscribes to, so one without a
+listener is a manifest out of step with the code (tests/test_manifest.py), not a person
+to answer. Every other error goes on to the handler it wraps.
 
 A refused request costs one audit entry (bounded like every audit entry) and, where there
 is someone to answer, one private reply: no Atlassian call, no session read.
@@ -38,7 +42,9 @@ from bot.runtime import Services
 log = logging.getLogger(__name__)
 
 #: Requests that are no one's decision: nothing to audit or answer, only to acknowledge.
-_NOT_DECISIONS: Final = frozenset({"event_callback", "view_closed", "block_suggestion"})
+_NOT_DECISIONS: Final = frozenset({"view_closed", "block_suggestion"})
+#: Requests Slack sends only as the manifest declares them: a missing listener stays a 404.
+_DECLARED: Final = frozenset({"event_callback", "slash_command", "url_verification"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ class UnhandledInteraction:
     def of(cls, body: object) -> UnhandledInteraction:
         if not isinstance(body, dict):
             return cls("unknown", "", "", "", None)
-        kind = str(body.get("type") or "unknown")
+        kind = "slash_command" if "command" in body else str(body.get("type") or "unknown")
         user = body.get("user") or {}
         user_id = user.get("id", "") if isinstance(user, dict) else ""
         actions = body.get("actions")
@@ -63,7 +69,13 @@ class UnhandledInteraction:
         action = action if isinstance(action, dict) else {}
         view = body.get("view") or {}
         view = view if isinstance(view, dict) else {}
-        name = action.get("action_id") or view.get("callback_id") or body.get("callback_id")
+        name = (
+            action.get("action_id")
+            or view.get("callback_id")
+            or body.get("callback_id")
+            or body.get("command")
+            or (body.get("event") or {}).get("type")
+        )
         if not name and kind == "block_actions":
             name = "(no actions)"
         response_url = body.get("response_url")
@@ -78,6 +90,10 @@ class UnhandledInteraction:
     @property
     def is_decision(self) -> bool:
         return self.kind not in _NOT_DECISIONS
+
+    @property
+    def is_declared_by_the_manifest(self) -> bool:
+        return self.kind in _DECLARED
 
 
 def acknowledgement(interaction: UnhandledInteraction) -> BoltResponse:
@@ -123,13 +139,16 @@ class AnswerUnhandled(AsyncListenerErrorHandler):
         if not isinstance(error, BoltUnhandledRequestError) or response is None:
             await self._inner.handle(error=error, request=request, response=response)
             return
-        ack = self.take(request)
+        interaction = UnhandledInteraction.of(request.body)
+        if interaction.is_declared_by_the_manifest:
+            log.warning("no listener for the %s %.100s", interaction.kind, interaction.name)
+            return
+        ack = self.take(interaction)
         response.status, response.headers, response.body = ack.status, ack.headers, ack.body
 
-    def take(self, request: AsyncBoltRequest) -> BoltResponse:
-        """Acknowledge ``request`` as one the bot does not handle; refuse it after the ack."""
+    def take(self, interaction: UnhandledInteraction) -> BoltResponse:
+        """Acknowledge ``interaction`` as one the bot does not handle; refuse it after the ack."""
         note_outcome(Outcome.REFUSED)
-        interaction = UnhandledInteraction.of(request.body)
         log.info("acknowledged an unhandled %s (%.100s)", interaction.kind, interaction.name)
         if interaction.is_decision:
             self._after_ack(self._refuse(interaction))
@@ -186,7 +205,7 @@ class MalformedActions(AsyncMiddleware):
         if isinstance(body, dict) and body.get("type") == "block_actions":
             actions = body.get("actions")
             if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
-                return self._unhandled.take(req)
+                return self._unhandled.take(UnhandledInteraction.of(body))
         return await next()
 
 
