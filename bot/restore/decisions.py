@@ -1,6 +1,7 @@
 """The decisions people make on a restore card — Start, consent, Cancel — each made once.
 
-A click is checked against the access rules, then put to the store as one atomic decision
+A click is checked against where its session's card is (workspace, channel, message) and
+the access rules, on the session read once, then put to the store as one atomic decision
 under a request id of its own. Only the click whose decision won makes the API call it
 owes, holding the session's call lease; before calling it reads the session again, so a
 call already made by someone else (recovery, after a long stall) is never made twice.
