@@ -3,7 +3,7 @@
 For each policy: the newest COMPLETE backup (age, expiry), the newest restorable backup
 (the data after it is what a restore now would lose), the next run (the bot's schedule,
 Atlassian's under v2, or else when the rules next allow one) and the restores open on the
-policy's site for that product, with those waiting for consent.
+policy's site for that product (from it or onto it), with those waiting for consent.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class StatusReport:
         mine = [
             s
             for s in sessions
-            if s.dest_cloud_id == policy.cloud_id and str(s.product) == str(policy.product)
+            if policy.cloud_id in (s.dest_cloud_id, s.source_cloud_id)
+            and str(s.product) == str(policy.product)
         ]
         return StatusFacts(
             policy=policy_name(policy, self._sites),
