@@ -227,7 +227,9 @@ def status_line(facts: StatusFacts, now: datetime) -> str:
         last = "no complete backup"
     else:
         backup_id, taken, expires = facts.last_complete
-        expiry = f", expires {when(expires)}" if expires is not None else ""
+        expiry = ""
+        if expires is not None:
+            expiry = f", {'expired' if expires <= now else 'expires'} {when(expires)}"
         last = f"last complete {code(backup_id)} {span(now - taken)} old{expiry}"
     if facts.restorable_since is None:
         loss = ":red_circle: nothing to restore"
