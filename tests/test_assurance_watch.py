@@ -150,3 +150,22 @@ async def test_status_answers_could_we_restore_today_in_one_message(
     assert "restoring now loses" in text
     assert "last complete" in text
     assert CHANNEL not in text
+
+
+@pytest.mark.parametrize(
+    ("api_version", "next_step"),
+    [
+        ("v1", f"/backup schedule {ACME_JIRA_POLICY} weekly"),
+        ("v2", f"Check Atlassian's schedule with `/backup policy show {ACME_JIRA_POLICY}`"),
+    ],
+)
+async def test_the_freshness_alert_says_what_to_do_under_each_api_version(
+    make_bot_harness: HarnessFactory, next_step: str
+) -> None:
+    """The demo's 8-day-old backups: on v1 the bot offers its schedule, on v2 it points at
+    Atlassian's (the idle-policy nudge is this alert now: one rule, one message)."""
+    harness = await make_bot_harness(bot_notify_channel=NOTIFY_CHANNEL)
+    await wired_tracker(harness, "bot-0").poll_once()
+    alerts = said(harness, "no complete backup from the last 8 days")
+    assert len(alerts) == 1, alerts
+    assert next_step in alerts[0]

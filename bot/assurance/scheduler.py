@@ -123,8 +123,11 @@ def _idle_until(run: SlotRun, now: datetime) -> bool:
     """Nothing to do for this slot now (done, or waiting for a time not reached yet)."""
     if run.done:
         return True
+    if run.intent_at is not None:
+        return False
     waiting = run.next_try_at is not None and now < run.next_try_at
-    return waiting and run.intent_at is None and run.backup_id is None
+    # A backup that ended and was announced only waits for its retry time.
+    return waiting and (run.backup_id is None or run.settled_backup_id == run.backup_id)
 
 
 class _SlotStep:
