@@ -169,3 +169,17 @@ async def test_the_freshness_alert_says_what_to_do_under_each_api_version(
     alerts = said(harness, "no complete backup from the last 8 days")
     assert len(alerts) == 1, alerts
     assert next_step in alerts[0]
+
+
+async def test_status_names_the_next_scheduled_run(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """With a schedule set, the Jira line gives the data a restore now would lose and the
+    schedule's next slot."""
+    harness = await make_bot_harness()
+    await harness.slash(f"schedule {ACME_JIRA_POLICY} weekly day=wed at=05:00")
+    text = harness.reply_text(await harness.slash("status"))
+    jira = next(line for line in text.splitlines() if ACME_JIRA_POLICY in line)
+    assert "restoring now loses 8 days" in jira
+    assert "next scheduled run" in jira
+    assert "2026-11-04 05:00 UTC" in jira

@@ -50,23 +50,33 @@ def is_restorable(backup: Backup, now: datetime) -> bool:
     return status in rules.RESTORABLE_BACKUP_STATUSES and not rules.is_expired_by_time(backup, now)
 
 
+def newest_complete(backups: Sequence[Backup]) -> Backup | None:
+    """The newest backup that completed, even if it has expired since."""
+    return _newest([b for b in backups if b.status in _ONCE_COMPLETE])
+
+
+def newest_restorable(backups: Sequence[Backup], now: datetime) -> Backup | None:
+    return _newest([b for b in backups if is_restorable(b, now)])
+
+
 def assess(backups: Sequence[Backup], now: datetime, max_age: timedelta) -> Assessment:
     """How well ``backups`` (one policy's, any order) cover it at ``now``."""
-    complete = [b for b in backups if b.status == BackupStatus.COMPLETE]
-    restorable = [b for b in backups if is_restorable(b, now)]
     fresh = [
         b
-        for b in complete
-        if is_restorable(b, now) and (moment := taken_at(b)) is not None and now - moment < max_age
+        for b in backups
+        if b.status == BackupStatus.COMPLETE
+        and is_restorable(b, now)
+        and (moment := taken_at(b)) is not None
+        and now - moment < max_age
     ]
-    last_complete = _newest([b for b in backups if b.status in _ONCE_COMPLETE])
+    restorable = newest_restorable(backups, now)
     if fresh:
         coverage = Coverage.COVERED
-    elif restorable:
+    elif restorable is not None:
         coverage = Coverage.STALE
     else:
         coverage = Coverage.UNRESTORABLE
-    return Assessment(coverage, last_complete, _newest(restorable))
+    return Assessment(coverage, newest_complete(backups), restorable)
 
 
 # An EXPIRED backup was complete once: it still says when the policy last backed up.
@@ -117,6 +127,8 @@ __all__ = [
     "SizeDrop",
     "assess",
     "is_restorable",
+    "newest_complete",
+    "newest_restorable",
     "size_drop",
     "size_of",
     "taken_at",

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.assurance.coverage import assess, taken_at
+from bot.assurance.coverage import newest_complete, newest_restorable, taken_at
 from bot.assurance.scheduler import policy_name
 from bot.assurance.store import ScheduleStore
 from bot.atlassian import rules
@@ -63,13 +63,11 @@ class StatusReport:
         sessions: Sequence[RestoreSession],
         now: datetime,
     ) -> StatusFacts:
-        profile = self._atlassian.profile
-        assessment = assess(backups, now, profile.rules.retention)
-        last = assessment.last_complete
+        last = newest_complete(backups)
         last_complete = None
         if last is not None and (taken := taken_at(last)) is not None:
             last_complete = (last.backup_id, taken, rules.backup_expiry(last))
-        restorable = assessment.newest_restorable
+        restorable = newest_restorable(backups, now)
         next_at, kind = await self._next_run(policy, backups, now)
         mine = [
             s

@@ -120,10 +120,6 @@ def schedules_refused_on_v2(api_name: str, policy_id: str) -> str:
     )
 
 
-def schedule_change_refused(who_can: str) -> str:
-    return f"Only bot admins may change backup schedules; {who_can}"
-
-
 def scheduled_run_refused(policy: PolicyName, reason: str, retry_at: datetime) -> str:
     return (
         f":hourglass: The scheduled backup of {policy} cannot start yet: {esc(reason)} "
@@ -280,7 +276,6 @@ __all__ = [
     "digest_text",
     "no_schedules",
     "nothing_restorable",
-    "schedule_change_refused",
     "schedule_line",
     "schedule_off",
     "schedule_set",
