@@ -276,3 +276,21 @@ async def test_slots_follow_the_schedules_time_zone_across_daylight_saving() -> 
     assert summer == datetime(2026, 3, 30, 4, 0, tzinfo=UTC)
     assert schedule.latest_slot(summer + timedelta(hours=1)) == summer
     assert schedule.latest_slot(datetime(2026, 3, 1, 12, tzinfo=UTC)) is None
+
+
+async def test_a_start_atlassian_refuses_is_said_once_per_slot_and_tried_again(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """Atlassian answers the first three starts with a conflict: one message for the slot,
+    then the backup runs when Atlassian takes it."""
+    bots = await replicas(make_bot_harness)
+    first = bots[0].harness
+    start = first.simulator.clock.now()
+    first.simulator.world.faults.queue(status=409, count=3, method="POST", path_contains="backups")
+    await first.slash(f"schedule {ACME_JIRA_POLICY} weekly day=mon")
+
+    await run_for(bots, timedelta(days=1), step=timedelta(minutes=10))
+
+    refusals = texts(first, CHANNEL, "cannot start yet")
+    assert len(refusals) == 1, refusals
+    assert len(policy_backups_since(first, start)) == 1

@@ -6,9 +6,11 @@ as the slot's ``SlotRun`` under that lease, so however many processes step, one 
 
 1. Due, nothing started: check the rules (``rules.may_run_backup``). A refusal is announced
    once in the schedule's channel with why and when the bot tries again (the moment the
-   rules allow it, plus ``RULE_MARGIN`` for the clocks of Atlassian and the bot); a refusal
+   rules allow it, plus ``RULE_MARGIN`` for the clocks of Atlassian and the bot); a rule
    that lifts within ``QUIET_WAIT`` is waited out without a word, so a weekly slot a little
-   short of 7 days after last week's backup does not speak every week.
+   short of 7 days after last week's backup does not speak every week. A refusal with no
+   known end (a backup still running, Atlassian refusing the start) is said once per slot
+   and looked at again every ``RECHECK``.
 2. Allowed: save the intent, start the backup, post the usual card, register it with the
    tracker (which follows the card to its end), save the backup id.
 3. The slot's backup ended FAILED or INCOMPLETE: announce the retry in the card's thread
@@ -181,7 +183,9 @@ class _SlotStep:
                 if verdict.possible_from is not None
                 else self._now + RECHECK
             )
-            await self._refused(policy, run, verdict.reason, retry_at)
+            await self._refused(
+                policy, run, verdict.reason, retry_at, lifts_at=verdict.possible_from
+            )
             return 0
         if not await self._save(run.next(intent_at=self._now, next_try_at=None)):
             return 0
@@ -191,7 +195,11 @@ class _SlotStep:
             )
         except (RuleViolation, ConflictError) as exc:
             await self._refused(
-                policy, self._run.next(intent_at=None), exc.user_message, self._now + RECHECK
+                policy,
+                self._run.next(intent_at=None),
+                exc.user_message,
+                self._now + RECHECK,
+                lifts_at=None,
             )
             return 0
         except OutcomeUnknown:
@@ -204,16 +212,26 @@ class _SlotStep:
         )
         return 1
 
-    async def _refused(self, policy: Policy, run: SlotRun, reason: str, retry_at: datetime) -> None:
-        quiet = retry_at - self._now <= QUIET_WAIT
+    async def _refused(
+        self,
+        policy: Policy,
+        run: SlotRun,
+        reason: str,
+        retry_at: datetime,
+        *,
+        lifts_at: datetime | None,
+    ) -> None:
+        """Wait until ``retry_at``; say why once, unless the rule lifts (``lifts_at``) soon."""
+        quiet = lifts_at is not None and lifts_at - self._now <= QUIET_WAIT
         if not run.refusal_announced and not quiet:
             text = words.scheduled_run_refused(self._name(policy), reason, retry_at)
+            # A known wait is said once however many slots it spans (a daily schedule under
+            # a weekly rule); a wait of unknown length once per slot.
+            about = _ms(lifts_at) if lifts_at is not None else f"slot-{_ms(run.slot)}"
             await self._s._operations.enqueue_once(
                 f"policy:{policy.policy_id}",
                 [NoticePost(Destination.NOTIFY, text, channel=self._schedule.channel)],
-                # The same wait is said once, however many slots it spans (a daily
-                # schedule under a weekly rule).
-                marker=f"schedule-refused:{policy.policy_id}:{_ms(retry_at)}",
+                marker=f"schedule-refused:{policy.policy_id}:{about}",
             )
             run = run.next(refusal_announced=True)
         await self._save(run.next(next_try_at=retry_at))
