@@ -27,6 +27,7 @@ second start meanwhile.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -57,6 +58,18 @@ INTENT_GRACE: Final = timedelta(minutes=5)
 _UNFINISHED: Final = frozenset({BackupStatus.IN_PROGRESS, BackupStatus.CREATED})
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What the work on a slot uses."""
+
+    schedules: ScheduleStore
+    operations: OperationStore
+    atlassian: AtlassianClient
+    cards: BackupCards
+    sites: SiteDirectory
+    tries: int
+
+
 class Scheduler:
     """Runs the backups of the bot's schedules; any number of processes may step it."""
 
@@ -72,14 +85,11 @@ class Scheduler:
         process_id: str,
         tries: int = 3,
     ) -> None:
+        self._parts = _Parts(schedules, operations, atlassian, cards, sites, tries)
         self._schedules = schedules
-        self._operations = operations
         self._atlassian = atlassian
-        self._cards = cards
         self._clock = clock
-        self._sites = sites
         self._holder = process_id.replace("|", "/")
-        self._tries = tries
 
     @property
     def active(self) -> bool:
@@ -117,7 +127,8 @@ class Scheduler:
             run = await self._schedules.run_of(schedule.policy_id)
             if run is None or run.slot < slot:
                 run = SlotRun(slot=slot)
-            return await _SlotStep(self, schedule, run, lease).advance()
+            step = _SlotStep(self._parts, schedule, run, lease, self._clock.now())
+            return await step.advance()
         return 0  # pragma: no cover - hold() always yields
 
 
@@ -136,16 +147,16 @@ class _SlotStep:
     """One holder's work on one slot, under the schedule's lease."""
 
     def __init__(
-        self, scheduler: Scheduler, schedule: BackupSchedule, run: SlotRun, lease: Lease
+        self, parts: _Parts, schedule: BackupSchedule, run: SlotRun, lease: Lease, now: datetime
     ) -> None:
-        self._s = scheduler
+        self._p = parts
         self._schedule = schedule
         self._run = run
         self._lease = lease
-        self._now = scheduler._clock.now()
+        self._now = now
 
     async def _save(self, run: SlotRun) -> bool:
-        saved = await self._s._schedules.save_run(self._schedule.policy_id, run, self._lease)
+        saved = await self._p.schedules.save_run(self._schedule.policy_id, run, self._lease)
         if saved:
             self._run = run
         else:
@@ -156,8 +167,8 @@ class _SlotStep:
         run = self._run
         if run.done:
             return 0
-        policy = await self._s._atlassian.get_policy(self._schedule.policy_id)
-        backups = await self._s._atlassian.list_backups(policy.policy_id)
+        policy = await self._p.atlassian.get_policy(self._schedule.policy_id)
+        backups = await self._p.atlassian.list_backups(policy.policy_id)
         if run.backup_id is not None:
             return await self._follow(policy, backups, run.backup_id)
         if run.intent_at is not None:
@@ -175,7 +186,7 @@ class _SlotStep:
         return await self._start(policy, backups, run)
 
     async def _start(self, policy: Policy, backups: list[Backup], run: SlotRun) -> int:
-        profile = self._s._atlassian.profile
+        profile = self._p.atlassian.profile
         verdict = rules.may_run_backup(backups, self._now, rules=profile.rules)
         if not verdict.allowed:
             retry_at = (
@@ -190,7 +201,7 @@ class _SlotStep:
         if not await self._save(run.next(intent_at=self._now, next_try_at=None)):
             return 0
         try:
-            backup = await self._s._atlassian.run_backup(
+            backup = await self._p.atlassian.run_backup(
                 policy_id=policy.policy_id, cloud_id=policy.cloud_id
             )
         except (RuleViolation, ConflictError) as exc:
@@ -228,7 +239,7 @@ class _SlotStep:
             # A known wait is said once however many slots it spans (a daily schedule under
             # a weekly rule); a wait of unknown length once per slot.
             about = _ms(lifts_at) if lifts_at is not None else f"slot-{_ms(run.slot)}"
-            await self._s._operations.enqueue_once(
+            await self._p.operations.enqueue_once(
                 f"policy:{policy.policy_id}",
                 [NoticePost(Destination.NOTIFY, text, channel=self._schedule.channel)],
                 marker=f"schedule-refused:{policy.policy_id}:{about}",
@@ -240,7 +251,7 @@ class _SlotStep:
         run = self._run
         backup = next((b for b in backups if b.backup_id == backup_id), None)
         if backup is None:
-            backup = await self._s._atlassian.get_backup(backup_id)
+            backup = await self._p.atlassian.get_backup(backup_id)
         status = rules.effective_backup_status(backup, self._now)
         if status in _UNFINISHED:
             return 0
@@ -249,7 +260,7 @@ class _SlotStep:
             return 0
         if run.settled_backup_id != backup_id:
             # Ended FAILED, INCOMPLETE (or anything else): announce once what happens next.
-            if run.tries >= self._s._tries:
+            if run.tries >= self._p.tries:
                 text = words.scheduled_run_gave_up(
                     backup_id, str(status), run.tries, self._schedule.next_slot(self._now)
                 )
@@ -258,7 +269,7 @@ class _SlotStep:
                 return 0
             retry_at = self._now + RETRY_BACKOFF * (2 ** (run.tries - 1))
             text = words.scheduled_run_retry(
-                backup_id, str(status), run.tries + 1, self._s._tries, retry_at
+                backup_id, str(status), run.tries + 1, self._p.tries, retry_at
             )
             await self._thread(backup_id, text, "retry")
             await self._save(run.next(settled_backup_id=backup_id, next_try_at=retry_at))
@@ -270,7 +281,7 @@ class _SlotStep:
         )
 
     async def _thread(self, backup_id: str, text: str, what: str) -> None:
-        await self._s._operations.enqueue_once(
+        await self._p.operations.enqueue_once(
             f"{OperationKind.BACKUP.value}:{backup_id}",
             [NoticePost(Destination.THREAD, text)],
             marker=f"schedule-{what}:{backup_id}",
@@ -280,12 +291,12 @@ class _SlotStep:
         channel = self._schedule.channel
         card_ts: str | None = None
         try:
-            card_ts = await self._s._cards.post_started(
+            card_ts = await self._p.cards.post_started(
                 policy, backup, channel, self._schedule.set_by
             )
         except Exception:
             log.exception("could not post the card of scheduled backup %s", backup.backup_id)
-        await self._s._operations.register(
+        await self._p.operations.register(
             OperationKind.BACKUP,
             backup.backup_id,
             cloud_id=policy.cloud_id,
@@ -298,7 +309,7 @@ class _SlotStep:
         )
 
     def _name(self, policy: Policy) -> words.PolicyName:
-        return policy_name(policy, self._s._sites)
+        return policy_name(policy, self._p.sites)
 
 
 def policy_name(policy: Policy, sites: SiteDirectory) -> words.PolicyName:
