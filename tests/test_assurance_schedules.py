@@ -28,6 +28,8 @@ from tests.fixtures.bot_harness import (
     BotHarness,
     HarnessFactory,
 )
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.tcp_proxy import TcpProxy
 from tests.fixtures.tracking import wired_tracker
 
 STEP = timedelta(hours=1)
@@ -49,10 +51,18 @@ class Replica:
         return started
 
 
-async def replicas(make: HarnessFactory, count: int = 3, **settings: object) -> list[Replica]:
+async def replicas(
+    make: HarnessFactory, count: int = 3, *, last_through: TcpProxy | None = None
+) -> list[Replica]:
+    """``count`` bots; the last reaches Redis through ``last_through`` when given."""
     made = []
     for index in range(count):
-        harness = await make(bot_notify_channel=NOTIFY_CHANNEL, **settings)
+        url = (
+            f"redis://127.0.0.1:{last_through.port}/0"
+            if last_through and index == count - 1
+            else None
+        )
+        harness = await make(bot_notify_channel=NOTIFY_CHANNEL, redis_url=url)
         made.append(Replica(harness, f"bot-{index}"))
     return made
 
@@ -83,11 +93,13 @@ def texts(harness: BotHarness, channel: str, needle: str) -> list[str]:
 
 
 async def test_weekly_schedule_runs_one_backup_per_week_across_three_bots_one_killed(
-    make_bot_harness: HarnessFactory,
+    make_bot_harness: HarnessFactory, redis_server: RedisServer
 ) -> None:
     """Five weeks of a weekly schedule: five backups, five cards, though three bots step it
     and one dies while its start call is in flight, after Atlassian started the backup."""
-    bots = await replicas(make_bot_harness)
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    await proxy.start()
+    bots = await replicas(make_bot_harness, last_through=proxy)
     first = bots[0].harness
     start = first.simulator.clock.now()
     answer = await first.slash(f"schedule {ACME_JIRA_POLICY} weekly day=mon at=02:00")
@@ -110,8 +122,16 @@ async def test_weekly_schedule_runs_one_backup_per_week_across_three_bots_one_ki
         if not done:
             break
     assert set(world.backups) != known
+    # Killed: its Redis goes away with it, so it gives back nothing and its lease must lapse.
+    await proxy.cut()
     doomed.cancel()
     await asyncio.gather(doomed, return_exceptions=True)
+    lease = first.services.schedules.lease_key(ACME_JIRA_POLICY)
+    assert str(await first.services.redis.get(lease)).startswith("bot-2|")
+    run = await first.services.schedules.run_of(ACME_JIRA_POLICY)
+    assert run is not None
+    assert run.intent_at is not None
+    assert run.backup_id is None
     survivors = bots[:2]
     clock.advance(LEASE_TTL.total_seconds())
 
@@ -127,6 +147,7 @@ async def test_weekly_schedule_runs_one_backup_per_week_across_three_bots_one_ki
     for card in cards:
         finals = [m.text for m in first.slack.thread(CHANNEL, card.ts)[1:]]
         assert any(text.endswith("finished") for text in finals), finals
+    await proxy.stop()
 
 
 async def test_a_refused_slot_is_announced_once_and_runs_when_the_rules_allow(
