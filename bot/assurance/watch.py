@@ -9,6 +9,9 @@ is assessed (``coverage.assess``):
 - its newest COMPLETE backup, when it is more than ``BOT_SIZE_DROP_PERCENT`` below the
   median of the earlier ones, is alerted on once.
 
+While a backup of the policy has been running for less than ``RUNNING_GRACE`` its coverage
+is not judged: the backup will most likely end the breach before anyone could act on it.
+
 The level last announced for each policy is kept in ``{prefix}schedule:{policy}:coverage``.
 Every message is queued with ``OperationStore.enqueue_once`` under a marker named after what
 it is about (the breach's last backup, the covering backup, the shrunk backup, the day), so
@@ -31,7 +34,7 @@ from bot.assurance.scheduler import policy_name
 from bot.assurance.status import StatusReport
 from bot.assurance.store import ScheduleStore
 from bot.atlassian.client import AtlassianClient
-from bot.atlassian.models import Policy
+from bot.atlassian.models import BackupStatus, Policy
 from bot.clock import Clock
 from bot.config import Settings, SiteDirectory
 from bot.messages import assurance as words
@@ -42,6 +45,7 @@ from bot.store.outbox import Destination, NoticePost
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL: Final = timedelta(hours=1)
+RUNNING_GRACE: Final = timedelta(hours=24)
 
 
 class AssuranceWatch:
@@ -90,7 +94,15 @@ class AssuranceWatch:
         now = self._clock.now()
         backups = await self._atlassian.list_backups(policy.policy_id)
         assessment = assess(backups, now, self._max_age)
-        await self._freshness(policy, assessment, now)
+        running = [
+            moment
+            for b in backups
+            if b.status == BackupStatus.IN_PROGRESS and (moment := taken_at(b)) is not None
+        ]
+        # A breach a running backup is about to end is not worth an alert yet; one stuck
+        # running for longer than RUNNING_GRACE is.
+        if not any(now - moment < RUNNING_GRACE for moment in running):
+            await self._freshness(policy, assessment, now)
         drop = size_drop(backups, self._drop_percent)
         if drop is not None:
             text = words.size_dropped(
