@@ -155,6 +155,17 @@ async def test_dot_ids_typed_in_slack_reach_no_listing(
     assert listed == []
 
 
+@pytest.mark.parametrize("text", ["list ..", "policy show .", "show ..", "schedule .. weekly"])
+async def test_dot_ids_are_refused_by_their_format_before_atlassian_is_asked(
+    bot_harness: BotHarness, text: str
+) -> None:
+    """`..` is no id: the parser says so, rather than claiming Atlassian does not know it."""
+    answer = bot_harness.reply_text(await bot_harness.slash(text))
+    assert "is not a valid" in answer
+    assert "Atlassian" not in answer
+    assert bot_harness.simulator.world.calls == []
+
+
 # -- malformed REDIS_URL --------------------------------------------------------------------
 
 MALFORMED_REDIS_URLS = [

@@ -21,7 +21,8 @@ from bot.config import SiteDirectory
 
 T = TypeVar("T")
 
-_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# An id of dots only would be a dot segment in the API path, which URL normalisation removes.
+_ID_PATTERN = re.compile(r"(?!\.+$)[A-Za-z0-9_.:-]{1,128}")
 # Storage settings carry ARNs (`arn:aws:iam::1:role/x`), S3 prefixes and AWS tags, so they
 # allow a few more characters than ids, but still nothing that mrkdwn or Slack would act on.
 _SETTING_PATTERN = re.compile(r"[A-Za-z0-9_.:/@+=,-]{1,256}")
