@@ -183,3 +183,18 @@ async def test_status_names_the_next_scheduled_run(
     assert "restoring now loses 8 days" in jira
     assert "next scheduled run" in jira
     assert "2026-11-04 05:00 UTC" in jira
+
+
+async def test_status_never_calls_an_expired_incomplete_backup_complete(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """Once every backup has expired, Atlassian reports each only as EXPIRED, which hides
+    whether it was complete: the Confluence line, whose newest was INCOMPLETE, says no
+    complete backup is left instead of calling that one complete."""
+    harness = await make_bot_harness()
+    harness.simulator.clock.advance(timedelta(days=20).total_seconds())
+    text = harness.reply_text(await harness.slash("status"))
+    confluence = next(line for line in text.splitlines() if "pol-acme-confluence" in line)
+    assert "last complete" not in confluence
+    assert "no complete backup left" in confluence
+    assert "nothing to restore" in confluence

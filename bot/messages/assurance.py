@@ -216,6 +216,9 @@ class StatusFacts:
     next_run_is: str  # "scheduled", "Atlassian's schedule", "allowed"
     open_restores: int
     consents_waiting: int
+    # False when Atlassian reports that backup only as EXPIRED, which hides whether it
+    # was complete or incomplete before it expired.
+    last_is_complete: bool = True
 
 
 def status_line(facts: StatusFacts, now: datetime) -> str:
@@ -226,7 +229,11 @@ def status_line(facts: StatusFacts, now: datetime) -> str:
         expiry = ""
         if expires is not None:
             expiry = f", {'expired' if expires <= now else 'expires'} {when(expires)}"
-        last = f"last complete {code(backup_id)} {span(now - taken)} old{expiry}"
+        if facts.last_is_complete:
+            last = f"last complete {code(backup_id)} {span(now - taken)} old{expiry}"
+        else:
+            age = span(now - taken)
+            last = f"no complete backup left (newest {code(backup_id)}, {age} old{expiry})"
     if facts.restorable_since is None:
         loss = ":red_circle: nothing to restore"
     else:
