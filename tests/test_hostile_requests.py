@@ -63,6 +63,25 @@ async def test_requests_not_validly_signed_get_401_before_parsing_and_one_log_li
     assert bot_harness.simulator.world.calls == []
 
 
+@pytest.mark.parametrize(
+    "body", [b"payload=%7Bbad", b"payload=%5B1%2C2%5D", b"payload=%22text%22"]
+)
+async def test_a_signed_body_that_is_no_slack_payload_gets_400_and_one_line(
+    bot_harness: BotHarness, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    """Correctly signed but not a payload (a broken JSON, a list, a string): 400, not a 500
+    with a traceback, and the body is not logged."""
+    caplog.set_level(logging.DEBUG)
+    response = await bot_harness.driver.post_signed(body)
+    assert response.status == 400
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if "not a Slack payload" in r.getMessage()]) == 1
+    for record in caplog.records:
+        assert "%7B" not in record.getMessage()
+        assert "bad" not in record.getMessage()
+    assert bot_harness.simulator.world.calls == []
+
+
 # -- resent events --------------------------------------------------------------------------
 
 

@@ -216,7 +216,15 @@ def http_application(
             # One line, never the body: it carries a response_url that works for 30 minutes.
             log.warning("refused a Slack request with %s from %s", problem, request.remote)
             return web.json_response({"error": "invalid request"}, status=401)
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        try:
+            # Bolt parses the body as it builds the request: broken JSON raises ValueError,
+            # a payload that is a list or a string AttributeError.
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, AttributeError):
+            # Signed, so from Slack or someone holding the secret; still never a traceback.
+            log.warning("refused a signed body that is not a Slack payload from %s", request.remote)
+            return web.json_response({"error": "invalid request"}, status=400)
+        bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     application = web.Application()
