@@ -103,7 +103,18 @@ def schedule_line(schedule: BackupSchedule, next_slot: datetime) -> str:
     )
 
 
-def atlassian_schedule_line(policy: PolicyName, described: str, upcoming: datetime | None) -> str:
+def atlassian_schedule_line(
+    policy: PolicyName, described: str | None, upcoming: datetime | None, *, active: bool
+) -> str:
+    """``described`` is None when Atlassian reports no schedule for the policy."""
+    if not active:
+        kept = f" (its schedule: {esc(described)})" if described is not None else ""
+        return (
+            f"• {policy}: saved inactive, so Atlassian runs no backup of it yet{kept}; "
+            f"`/backup policy activate {esc(policy.policy_id)}` starts it"
+        )
+    if described is None:
+        return f"• {policy}: active, but Atlassian reports no schedule for it"
     nxt = f", next {when(upcoming)}" if upcoming is not None else ""
     return f"• {policy}: Atlassian runs it {esc(described)}{nxt}"
 
