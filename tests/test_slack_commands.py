@@ -419,6 +419,10 @@ async def test_exporting_an_expired_backup_is_refused_privately_naming_the_date(
     response = await bot_harness.slash(f"export {JIRA_EXPIRED_BACKUP}")
     reply = only_private_reply(bot_harness, response)
     assert f"Backup `{JIRA_EXPIRED_BACKUP}` expired on" in reply
+    # The reason is escaped as text that may come from Atlassian: a Slack date token in it
+    # would show as its raw markup, so the date is written out.
+    assert "&lt;" not in reply
+    assert " UTC, so there is nothing left to export." in reply
     assert cards(bot_harness) == []
     assert not [call for call in bot_harness.simulator.world.calls if call.method == "POST"]
 

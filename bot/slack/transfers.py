@@ -160,7 +160,7 @@ class Transfers:
                 if backup.status == BackupStatus.EXPIRED or (
                     expiry is not None and expiry <= self._services.clock.now()
                 ):
-                    when_text = f" on {blocks.when(expiry)}" if expiry else ""
+                    when_text = f" on {rules.format_time(expiry)}" if expiry else ""
                     problems.append(
                         f"Backup `{backup.backup_id}` expired{when_text}, so there is nothing "
                         "left to export."
