@@ -198,3 +198,23 @@ async def test_status_never_calls_an_expired_incomplete_backup_complete(
     assert "last complete" not in confluence
     assert "no complete backup left" in confluence
     assert "nothing to restore" in confluence
+
+
+async def test_status_says_when_the_loss_window_comes_from_an_incomplete_backup(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """The demo's newest restorable Confluence backup is INCOMPLETE: the 2 days a restore
+    would lose are measured from it, and the line adds what it lacks, so the answer is
+    not read as "everything but the last 2 days"."""
+    harness = await make_bot_harness()
+    replies = harness.replies(await harness.slash("status"))
+    lines = [
+        line
+        for post in replies
+        for block in post.blocks
+        for line in block["text"]["text"].split("\n")
+    ]
+    [confluence] = [line for line in lines if "pol-acme-confluence" in line]
+    assert "restoring now loses 2 days, and what that incomplete backup lacks" in confluence
+    [jira] = [line for line in lines if ACME_JIRA_POLICY in line]
+    assert "incomplete" not in jira

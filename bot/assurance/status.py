@@ -84,6 +84,8 @@ class StatusReport:
             open_restores=len(mine),
             consents_waiting=sum(1 for s in mine if s.state is SessionState.AWAITING_CONSENT),
             last_is_complete=last is None or last.status == BackupStatus.COMPLETE,
+            restorable_is_incomplete=restorable is not None
+            and restorable.status == BackupStatus.INCOMPLETE,
         )
 
     async def _next_run(

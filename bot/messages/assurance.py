@@ -230,6 +230,8 @@ class StatusFacts:
     # False when Atlassian reports that backup only as EXPIRED, which hides whether it
     # was complete or incomplete before it expired.
     last_is_complete: bool = True
+    # The newest restorable backup is INCOMPLETE: a restore from it lacks some content too.
+    restorable_is_incomplete: bool = False
 
 
 def status_line(facts: StatusFacts, now: datetime) -> str:
@@ -249,6 +251,8 @@ def status_line(facts: StatusFacts, now: datetime) -> str:
         loss = ":red_circle: nothing to restore"
     else:
         loss = f"restoring now loses {span(now - facts.restorable_since)}"
+        if facts.restorable_is_incomplete:
+            loss += ", and what that incomplete backup lacks"
     if facts.next_run is None:
         upcoming = "no run planned"
     elif facts.next_run <= now:
