@@ -102,6 +102,8 @@ def serve_bare_bolt(port: int) -> None:
             await ack()
 
         app.command("/backup")(acknowledge)
+        # The restore card's Start button, for the click storm (bench/click_storm.py).
+        app.action("restore_start")(acknowledge)
         runner = web.AppRunner(http_application(app, SIGNING_SECRET), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -116,20 +118,29 @@ def serve_fake_slack(port: int) -> None:
     """A Slack stand-in that accepts every Web API call and response_url post at once.
 
     It keeps no state (thousands of posts reuse one response_url, which real Slack and the
-    test fake would refuse after five) and only counts what it got, printed on SIGTERM.
+    test fake would refuse after five) and only counts what it got, printed on SIGTERM,
+    except the messages the bot posts (``GET /messages``), from which the click storm takes
+    a real card.
     """
     from aiohttp import web
 
     received = {"api": 0, "response_url": 0}
+    posted: list[dict[str, Any]] = []
 
     async def web_api(request: web.Request) -> web.Response:
         received["api"] += 1
-        await request.read()
-        if request.match_info["method"] == "auth.test":
+        raw = await request.read()
+        method = request.match_info["method"]
+        if method == "auth.test":
             body = {"ok": True, "user_id": "UBOT", "team_id": "TBENCH", "bot_id": "BBOT"}
         else:
             body = {"ok": True, "channel": CHANNEL, "ts": f"{time.time():.6f}"}
+        if method == "chat.postMessage" and request.content_type == "application/json":
+            posted.append({**json.loads(raw), "ts": body["ts"]})
         return web.json_response(body)
+
+    async def messages(_: web.Request) -> web.Response:
+        return web.json_response(posted)
 
     async def response_url(request: web.Request) -> web.Response:
         received["response_url"] += 1
@@ -144,6 +155,7 @@ def serve_fake_slack(port: int) -> None:
         app.router.add_post("/api/{method}", web_api)
         app.router.add_post("/response/{hook}", response_url)
         app.router.add_get("/count", count)
+        app.router.add_get("/messages", messages)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -231,8 +243,10 @@ def start(
 # -- signed requests and wrk --------------------------------------------------------------
 
 
-def signed_slash_command(text: str, response_url: str) -> tuple[str, dict[str, str]]:
-    body = urlencode(
+def signed_slash_command(
+    text: str, response_url: str, command: str = "/backup"
+) -> tuple[str, dict[str, str]]:
+    form = urlencode(
         {
             "token": "bench",
             "team_id": "TBENCH",
@@ -241,7 +255,7 @@ def signed_slash_command(text: str, response_url: str) -> tuple[str, dict[str, s
             "channel_name": "bench",
             "user_id": USER,
             "user_name": "bench",
-            "command": "/backup",
+            "command": command,
             "text": text,
             "api_app_id": "ABENCH",
             "is_enterprise_install": "false",
@@ -249,16 +263,20 @@ def signed_slash_command(text: str, response_url: str) -> tuple[str, dict[str, s
             "trigger_id": "1.2.bench",
         }
     )
+    return form, signature_headers(form)
+
+
+def signature_headers(body: str) -> dict[str, str]:
+    """Slack's headers for ``body``, signed now with the bench's signing secret."""
     timestamp = str(int(time.time()))
     digest = hmac.new(
         SIGNING_SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256
     ).hexdigest()
-    headers = {
+    return {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": timestamp,
         "X-Slack-Signature": f"v0={digest}",
     }
-    return body, headers
 
 
 def _lua_string(value: str) -> str:
@@ -281,7 +299,11 @@ end
 
 
 def wrk_script(directory: Path, name: str, text: str, response_url: str) -> Path:
-    body, headers = signed_slash_command(text, response_url)
+    return write_wrk_script(directory, name, *signed_slash_command(text, response_url))
+
+
+def write_wrk_script(directory: Path, name: str, body: str, headers: dict[str, str]) -> Path:
+    """A wrk script that posts ``body`` with ``headers`` over and over."""
     header_lines = "\n".join(
         f"wrk.headers[{_lua_string(key)}] = {_lua_string(value)}" for key, value in headers.items()
     )
@@ -351,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         "--connections", type=int, nargs="+", default=[10, 50], help="wrk connection counts"
     )
     parser.add_argument("--keep-logs", type=Path, help="copy every process's log here")
+    parser.add_argument("--profile", type=Path, help="py-spy the bot's runs into this directory")
     parser.add_argument("--serve-bare-bolt", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-fake-slack", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -376,7 +399,22 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(Path(tmp), started, args)
 
 
-def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Stack:
+    """Where the processes of one run listen, and the children to stop."""
+
+    simulator_url: str
+    slack_url: str
+    bare_url: str
+    bot_url: str
+    slack: Child
+    bot: Child
+
+
+def start_stack(
+    directory: Path, started: list[Child], extra_env: dict[str, str] | None = None
+) -> Stack:
+    """Redis, the simulator, the fake Slack, bare Bolt and the bot, each its own process."""
     python = sys.executable
     here = str(Path(__file__).resolve())
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
@@ -427,7 +465,6 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
         base_env,
     )
     bare.wait_for_line("ready")
-    bare_url = f"http://127.0.0.1:{bare_port}/slack/events"
 
     bot_env = {
         **base_env,
@@ -441,6 +478,7 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
         "ATLASSIAN_SITES": DEMO_SITES,
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "BOT_ADMINS": USER,
+        **(extra_env or {}),
     }
     bot_port = free_port()
     bot = start(
@@ -451,7 +489,61 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
         bot_env,
     )
     bot.wait_for_line("serving Slack requests at")
-    bot_url = f"http://127.0.0.1:{bot_port}/slack/events"
+    return Stack(
+        simulator_url=simulator_url,
+        slack_url=slack_url,
+        bare_url=f"http://127.0.0.1:{bare_port}/slack/events",
+        bot_url=f"http://127.0.0.1:{bot_port}/slack/events",
+        slack=slack,
+        bot=bot,
+    )
+
+
+def bot_log_summary(output: str) -> None:
+    """Errors in the bot's log and its most frequent kinds of line (per-request costs)."""
+    lines = output.splitlines()
+    problems = [line for line in lines if " ERROR " in line]
+    print(f"bot log: {len(lines)} lines, {len(problems)} errors")
+    kinds = Counter(line.split(" ", 2)[-1][:120] for line in lines)
+    for kind, count in kinds.most_common(3):
+        print(f"  {count:>6} x {kind}")
+
+
+@contextlib.contextmanager
+def profiled(child: Child, into: Path | None, name: str) -> Iterator[None]:
+    """Sample ``child`` with py-spy while inside, into ``into/name.txt`` (collapsed stacks).
+
+    Off unless ``into`` is given; py-spy (``pip install py-spy``) samples from outside, so
+    the measured process runs unchanged. Summarise the file with ``bench/profile_top.py``.
+    """
+    if into is None:
+        yield
+        return
+    into.mkdir(parents=True, exist_ok=True)
+    command = ["py-spy", "record", "--pid", str(child.process.pid), "--rate", "200"]
+    command += ["--format", "raw", "--output", str(into / f"{name}.txt")]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # py-spy attaches before the run starts
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=30)
+
+
+def keep_logs(started: list[Child], into: Path | None) -> None:
+    if into is None:
+        return
+    into.mkdir(parents=True, exist_ok=True)
+    for child in started:
+        child.stop()
+        shutil.copy(child.log, into / child.log.name)
+
+
+def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> int:
+    stack = start_stack(directory, started)
+    slack_url, bare_url, bot_url = stack.slack_url, stack.bare_url, stack.bot_url
+    slack = stack.slack
 
     response_url = f"{slack_url}/response/bench"
     scripts = {
@@ -482,13 +574,16 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     print("-" * len(header))
     for connections in args.connections:
         for target, url, command in runs:
-            figures = run_wrk(
-                url,
-                scripts[command],
-                connections=connections,
-                threads=args.threads,
-                seconds=args.duration,
-            )
+            name = f"bot-{command.replace(' ', '-')}-{connections}"
+            spied = args.profile if target == "bot" else None
+            with profiled(stack.bot, spied, name):
+                figures = run_wrk(
+                    url,
+                    scripts[command],
+                    connections=connections,
+                    threads=args.threads,
+                    seconds=args.duration,
+                )
             results[(target, command, connections)] = figures
             wait_until_answered(slack_url)
             bare_figures = results[("bare Bolt", "help", connections)]
@@ -501,20 +596,9 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
             )
 
     slack_counts = slack.stop().strip().splitlines()[-1]
-    bot_output = bot.stop()
     print(f"\nfake Slack received (post-ack answers): {slack_counts}")
-    lines = bot_output.splitlines()
-    problems = [line for line in lines if " ERROR " in line]
-    print(f"bot log: {len(lines)} lines, {len(problems)} errors")
-    # The most frequent kinds of line, without their timestamps: per-request logging costs.
-    kinds = Counter(line.split(" ", 2)[-1][:120] for line in lines)
-    for kind, count in kinds.most_common(3):
-        print(f"  {count:>6} x {kind}")
-    if args.keep_logs:
-        args.keep_logs.mkdir(parents=True, exist_ok=True)
-        for child in started:
-            child.stop()
-            shutil.copy(child.log, args.keep_logs / child.log.name)
+    bot_log_summary(stack.bot.stop())
+    keep_logs(started, args.keep_logs)
     return _verdict(results, args.connections)
 
 
