@@ -520,9 +520,12 @@ def profiled(child: Child, into: Path | None, name: str) -> Iterator[None]:
         yield
         return
     into.mkdir(parents=True, exist_ok=True)
-    command = ["py-spy", "record", "--pid", str(child.process.pid), "--rate", "200"]
+    beside = Path(sys.executable).with_name("py-spy")
+    spy_tool = str(beside) if beside.exists() else "py-spy"
+    command = [spy_tool, "record", "--pid", str(child.process.pid), "--rate", "200"]
     command += ["--format", "raw", "--output", str(into / f"{name}.txt")]
-    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (into / f"{name}.log").open("w") as sink:
+        spy = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
         time.sleep(0.5)  # py-spy attaches before the run starts
         yield

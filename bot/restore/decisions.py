@@ -16,6 +16,7 @@ answer had come at once.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Final
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 # Waits (seconds) between asking Redis again about a decision it did not confirm: about a
 # minute in all, after which housekeeping goes on asking once a cycle.
 SETTLE_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# Sessions whose requester is kept in memory, the most recently clicked first.
+MAX_REMEMBERED_REQUESTERS: Final = 4096
 
 
 class Decisions:
@@ -57,6 +60,8 @@ class Decisions:
         # Decisions Redis has not confirmed yet, by request id, and those being asked now.
         self._unsettled: dict[str, PendingDecision] = {}
         self._settling: set[str] = set()
+        # Who requested each session lately: fixed at creation, so it is never stale.
+        self._requesters: OrderedDict[str, str] = OrderedDict()
 
     async def clicked(
         self,
@@ -69,8 +74,12 @@ class Decisions:
     ) -> ClickResult:
         """A button pressed by ``user``: refused, accepted (and followed up) or ``Checking``."""
         allowed = await self._allowed(decision, session_id, user)
-        if isinstance(allowed, RestoreSession):
-            detail = _cancel_detail(allowed) if decision is Decision.CANCEL else None
+        if isinstance(allowed, RestoreSession | str):
+            detail = (
+                _cancel_detail(allowed)
+                if decision is Decision.CANCEL and isinstance(allowed, RestoreSession)
+                else None
+            )
             return await self._decide(
                 PendingDecision(
                     decision, session_id, user, new_request_id(), check, consent, detail
@@ -112,26 +121,42 @@ class Decisions:
 
     async def _allowed(
         self, decision: Decision, session_id: str, user: str
-    ) -> RestoreSession | ClickResult:
-        """The session, when it exists and ``user`` may decide on it; else why not."""
+    ) -> RestoreSession | str | ClickResult:
+        """When ``user`` may decide: the session, or for a Start or consent only its
+        requester when already known; else why not.
+
+        A requester never changes, so a storm of clicks on one card reads the session once:
+        every later click costs the one decision script, which refuses it if it lost.
+        """
         sessions = self._ctx.sessions
-        session = await sessions.get(session_id) if session_id else None
-        if session is None:
-            await sessions.record_refusal(
-                session_id or "-", actor=user, action=decision.value, reason=Refusal.UNKNOWN
-            )
-            return Refused(session_id, Refusal.UNKNOWN)
+        requester = self._requesters.get(session_id) if decision is not Decision.CANCEL else None
+        session: RestoreSession | None = None
+        if requester is None:
+            session = await sessions.get(session_id) if session_id else None
+            if session is None:
+                await sessions.record_refusal(
+                    session_id or "-", actor=user, action=decision.value, reason=Refusal.UNKNOWN
+                )
+                return Refused(session_id, Refusal.UNKNOWN)
+            requester = session.requester
+            self._remember_requester(session_id, requester)
         deciders = self._ctx.deciders
         rule: Callable[[str, str], str | None] = {
             Decision.START: deciders.start_refusal,
             Decision.CONSENT: deciders.consent_refusal,
             Decision.CANCEL: deciders.cancel_refusal,
         }[decision]
-        why = rule(user, session.requester)
+        why = rule(user, requester)
         if why:
             await sessions.record_refusal(session_id, actor=user, action=decision.value, reason=why)
             return NotAllowed(session_id, why)
-        return session
+        return session if session is not None else requester
+
+    def _remember_requester(self, session_id: str, requester: str) -> None:
+        self._requesters[session_id] = requester
+        self._requesters.move_to_end(session_id)
+        while len(self._requesters) > MAX_REMEMBERED_REQUESTERS:
+            self._requesters.popitem(last=False)
 
     async def _decide(self, pending: PendingDecision) -> ClickResult:
         try:
