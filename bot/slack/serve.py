@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -83,17 +83,25 @@ def run(args: argparse.Namespace) -> int:
     if not settings.bot_admins:
         log.warning("BOT_ADMINS is empty: nobody can change anything until it is set")
     metrics_port = args.metrics_port if args.metrics_port is not None else settings.bot_metrics_port
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            _serve(
-                settings,
-                socket_mode=socket_mode,
-                host=args.host,
-                port=args.port,
-                metrics_port=metrics_port,
-            )
-        )
+    serving = _serve(
+        settings, socket_mode=socket_mode, host=args.host, port=args.port, metrics_port=metrics_port
+    )
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory()) as r:
+        r.run(serving)
     return 0
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (the ``speed`` extra), else asyncio's.
+
+    The loop runs every request's socket reads and writes and every task switch; with
+    uvloop the bot answered measurably more requests per second (README, Benchmarks).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def make_web_client(
