@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -47,6 +47,7 @@ from bot.observability.sampler import StateSampler
 from bot.restore.session import FINAL_STATES, OPEN_STATES, SessionState
 from bot.runtime import Services, open_services
 from bot.slack.app import build_app
+from bot.slack.bolt_request import to_bolt_request
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def make_web_client(
@@ -224,7 +226,7 @@ def http_application(
             # One line, never the body: it carries a response_url that works for 30 minutes.
             log.warning("refused a Slack request with %s from %s", problem, request.remote)
             return web.json_response({"error": "invalid request"}, status=401)
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        bolt_response = await app.async_dispatch(to_bolt_request(request, body))
         return await to_aiohttp_response(bolt_response)
 
     application = web.Application()
