@@ -1,6 +1,7 @@
 """The decisions people make on a restore card — Start, consent, Cancel — each made once.
 
-A click is checked against the access rules, then put to the store as one atomic decision
+A click is checked against where its session's card is (workspace, channel, message) and
+the access rules, on the session read once, then put to the store as one atomic decision
 under a request id of its own. Only the click whose decision won makes the API call it
 owes, holding the session's call lease; before calling it reads the session again, so a
 call already made by someone else (recovery, after a long stall) is never made twice.
@@ -29,6 +30,7 @@ from bot.restore.calls import OwedCalls
 from bot.restore.clicks import (
     Accepted,
     Checking,
+    ClickOrigin,
     ClickResult,
     Decision,
     NotAllowed,
@@ -36,6 +38,7 @@ from bot.restore.clicks import (
     Refused,
 )
 from bot.restore.context import CALL_LEASE, CALL_LEASE_RENEW_SECONDS, RestoreContext
+from bot.restore.records import NAME_LIMIT
 from bot.restore.recovery import IN_FLIGHT_GRACE, Recovery
 from bot.restore.session import Answer, Refusal, RestoreSession, SessionState, Transition
 from bot.restore.store import new_request_id
@@ -46,8 +49,8 @@ log = logging.getLogger(__name__)
 # Waits (seconds) between asking Redis again about a decision it did not confirm: about a
 # minute in all, after which housekeeping goes on asking once a cycle.
 SETTLE_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-# Sessions whose requester is kept in memory, the most recently clicked first.
-MAX_REMEMBERED_REQUESTERS: Final = 4096
+# Sessions whose card is remembered in memory (see ``Decisions._allowed``).
+MAX_REMEMBERED_CARDS: Final = 4096
 
 
 class Decisions:
@@ -60,8 +63,10 @@ class Decisions:
         # Decisions Redis has not confirmed yet, by request id, and those being asked now.
         self._unsettled: dict[str, PendingDecision] = {}
         self._settling: set[str] = set()
-        # Who requested each session lately: fixed at creation, so it is never stale.
-        self._requesters: OrderedDict[str, str] = OrderedDict()
+        # Sessions as read when their card was already attached, the latest clicked last:
+        # only their requester, workspace and card are ever read from here (they never
+        # change after the card is attached), never their state.
+        self._carded: OrderedDict[str, RestoreSession] = OrderedDict()
 
     async def clicked(
         self,
@@ -69,23 +74,31 @@ class Decisions:
         session_id: str,
         user: str,
         *,
+        origin: ClickOrigin,
         check: str = "",
         consent: str = "",
     ) -> ClickResult:
-        """A button pressed by ``user``: refused, accepted (and followed up) or ``Checking``."""
-        allowed = await self._allowed(decision, session_id, user)
-        if isinstance(allowed, RestoreSession | str):
-            detail = (
-                _cancel_detail(allowed)
-                if decision is Decision.CANCEL and isinstance(allowed, RestoreSession)
-                else None
-            )
+        """A button pressed by ``user`` on the message ``origin`` names: refused, accepted
+        (and followed up) or ``Checking``."""
+        allowed = await self._allowed(decision, session_id, user, origin)
+        if isinstance(allowed, RestoreSession):
+            detail = _cancel_detail(allowed) if decision is Decision.CANCEL else None
             return await self._decide(
                 PendingDecision(
                     decision, session_id, user, new_request_id(), check, consent, detail
                 )
             )
         return allowed
+
+    async def unknown_action(self, session_id: str, user: str, action: str) -> ClickResult:
+        """A click no card offers (a forged or outdated action id): audited, refused."""
+        await self._ctx.sessions.record_refusal(
+            session_id or "-",
+            actor=user,
+            action="click",
+            reason=f"{Refusal.UNKNOWN_ACTION.value}: {action[:NAME_LIMIT]}",
+        )
+        return Refused(session_id, Refusal.UNKNOWN_ACTION)
 
     async def settle(self, checking: Checking) -> ClickResult:
         """Ask Redis again, waiting between tries, until it says what the click did."""
@@ -120,43 +133,52 @@ class Decisions:
     # -- deciding --------------------------------------------------------------------------
 
     async def _allowed(
-        self, decision: Decision, session_id: str, user: str
-    ) -> RestoreSession | str | ClickResult:
-        """When ``user`` may decide: the session, or for a Start or consent only its
-        requester when already known; else why not.
+        self, decision: Decision, session_id: str, user: str, origin: ClickOrigin
+    ) -> RestoreSession | ClickResult:
+        """The session, when it exists, the click was made on its card and ``user`` may
+        decide on it; else why not. The session read here is the only read before the
+        decision: where its card is comes with it.
 
-        A requester never changes, so a storm of clicks on one card reads the session once:
-        every later click costs the one decision script, which refuses it if it lost.
+        For a Start or a consent only what never changes once the card is up is needed (the
+        requester, the workspace, the card's channel and message), so a session with its
+        card attached is read once per process: in a storm of clicks on one card each later
+        click costs the one decision script, which refuses it if it lost. A cancel reads
+        the session afresh, since its audit entry says what the cancel leaves pending.
         """
         sessions = self._ctx.sessions
-        requester = self._requesters.get(session_id) if decision is not Decision.CANCEL else None
-        session: RestoreSession | None = None
-        if requester is None:
+        session = self._carded.get(session_id) if decision is not Decision.CANCEL else None
+        if session is None:
             session = await sessions.get(session_id) if session_id else None
             if session is None:
                 await sessions.record_refusal(
                     session_id or "-", actor=user, action=decision.value, reason=Refusal.UNKNOWN
                 )
                 return Refused(session_id, Refusal.UNKNOWN)
-            requester = session.requester
-            self._remember_requester(session_id, requester)
+            self._remember_card(session)
+        if not origin.is_on_card_of(session):
+            await sessions.record_refusal(
+                session_id, actor=user, action=decision.value, reason=Refusal.WRONG_CARD
+            )
+            return Refused(session_id, Refusal.WRONG_CARD)
         deciders = self._ctx.deciders
         rule: Callable[[str, str], str | None] = {
             Decision.START: deciders.start_refusal,
             Decision.CONSENT: deciders.consent_refusal,
             Decision.CANCEL: deciders.cancel_refusal,
         }[decision]
-        why = rule(user, requester)
+        why = rule(user, session.requester)
         if why:
             await sessions.record_refusal(session_id, actor=user, action=decision.value, reason=why)
             return NotAllowed(session_id, why)
-        return session if session is not None else requester
+        return session
 
-    def _remember_requester(self, session_id: str, requester: str) -> None:
-        self._requesters[session_id] = requester
-        self._requesters.move_to_end(session_id)
-        while len(self._requesters) > MAX_REMEMBERED_REQUESTERS:
-            self._requesters.popitem(last=False)
+    def _remember_card(self, session: RestoreSession) -> None:
+        if session.card_ts is None:
+            return  # not attached yet: its card's place may still change
+        self._carded[session.session_id] = session
+        self._carded.move_to_end(session.session_id)
+        while len(self._carded) > MAX_REMEMBERED_CARDS:
+            self._carded.popitem(last=False)
 
     async def _decide(self, pending: PendingDecision) -> ClickResult:
         try:
