@@ -158,7 +158,11 @@ def _normalised(text: str, kind: type[E]) -> E | str:
 def normalise_product(raw: object) -> Product | str:
     if isinstance(raw, Product):
         return raw
-    text = "" if raw is None else str(raw)
+    return _product("" if raw is None else str(raw))
+
+
+@functools.lru_cache(maxsize=64)
+def _product(text: str) -> Product | str:
     try:
         return Product(text.strip().upper())
     except ValueError:
