@@ -633,6 +633,11 @@ def _verdict(results: dict[tuple[str, str, int], Figures], connections: list[int
         )
     failures = sum(figures.failures for figures in results.values())
     checks.append((f"no failed requests ({failures})", failures == 0))
+    return print_targets(checks)
+
+
+def print_targets(checks: list[tuple[str, bool]]) -> int:
+    """Print each target as met or missed; the exit status: 0 when all were met."""
     print("\ntargets:")
     for description, met in checks:
         print(f"  {'met   ' if met else 'MISSED'} {description}")

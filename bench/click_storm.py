@@ -45,6 +45,7 @@ from ack_latency import (
     bot_log_summary,
     children,
     keep_logs,
+    print_targets,
     profiled,
     run_wrk,
     signature_headers,
@@ -242,10 +243,7 @@ def _verdict(results: dict[str, Figures], creates: int) -> int:
             bot.rps >= THROUGHPUT_RATIO_FLOOR * bare.rps,
         ),
     ]
-    print("\ntargets:")
-    for description, met in checks:
-        print(f"  {'met   ' if met else 'MISSED'} {description}")
-    return 0 if all(met for _, met in checks) else 1
+    return print_targets(checks)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,11 @@ from tests.test_restore_flow import (
 )
 
 
-async def test_a_storm_larger_than_the_redis_pool_is_refused_without_failures(
+async def test_two_hundred_start_clicks_from_two_approvers_make_one_create_and_two_answers(
     bot_harness: BotHarness,
 ) -> None:
-    """Two hundred Start clicks at once: no click fails for want of a Redis connection."""
+    """Two hundred Start clicks at once, worked through the bounded click slots: one create,
+    no click fails, every refusal audited, each approver told once."""
     harness = bot_harness
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     card = the_card(harness)
