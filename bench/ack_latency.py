@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -42,8 +43,8 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -184,6 +185,22 @@ class Child:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_until_idle(self, quiet: float = 0.05, within: float = 120.0) -> None:
+        """Until the process uses (almost) no CPU for half a second: its work is done."""
+        deadline = time.monotonic() + within
+        last = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.cpu_seconds()
+            if now - last < quiet:
+                return
+            last = now
+
     def wait_for_line(self, marker: str) -> str:
         """Block until the child's output has a line containing ``marker``."""
         deadline = time.monotonic() + START_TIMEOUT
@@ -319,6 +336,22 @@ class Figures:
     rps: float
     requests: int
     failures: int
+    # CPU the serving process spent per request, its post-ack work included: less moved
+    # by other load on the machine than the rates and latencies are.
+    cpu_ms: float = 0.0
+
+
+def measured(
+    child: Child, run: Callable[[], Figures], settle: Callable[[], None] | None = None
+) -> Figures:
+    """``run``'s figures with ``child``'s CPU per request, counted until it is idle again."""
+    before = child.cpu_seconds()
+    figures = run()
+    if settle is not None:
+        settle()
+    child.wait_until_idle()
+    spent = child.cpu_seconds() - before
+    return replace(figures, cpu_ms=1000 * spent / max(figures.requests, 1))
 
 
 def run_wrk(url: str, script: Path, *, connections: int, threads: int, seconds: int) -> Figures:
@@ -409,6 +442,7 @@ class Stack:
     bot_url: str
     slack: Child
     bot: Child
+    bare: Child
 
 
 def start_stack(
@@ -496,6 +530,7 @@ def start_stack(
         bot_url=f"http://127.0.0.1:{bot_port}/slack/events",
         slack=slack,
         bot=bot,
+        bare=bare,
     )
 
 
@@ -571,7 +606,8 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     results: dict[tuple[str, str, int], Figures] = {}
     header = (
         f"{'target':<10} {'command':<12} {'conns':>5} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'req/s':>9} {'p99/bare':>9} {'rps/bare':>9} {'failed':>7}"
+        f"{'req/s':>9} {'p99/bare':>9} {'rps/bare':>9} {'failed':>7} {'cpu ms':>7} "
+        f"{'cpu/bare':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -579,22 +615,28 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
         for target, url, command in runs:
             name = f"bot-{command.replace(' ', '-')}-{connections}"
             spied = args.profile if target == "bot" else None
+            server = stack.bot if target == "bot" else stack.bare
             with profiled(stack.bot, spied, name):
-                figures = run_wrk(
-                    url,
-                    scripts[command],
-                    connections=connections,
-                    threads=args.threads,
-                    seconds=args.duration,
+                figures = measured(
+                    server,
+                    functools.partial(
+                        run_wrk,
+                        url,
+                        scripts[command],
+                        connections=connections,
+                        threads=args.threads,
+                        seconds=args.duration,
+                    ),
+                    functools.partial(wait_until_answered, slack_url),
                 )
             results[(target, command, connections)] = figures
-            wait_until_answered(slack_url)
             bare_figures = results[("bare Bolt", "help", connections)]
             print(
                 f"{target:<10} {command:<12} {connections:>5} {figures.p50_ms:>8.2f} "
                 f"{figures.p99_ms:>8.2f} {figures.rps:>9.0f} "
                 f"{figures.p99_ms / bare_figures.p99_ms:>8.2f}x "
-                f"{figures.rps / bare_figures.rps:>8.2f}x {figures.failures:>7}",
+                f"{figures.rps / bare_figures.rps:>8.2f}x {figures.failures:>7} "
+                f"{figures.cpu_ms:>7.3f} {figures.cpu_ms / bare_figures.cpu_ms:>7.2f}x",
                 flush=True,
             )
 

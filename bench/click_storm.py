@@ -26,6 +26,7 @@ It needs `wrk` (Debian: `apt-get install -y wrk`) and `redis-server`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -45,6 +46,7 @@ from ack_latency import (
     bot_log_summary,
     children,
     keep_logs,
+    measured,
     print_targets,
     profiled,
     run_wrk,
@@ -197,27 +199,34 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     )
     header = (
         f"{'target':<10} {'p50 ms':>8} {'p99 ms':>8} {'clicks/s':>9} {'clicks':>7} "
-        f"{'non-2xx':>8} {'p99/bare':>9} {'rps/bare':>9}"
+        f"{'non-2xx':>8} {'p99/bare':>9} {'rps/bare':>9} {'cpu ms':>7} {'cpu/bare':>8}"
     )
     print(header)
     print("-" * len(header))
     results: dict[str, Figures] = {}
-    for target, url in (("bare Bolt", stack.bare_url), ("bot", stack.bot_url)):
+    targets = (("bare Bolt", stack.bare_url, stack.bare), ("bot", stack.bot_url, stack.bot))
+    for target, url, server in targets:
         with profiled(stack.bot, args.profile if target == "bot" else None, "bot-click-storm"):
-            figures = run_wrk(
-                url,
-                script,
-                connections=args.connections,
-                threads=args.threads,
-                seconds=args.duration,
+            # CPU per click counts every click's whole cost: until the server is idle again
+            # after the storm, all refusals decided and answered.
+            figures = measured(
+                server,
+                functools.partial(
+                    run_wrk,
+                    url,
+                    script,
+                    connections=args.connections,
+                    threads=args.threads,
+                    seconds=args.duration,
+                ),
             )
         results[target] = figures
-        wait_until_answered(stack.slack_url)
         bare = results["bare Bolt"]
         print(
             f"{target:<10} {figures.p50_ms:>8.2f} {figures.p99_ms:>8.2f} {figures.rps:>9.0f} "
             f"{figures.requests:>7} {figures.failures:>8} {figures.p99_ms / bare.p99_ms:>8.2f}x "
-            f"{figures.rps / bare.rps:>8.2f}x",
+            f"{figures.rps / bare.rps:>8.2f}x {figures.cpu_ms:>7.3f} "
+            f"{figures.cpu_ms / bare.cpu_ms:>7.2f}x",
             flush=True,
         )
     creates = creates_seen(stack.simulator_url) - before
