@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -90,6 +91,26 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory()) as r:
         r.run(serving)
     return 0
+
+
+#: Allocations between two young-generation collections (Python's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_collector() -> None:
+    """Keep the cycle collector's pauses short under load; called once start-up is done.
+
+    Everything built at start-up (modules, the app, its clients) lives as long as the
+    process, so it is frozen out of the collector's scans; and young collections run
+    every 10,000 allocations instead of 700. In a click storm thousands of acknowledged
+    clicks wait for their turn, each holding its request, and the collector's repeated
+    scans of them were pauses of up to a quarter of a second in front of acknowledgements.
+    Memory is still freed as soon as nothing refers to it; only cycles wait a little longer.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -336,6 +357,7 @@ async def _serve(
             bot_identity=identity,
         )
         readiness = Readiness(services.redis, stopping=stop)
+        tune_collector()
         background = await start_background(bot, services, web_client)
         version_check = asyncio.create_task(report_api_version(services))
         probes: web.AppRunner | None = None
