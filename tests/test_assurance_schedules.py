@@ -31,6 +31,7 @@ from tests.fixtures.bot_harness import (
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.fixtures.tracking import wired_tracker
+from tests.test_assurance_watch import answer_lines
 
 STEP = timedelta(hours=1)
 
@@ -282,13 +283,7 @@ async def test_under_v2_an_inactive_policy_is_not_listed_as_running_on_its_sched
     """The demo's Confluence policy is saved inactive: Atlassian runs nothing for it, so its
     line says so and how to start it, while the active Jira policy shows its next run."""
     harness = await make_bot_harness()
-    replies = harness.replies(await harness.slash("schedules"))
-    listed = [
-        line
-        for post in replies
-        for block in post.blocks
-        for line in block["text"]["text"].split("\n")
-    ]
+    listed = answer_lines(harness, await harness.slash("schedules"))
     [confluence] = [line for line in listed if ACME_CONFLUENCE_POLICY in line]
     assert "inactive" in confluence
     assert f"/backup policy activate {ACME_CONFLUENCE_POLICY}" in confluence

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from bot.atlassian.models import BackupStatus
+from bot.localslack.driver import SlackResponse
 from bot.simulator.seed import ACME_JIRA_POLICY
 from bot.tracking import Tracker
 from tests.fixtures.bot_harness import CHANNEL, NOTIFY_CHANNEL, BotHarness, HarnessFactory
@@ -42,6 +43,16 @@ def said(harness: BotHarness, needle: str, policy: str = ACME_JIRA_POLICY) -> li
         m.text
         for m in harness.slack.messages(NOTIFY_CHANNEL)
         if needle in m.text and policy in m.text
+    ]
+
+
+def answer_lines(harness: BotHarness, response: SlackResponse) -> list[str]:
+    """Each line of the sections the bot answered with privately."""
+    return [
+        line
+        for post in harness.replies(response)
+        for block in post.blocks
+        for line in block["text"]["text"].split("\n")
     ]
 
 
@@ -207,13 +218,7 @@ async def test_status_says_when_the_loss_window_comes_from_an_incomplete_backup(
     would lose are measured from it, and the line adds what it lacks, so the answer is
     not read as "everything but the last 2 days"."""
     harness = await make_bot_harness()
-    replies = harness.replies(await harness.slash("status"))
-    lines = [
-        line
-        for post in replies
-        for block in post.blocks
-        for line in block["text"]["text"].split("\n")
-    ]
+    lines = answer_lines(harness, await harness.slash("status"))
     [confluence] = [line for line in lines if "pol-acme-confluence" in line]
     assert "restoring now loses 2 days, and what that incomplete backup lacks" in confluence
     [jira] = [line for line in lines if ACME_JIRA_POLICY in line]
