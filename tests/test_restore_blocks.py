@@ -15,7 +15,6 @@ from bot.localslack.web_api import block_errors, view_errors
 from bot.restore.facts import BackupFacts
 from bot.restore.session import OPEN_STATES, RestoreSession, SessionState
 from bot.slack import restore_blocks as rb
-from bot.slack import restore_texts as rt
 from bot.slack.blocks import Message
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -303,7 +302,7 @@ def test_answer_action_ids_round_trip() -> None:
 def test_thread_lines_are_valid_messages() -> None:
     """A line in the card's thread is a valid message with the same text for notifications."""
     line = ":rocket: Restore `rst-1` is running on acme-staging."
-    message = rt.restore_thread_line(make_session(), line)
+    message = rb.restore_thread_line(make_session(), line)
     assert_valid_message(message)
     assert message.text == line
 

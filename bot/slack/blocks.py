@@ -24,24 +24,32 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.config import SiteDirectory
-from bot.slack.commands import escape_mrkdwn as esc
+from bot.messages.text import (
+    FINAL_OPERATION_TEXT as FINAL_OPERATION_TEXT,
+)
+from bot.messages.text import (
+    STATUS_EMOJI as STATUS_EMOJI,
+)
+from bot.messages.text import (
+    code as code,
+)
+from bot.messages.text import (
+    count as count,
+)
+from bot.messages.text import (
+    esc as esc,
+)
+from bot.messages.text import (
+    status_label as status_label,
+)
+from bot.messages.text import (
+    when as when,
+)
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_LIST_ITEMS = 40
-
-STATUS_EMOJI = {
-    "STARTING": ":arrows_counterclockwise:",
-    "CREATED": ":calendar:",
-    "IN_PROGRESS": ":hourglass_flowing_sand:",
-    "VALIDATING": ":hourglass_flowing_sand:",
-    "VALIDATION_FAILED": ":raised_hand:",
-    "COMPLETE": ":white_check_mark:",
-    "INCOMPLETE": ":warning:",
-    "FAILED": ":x:",
-    "EXPIRED": ":wastebasket:",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,40 +91,14 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
-# Statuses whose API name would not tell a reader what is going on.
-STATUS_WORDS = {"CREATED": "waiting to start"}
-
-
-def status_label(status: object) -> str:
-    text = str(status)
-    emoji = STATUS_EMOJI.get(text, ":grey_question:")
-    return f"{emoji} {esc(STATUS_WORDS.get(text, text.replace('_', ' ')))}"
-
-
-def when(moment: datetime | None) -> str:
-    """A time every reader sees in their own zone, with a UTC fallback."""
-    if moment is None:
-        return "—"
-    fallback = f"{moment:%Y-%m-%d %H:%M} UTC"
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
 def product_label(product: object) -> str:
     if isinstance(product, Product):
         return product.label
     return esc(str(product)) if product else "—"
 
 
-def code(value: object) -> str:
-    return f"`{esc(str(value))}`" if value not in (None, "") else "—"
-
-
 def cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
     return items[:MAX_LIST_ITEMS], max(0, len(items) - MAX_LIST_ITEMS)
-
-
-def count(number: int, noun: str, plural: str | None = None) -> str:
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def more(hidden: int, hint: str) -> list[Block]:
@@ -229,10 +211,6 @@ def storage_message(storage: Storage, sites: SiteDirectory) -> Message:
 
 def list_sections(lines: Sequence[str]) -> list[Block]:
     return [section(chunk) for chunk in _chunks("\n".join(lines))][: MAX_BLOCKS - 3]
-
-
-def yes_no(value: bool | None) -> str:
-    return "—" if value is None else ("yes" if value else "no")
 
 
 def backup_line(backup: Backup, now: datetime) -> str:
@@ -420,14 +398,6 @@ def report_message(restore_ref: str, url: str) -> Message:
             section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")
         ],
     )
-
-
-FINAL_OPERATION_TEXT = {
-    "COMPLETE": "finished",
-    "INCOMPLETE": "finished incomplete",
-    "FAILED": "failed",
-    "EXPIRED": "expired",
-}
 
 
 @dataclass(frozen=True, slots=True)

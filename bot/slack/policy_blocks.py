@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.atlassian.models import Policy, Product
 from bot.atlassian.schedules import describe_schedule, next_run
 from bot.config import SiteDirectory
+from bot.messages.text import esc, yes_no
 from bot.slack.blocks import (
     Message,
     code,
@@ -26,9 +27,7 @@ from bot.slack.blocks import (
     more,
     product_label,
     when,
-    yes_no,
 )
-from bot.slack.commands import escape_mrkdwn as esc
 
 
 def _active(policy: Policy) -> str:

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
+from bot.messages.restore import mention, notice_line, still_pending
+from bot.restore import notices
 from bot.restore.blocking import pending_of
 from bot.restore.facts import BackupFacts
 from bot.restore.session import (
@@ -34,7 +36,6 @@ from bot.slack.blocks import (
     when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
-from bot.slack.restore_texts import mention, still_pending
 
 ACTION_START = "restore_start"
 ACTION_CANCEL = "restore_cancel"
@@ -455,3 +456,12 @@ def restore_modal(
     if product is not None and backups:
         view["submit"] = {"type": "plain_text", "text": "Request restore"}
     return view
+
+
+def restore_thread_line(session: RestoreSession, line: str) -> Message:
+    """A line in the thread of ``session``'s card, with the same text for notifications."""
+    return Message(text=line, blocks=[section(line)])
+
+
+def notice_message(notice: notices.Notice, session: RestoreSession) -> Message:
+    return restore_thread_line(session, notice_line(notice, session))

@@ -20,13 +20,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian import rules
 from bot.atlassian.models import Product
 from bot.errors import BotError
+from bot.messages import restore as rt
 from bot.restore.clicks import Checking, ClickResult
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
-from bot.slack import restore_texts as rt
 from bot.slack.handlers import Invocation, Reply, make_reply, run_reporting_failures
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from bot.restore.ports import CardPlace, CardView, Sleep
 from bot.restore.session import RestoreSession
 from bot.restore.workflow import RestoreWorkflow
 from bot.slack import restore_blocks as rb
-from bot.slack import restore_texts as rt
 from bot.slack.blocks import Message
 from bot.slack.gateway import SlackGateway
 from bot.slack.handlers import SlackPostFailed
@@ -106,7 +105,7 @@ class SlackRestoreSurface:
         try:
             await self._patiently(
                 lambda: self._gateway.post(
-                    session.channel, rt.notice_message(notice, session), thread_ts=ts
+                    session.channel, rb.notice_message(notice, session), thread_ts=ts
                 )
             )
         except SlackError:

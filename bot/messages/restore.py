@@ -1,24 +1,19 @@
 """What the restore workflow says in words: thread notices and answers to the clicker.
 
 The workflow decides what must be said (bot/restore/notices.py, bot/restore/clicks.py);
-every sentence it can lead to is here, in one place. Pure functions: mrkdwn, with anything
-that came from a request or from Atlassian escaped.
+every sentence it can lead to is here, in one place. Pure functions returning mrkdwn, with
+anything that came from a request or from Atlassian escaped.
 """
 
 from __future__ import annotations
 
 from typing import Final, assert_never
 
+from bot.messages.text import FINAL_OPERATION_TEXT, STATUS_EMOJI, code, esc, mention, when
 from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
 from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
 from bot.restore.session import Refusal, RestoreSession
-from bot.slack.blocks import FINAL_OPERATION_TEXT, STATUS_EMOJI, Message, code, section, when
-from bot.slack.commands import escape_mrkdwn as esc
-
-
-def mention(user: str | None) -> str:
-    return f"<@{esc(user)}>" if user else "the bot"
 
 
 def still_pending(left: PendingAtAtlassian, dest: str) -> str:
@@ -81,15 +76,6 @@ def notice_line(notice: notices.Notice, session: RestoreSession) -> str:
             )
         case _:
             assert_never(notice)
-
-
-def restore_thread_line(session: RestoreSession, line: str) -> Message:
-    """A line in the thread of ``session``'s card, with the same text for notifications."""
-    return Message(text=line, blocks=[section(line)])
-
-
-def notice_message(notice: notices.Notice, session: RestoreSession) -> Message:
-    return restore_thread_line(session, notice_line(notice, session))
 
 
 _REFUSAL_MESSAGES: Final = {
@@ -158,9 +144,7 @@ __all__ = [
     "click_reply",
     "mention",
     "notice_line",
-    "notice_message",
     "refusal_message",
-    "restore_thread_line",
     "settled_reply",
     "still_pending",
 ]
