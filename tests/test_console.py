@@ -74,7 +74,7 @@ async def test_restore_example_needs_three_consents_by_bob_and_links_the_report(
     code, output, errors = await run_lines(example("restore-with-consent.txt"), on(api))
     assert code == 0, errors + output
     final_card = output[output.rindex("Restore of Jira backup onto acme-staging") :]
-    assert final_card.count("Consent given by @bob") == 3
+    assert final_card.count("@bob gave consent.") == 3
     assert "The restore has finished." in final_card
     assert "Post-restore report (https://admin.atlassian.com/" in output
     assert "You are now bob (approver)." in output

@@ -279,9 +279,11 @@ async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness
     assert answers == [answer(check) for check in STAGING_CHECKS]
     assert action_ids(card) == [*answers, rb.ACTION_CANCEL]
     for meaning in (
-        "spaces or projects with the same keys already exist on *acme-staging*",
-        "Groups with the same names already exist",
-        "lower Jira plan",
+        "Atlassian found: The destination already has projects with the keys OPS.",
+        "If you consent, those projects are skipped and *acme-staging* keeps its own version",
+        "Atlassian found: The destination already has groups named acme-engineering.",
+        "If you consent, the groups are merged",
+        "Jira is on the Free plan",
     ):
         assert meaning in shown, meaning
     assert f"Started by <@{APPROVER}>" in shown
@@ -290,8 +292,8 @@ async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness
     await click(harness, answer(GROUP), user=ADMIN)
     assert revalidate_calls(harness) == []
     shown = card_text(the_card(harness))
-    assert f"Consent given by <@{APPROVER}>" in shown
-    assert f"Consent given by <@{ADMIN}>" in shown
+    assert f"<@{APPROVER}> gave consent." in shown
+    assert f"<@{ADMIN}> gave consent." in shown
     await click(harness, answer(LICENCE), user=APPROVER)
 
     assert len(create_calls(harness)) == 1
@@ -303,7 +305,7 @@ async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness
     card = the_card(harness)
     shown = card_text(card)
     assert "The restore is running" in shown
-    assert shown.count("Consent given by") == 3
+    assert shown.count("gave consent.") == 3
     assert action_ids(card) == []
     operation = await harness.services.operations.get(OperationKind.RESTORE, running.restore_id)
     assert operation is not None
@@ -353,8 +355,10 @@ async def test_custom_groups_are_accepted_or_denied_never_both(
     [revalidate] = revalidate_calls(harness)
     assert revalidate.body["consent"] == [chosen]
     assert not any(a.startswith(rb.ACTION_ANSWER_PREFIX) for a in action_ids(the_card(harness)))
-    verb = "Accepted custom groups" if chosen == ACCEPT_GROUPS else "Denied custom groups"
-    assert f"{verb} by <@{APPROVER}>" in card_text(the_card(harness))
+    verb = "accepted the custom groups" if chosen == ACCEPT_GROUPS else "denied the custom groups"
+    shown = card_text(the_card(harness))
+    assert f"<@{APPROVER}> {verb}" in shown
+    assert "Custom_Group_Check" not in shown
 
     other = DENY_GROUPS if chosen == ACCEPT_GROUPS else ACCEPT_GROUPS
     response = await forged_click(harness, answer(ACCEPT_GROUPS, other), session_id)
@@ -1022,5 +1026,5 @@ async def test_the_tracker_ends_the_card_with_the_outcome_and_the_report(
     shown = card_text(card)
     assert "The restore has finished" in shown
     assert f"<{finished.report_url}|Post-restore report>" in shown
-    assert shown.count("Consent given by") == 3
+    assert shown.count("gave consent.") == 3
     assert sum("finished" in line for line in thread_lines(harness, card)) == 1

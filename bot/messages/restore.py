@@ -7,13 +7,25 @@ anything that came from a request or from Atlassian escaped.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Final, assert_never
 
-from bot.messages.text import FINAL_OPERATION_TEXT, STATUS_EMOJI, code, esc, mention, when
+from bot.atlassian.models import ConsentCheck, Product
+from bot.messages.text import (
+    FINAL_OPERATION_TEXT,
+    STATUS_EMOJI,
+    code,
+    count,
+    duration,
+    esc,
+    mention,
+    when,
+)
 from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
 from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
-from bot.restore.session import Refusal, RestoreSession
+from bot.restore.session import Refusal, RestoreSession, SessionState, is_custom_group_check
 
 
 def still_pending(left: PendingAtAtlassian, dest: str) -> str:
@@ -46,8 +58,8 @@ def notice_line(notice: notices.Notice, session: RestoreSession) -> str:
             return line
         case notices.ConsentNeeded(checks=checks):
             return (
-                f":raised_hand: Validation found {checks} check(s) that need an approver's "
-                "answer on the card."
+                f":raised_hand: Validation found {count(checks, 'check')} that need an "
+                "approver's answer on the card."
             )
         case notices.CreateUnconfirmed():
             return (
@@ -137,14 +149,172 @@ def click_reply(result: ClickResult) -> str | None:
             assert_never(result)
 
 
+# -- the restore card --------------------------------------------------------------------
+
+STATE_LINES: Final = {
+    SessionState.AWAITING_START: ":raised_hand: Waiting for an approver to press *Start restore*.",
+    SessionState.VALIDATING: ":hourglass_flowing_sand: Atlassian is validating the restore…",
+    SessionState.AWAITING_CONSENT: ":raised_hand: Atlassian's validation found checks that "
+    "need an approver's answer before the restore can run.",
+    SessionState.REVALIDATING: ":hourglass_flowing_sand: Revalidating with the answers given…",
+    SessionState.RUNNING: ":rocket: The restore is running.",
+    SessionState.DONE: ":white_check_mark: The restore has finished.",
+    SessionState.FAILED: ":x: The restore failed.",
+    SessionState.CANCELLED: ":no_entry_sign: The restore was cancelled.",
+    SessionState.EXPIRED: ":hourglass: This request expired: nobody decided within 24 hours. "
+    "Start a new one with `/restore start`.",
+}
+
+# How a restore ended, by Atlassian's final status: each outcome heads the card in its own
+# words (an incomplete restore must never read as simply finished).
+ENDING_LINES: Final = {
+    "COMPLETE": ":white_check_mark: The restore has finished.",
+    "INCOMPLETE": ":warning: The restore finished incomplete: not everything in the backup "
+    "was restored.",
+    "FAILED": ":x: The restore failed.",
+}
+ENDING_WORDS: Final = {
+    "COMPLETE": "finished",
+    "INCOMPLETE": "finished incomplete",
+    "FAILED": "failed",
+}
+
+
+def cancelled_by_line(by: str) -> str:
+    return f":no_entry_sign: The restore was cancelled by {mention(by)}."
+
+
+def things_with_keys(product: object) -> str:
+    """What carries keys in a product: Jira has projects, Confluence has spaces."""
+    if product == Product.JIRA:
+        return "projects"
+    if product == Product.CONFLUENCE:
+        return "spaces"
+    return "projects or spaces"
+
+
+def _check_parts(check: str, dest: str, product: object) -> tuple[str, str]:
+    """A failed check in the bot's words: what Atlassian found, and what consent does."""
+    label = product.label if isinstance(product, Product) else "the product"
+    things = things_with_keys(product)
+    parts = {
+        ConsentCheck.CONFLICTING_SPACE.value: (
+            f"{things.capitalize()} with the same keys already exist on *{dest}*.",
+            f"If you consent, those {things} are skipped and *{dest}* keeps its own version "
+            "of them.",
+        ),
+        ConsentCheck.CONFLICTING_GROUP.value: (
+            f"Groups with the same names already exist on *{dest}*.",
+            "If you consent, the groups are merged, and their members may gain permissions "
+            "they should not have.",
+        ),
+        ConsentCheck.PRODUCT_LICENSE.value: (
+            f"*{dest}* has a free or lower {label} plan than the backed-up site.",
+            "If you consent, the restore goes ahead anyway; upgrading the plan first is advised.",
+        ),
+        ConsentCheck.SITE_LICENSE.value: (
+            f"*{dest}* is on a free trial.",
+            "If you consent, the restore goes ahead anyway; a standard, premium or enterprise "
+            "licence is advised.",
+        ),
+        ConsentCheck.TDP_SHARD.value: (
+            f"*{dest}* is on a different data shard than the backup.",
+            "If you consent, the restore goes ahead anyway; the same shard is advised.",
+        ),
+    }
+    if is_custom_group_check(check):
+        return (
+            "The backup contains custom groups.",
+            f"*Accept custom groups* restores them onto *{dest}*; *Deny custom groups* leaves "
+            "them out of the restore.",
+        )
+    return parts.get(
+        check,
+        (
+            f"Atlassian found a problem on *{dest}* that needs consent before the restore runs.",
+            "If you consent, the restore goes ahead anyway.",
+        ),
+    )
+
+
+# Atlassian's own names for checks and answers, which only the API should read.
+_API_WORDS: Final = re.compile(r"\b(?:Consent|Accept|Deny)_[A-Za-z_]+\b|\b[A-Z]+(?:_[A-Z]+)+\b")
+
+
+def _atlassian_finding(message: str | None) -> str | None:
+    """The first clause of Atlassian's message (what it found: which keys, which groups),
+    or None when it names only API identifiers a person should not have to read."""
+    if not message:
+        return None
+    finding = re.split(r"[;.]\s", message.strip(), maxsplit=1)[0].rstrip(" .;")
+    if not finding or _API_WORDS.search(finding):
+        return None
+    return finding
+
+
+def check_text(check: str, message: str | None, dest: str, product: object) -> str:
+    """A failed validation check, said once: what was found (in Atlassian's words when they
+    name the keys, groups or plans) and what consent does, in the bot's."""
+    found, consequence = _check_parts(check, dest, product)
+    finding = _atlassian_finding(message)
+    if finding is not None:
+        found = f"Atlassian found: {esc(finding)}."
+    return f"{found} {consequence}"
+
+
+def check_answer_line(consent: str, by: str | None) -> str:
+    """Who answered a check and how, as a sentence."""
+    if consent == ConsentCheck.ACCEPT_CUSTOM_GROUP.value:
+        return f":white_check_mark: {mention(by)} accepted the custom groups: they are restored."
+    if consent == ConsentCheck.DENY_CUSTOM_GROUP.value:
+        return f":white_check_mark: {mention(by)} denied the custom groups: they are left out."
+    return f":white_check_mark: {mention(by)} gave consent."
+
+
+def started_line(
+    started_by: str | None,
+    restore_id: str | None,
+    *,
+    state: SessionState,
+    since: datetime | None,
+    ended_at: datetime | None,
+    now: datetime,
+) -> str:
+    """Who started the restore, its id, and the time it has run or took."""
+    line = f"Started by {mention(started_by)}"
+    if restore_id:
+        line += f" · restore {code(restore_id)}"
+    if since is not None and state is SessionState.RUNNING:
+        line += f" · running for {duration(now - since)}"
+    elif (
+        since is not None
+        and ended_at is not None
+        and state
+        in (
+            SessionState.DONE,
+            SessionState.FAILED,
+        )
+    ):
+        line += f" · ended {when(ended_at)}, after {duration(ended_at - since)}"
+    return line
+
+
 __all__ = [
     "CHECKING_REPLY",
+    "ENDING_LINES",
+    "ENDING_WORDS",
     "SETTLED_REPLY",
+    "STATE_LINES",
     "STILL_CHECKING_REPLY",
+    "cancelled_by_line",
+    "check_answer_line",
+    "check_text",
     "click_reply",
     "mention",
     "notice_line",
     "refusal_message",
     "settled_reply",
+    "started_line",
     "still_pending",
+    "things_with_keys",
 ]
