@@ -492,7 +492,9 @@ async def test_four_eyes_keeps_the_requester_from_starting_and_consenting(
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-staging")
 
     response = await click(harness, rb.ACTION_START, user=ADMIN)
-    assert "Four-eyes rule" in private_text(harness, response)
+    assert f"an approver other than <@{ADMIN}> (<@{APPROVER}>) must start" in private_text(
+        harness, response
+    )
     assert create_calls(harness) == []
 
     await click(harness, rb.ACTION_START, user=APPROVER)
@@ -517,7 +519,10 @@ async def test_the_requester_or_an_approver_may_cancel_but_not_a_viewer(
     await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme-staging", user=requester)
     first = session_id_on(the_card(harness))
     response = await click(harness, rb.ACTION_CANCEL, user=VIEWER)
-    assert "Only the requester or a restore approver may cancel" in private_text(harness, response)
+    assert (
+        f"Only <@{requester}>, who requested this restore, or a restore approver may cancel it."
+        in private_text(harness, response)
+    )
     assert (await session(harness, first)).state is SessionState.AWAITING_START
     await click(harness, rb.ACTION_CANCEL, user=requester)
     cancelled = await session(harness, first)
