@@ -25,6 +25,7 @@ from bot.console import run_script
 from bot.console.local import ALICE, LocalBot, LocalOptions, start_local_bot
 from bot.console.screen import Screen
 from bot.console.terminal import Terminal
+from bot.slack.commands.registry import REGISTRY
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FAST = LocalOptions(op_seconds=1.0, poll_seconds=0.5, in_process_store=True)
@@ -38,8 +39,11 @@ REPR = re.compile(r"\b(?:True|False|None)\b|\{'|\['|\[\]|\(\)")
 # Slack's own markup; any other `<` in mrkdwn is user or API text that was not escaped.
 SLACK_MARKUP = re.compile(r"<(?:@[UW][A-Z0-9]+|#C[A-Z0-9]+|!date\^[^>]+|https?://[^>]+)>")
 URL = re.compile(r"https?://[^\s|>)]+")
-# Settings an operator sets are named as such in refusals meant for them.
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+# Settings an operator sets are named as such in refusals meant for them, and a usage line's
+# placeholders (POLICY_ID, ROLE_ARN) stand for what the user types.
+SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields) | frozenset(
+    word for spec in REGISTRY for word in re.findall(r"[A-Z][A-Z_]+", spec.usage)
+)
 
 
 @dataclass
@@ -138,8 +142,8 @@ SCRIPTS = [
     ("restore-with-consent.txt", ApiVersion.V1),
     ("restore-from-modal.txt", ApiVersion.V2),
     ("schedules.txt", ApiVersion.V2),
-    # ("failures.txt", ApiVersion.V1),
-    # ("failures.txt", ApiVersion.V2),
+    ("failures.txt", ApiVersion.V1),
+    ("failures.txt", ApiVersion.V2),
 ]
 
 
@@ -164,3 +168,31 @@ def test_the_checks_catch_what_they_look_for() -> None:
     assert not problems(
         "set BOT_APPROVERS; see <https://x.test/11111111-1111-4111-8111-111111111111|it>"
     )
+
+
+async def test_atlassian_refusals_name_sites_by_alias_and_fields_by_option() -> None:
+    """A refused storage and a second policy: the option typed and the alias, then the fix."""
+    result = await transcript(
+        [
+            "/backup storage create name=lab region=us-east-1 prefix=lab/ role=not-an-arn "
+            "tag=lab site=acme-sandbox",
+            "/backup policy create jira site=acme",
+        ]
+    )
+    raw = "\n".join(result.raw)
+    assert "Atlassian refused: `role=` must be the ARN of an IAM role" in raw
+    assert "roleIdentifier" not in raw
+    assert "Atlassian refused: Site acme already has a Jira backup policy" in raw
+    assert "Change the command and run it again: `/backup policy create jira|confluence" in raw
+    assert_plain(result)
+
+
+async def test_an_id_close_to_a_known_one_is_suggested() -> None:
+    """A typo in a policy id or a backup id is answered with the id it most likely meant."""
+    result = await transcript(
+        ["/backup policy show pol-acme-jra", "/backup show bkp-acme-jira-complet"]
+    )
+    raw = "\n".join(result.raw)
+    assert "Atlassian has no backup policy `pol-acme-jra`. Did you mean `pol-acme-jira`?" in raw
+    assert "Did you mean `bkp-acme-jira-complete`?" in raw
+    assert_plain(result)

@@ -24,8 +24,10 @@ from bot.atlassian.models import (
 )
 from bot.errors import (
     BotError,
+    ConflictError,
     NotFoundError,
     Refused,
+    RuleViolation,
     SlackError,
     SlackNotAuthorized,
     SlackRateLimited,
@@ -33,6 +35,9 @@ from bot.errors import (
     SlackUnavailable,
     UsageError,
 )
+from bot.messages import atlassian as atlassian_words
+from bot.messages import commands as commands_words
+from bot.messages.suggest import closest
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks, operation_cards, policy_blocks
@@ -78,21 +83,64 @@ class CommandHandlers:
         try:
             await handler(command, who, reply)
         except NotFoundError as exc:
-            sentence = self._not_found_sentence(command)
+            sentence = await self._not_found_sentence(command)
             if sentence is None:
                 raise
             raise Refused(sentence) from exc
+        except ConflictError as exc:
+            said = atlassian_words.atlassian_busy(exc.message, self._alias, exc.default_hint)
+            raise Refused(said) from exc
+        except RuleViolation as exc:
+            said = atlassian_words.atlassian_refused(exc.message, self._alias, command.spec.usage)
+            raise Refused(said) from exc
 
-    def _not_found_sentence(self, command: cmd.SlashCommand) -> str | None:
-        """For commands that name one id, a 404 can only mean that id: say which it was."""
+    def _alias(self, cloud_id: str) -> str:
+        named = self._sites.name(cloud_id)
+        return atlassian_words.SITE_WITHOUT_ALIAS if named == cloud_id else named
+
+    async def _not_found_sentence(self, command: cmd.SlashCommand) -> str | None:
+        """For commands that name one id, a 404 can only mean that id: say which it was,
+        and which known id it is closest to when it looks like a typo of one."""
         known = command.spec.not_found
         if known is None:
             return None
         cloud_id = getattr(command, "cloud_id", None)
-        where = f" on site {self._site(cloud_id)}" if cloud_id else ""
-        return (
-            f"Atlassian has no {known.noun} `{getattr(command, known.field)}`{where}; {known.hint}."
+        typed = str(getattr(command, known.field))
+        # An id with no letter or digit (`.`, `..`) is no typo of a real one: nothing to list.
+        meant = (
+            closest(typed, await self._known_ids(known.noun))
+            if any(c.isalnum() for c in typed)
+            else None
         )
+        return commands_words.no_such_id(
+            known.noun,
+            typed,
+            site=self._site(cloud_id) if cloud_id else None,
+            hint=known.hint,
+            meant=meant,
+        )
+
+    async def _known_ids(self, noun: str) -> list[str]:
+        """The ids of this kind the bot can see now; none when Atlassian cannot list them."""
+        api = self._atlassian
+        try:
+            if noun == "backup policy":
+                return [policy.policy_id for policy in await api.list_policies()]
+            if noun == "storage":
+                return [storage.storage_id for storage in await api.list_storages()]
+            if noun == "restore":
+                return [restore.restore_id for restore in await api.list_restores()]
+            if noun == "export":
+                return [export.export_id for export in await api.list_exports()]
+            if noun == "backup":
+                return [
+                    backup.backup_id
+                    for policy in await api.list_policies()
+                    for backup in await api.list_backups(policy.policy_id)
+                ]
+        except BotError:
+            log.info("could not list %s ids for a suggestion", noun, exc_info=True)
+        return []
 
     @property
     def _now(self) -> Any:
