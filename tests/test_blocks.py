@@ -10,6 +10,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.atlassian.models import Backup, Export, Import, Policy, Restore, Storage
 from bot.config import SiteDirectory
+from bot.messages.text import when
 from bot.slack import blocks, policy_blocks
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import help_text
@@ -323,10 +324,10 @@ def test_a_trusted_error_keeps_the_bots_own_mentions() -> None:
 def test_times_show_in_the_readers_zone_with_a_utc_fallback() -> None:
     """`when` renders a Slack date token with a UTC fallback; None shows a dash."""
     moment = NOW + timedelta(minutes=5)
-    assert blocks.when(moment) == (
+    assert when(moment) == (
         f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|2026-11-01 09:05 UTC>"
     )
-    assert blocks.when(None) == "—"
+    assert when(None) == "—"
 
 
 def test_restore_message_keeps_the_latest_decisions_within_the_block_limit() -> None:

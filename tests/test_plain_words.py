@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,14 +92,23 @@ def _recorded(local: LocalBot) -> list[str]:
     return found
 
 
-async def transcript(lines: Sequence[str], options: LocalOptions = FAST) -> Transcript:
-    """Run script lines in the console; what it showed and every text Slack received."""
+async def transcript(
+    lines: Sequence[str],
+    options: LocalOptions = FAST,
+    then: Callable[[list[str]], list[str]] | None = None,
+) -> Transcript:
+    """Run script lines in the console; what it showed and every text Slack received.
+
+    ``then`` makes more lines from what Slack received so far (an id the bot made up).
+    """
     out = io.StringIO()
     local = await start_local_bot(options)
     try:
         screen = Screen(local.slack, Console(file=out, width=200, color_system=None), ALICE.user_id)
         terminal = Terminal(local, screen, user=ALICE)
         failure = await run_script(terminal, lines)
+        if failure is None and then is not None:
+            failure = await run_script(terminal, then(_recorded(local)))
         await local.settle()
         screen.refresh()
         return Transcript(str(failure) if failure else None, out.getvalue(), _recorded(local))
@@ -195,4 +204,28 @@ async def test_an_id_close_to_a_known_one_is_suggested() -> None:
     raw = "\n".join(result.raw)
     assert "Atlassian has no backup policy `pol-acme-jra`. Did you mean `pol-acme-jira`?" in raw
     assert "Did you mean `bkp-acme-jira-complete`?" in raw
+    assert_plain(result)
+
+
+def _show_the_restore(raw: list[str]) -> list[str]:
+    found = re.search(r"restore `(rst-[\w-]+)`", "\n".join(raw))
+    assert found is not None
+    return [f"/restore show {found.group(1)}"]
+
+
+async def test_restore_show_tells_the_decisions_in_plain_lines() -> None:
+    """Each decision is one line: when, who as a mention, what, on which check, the result."""
+    result = await transcript(example("restore-with-consent.txt"), then=_show_the_restore)
+    shown = "\n".join(text for text in result.raw if "*Decisions*" in text)
+    assert "<@UALICE> requested the restore of backup `bkp-acme-jira-complete` onto " in shown
+    assert "*acme-staging* (attachments yes, users and groups yes)." in shown
+    assert "<@UBOB> pressed *Start restore*; Atlassian was asked to validate." in shown
+    assert (
+        "the bot was asked by Atlassian's validation for consent on 3 checks: projects with the "
+        "same keys, groups with the same names and the destination's Jira plan." in shown
+    )
+    assert "<@UBOB> gave consent on projects with the same keys." in shown
+    assert "<@UBOB> gave the last answer needed; Atlassian was asked to revalidate." in shown
+    assert "the bot saw the restore end: it finished." in shown
+    assert "|2026-" in shown  # every line starts with when, as <!date^…|fallback>
     assert_plain(result)

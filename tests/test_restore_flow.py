@@ -969,9 +969,11 @@ async def test_restore_show_lists_the_decisions_and_the_audit_stream_records_the
 
     response = await harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     shown = harness.reply_text(response)
-    assert f"<@{APPROVER}> start: ok" in shown
-    assert f"<@{VIEWER}> start: refused" in shown
-    assert shown.count(f"<@{APPROVER}> consent: ok") == 3
+    assert f"<@{APPROVER}> pressed *Start restore*; Atlassian was asked to validate." in shown
+    assert f"<@{VIEWER}> tried to start the restore; refused: their role does not allow it." in (
+        shown
+    )
+    assert shown.count(f"<@{APPROVER}> gave consent on ") == 3
 
 
 async def test_an_unconfirmed_revalidate_is_retried_once_by_two_recovering_bots(

@@ -476,7 +476,9 @@ async def test_restore_list_and_show(bot_harness: BotHarness) -> None:
     shown = only_private_reply(
         bot_harness, await bot_harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     )
-    assert f"`{migration_id}`" in shown
+    # Atlassian's migration id is a UUID nobody reads; the restore id is the one to use.
+    assert migration_id not in shown
+    assert f"`{restore_id}`" in shown
     assert "IN PROGRESS" in shown
 
 

@@ -19,8 +19,10 @@ from bot.messages.text import (
     count,
     duration,
     esc,
+    listing,
     mention,
     when,
+    yes_no,
 )
 from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
@@ -299,6 +301,116 @@ def started_line(
     return line
 
 
+# -- the decision log (`/restore show`) --------------------------------------------------
+
+
+def check_name(check: str, product: object) -> str:
+    """A validation check in a few words, as a person would name it."""
+    if is_custom_group_check(check):
+        return "the custom groups"
+    label = product.label if isinstance(product, Product) else "product"
+    names = {
+        ConsentCheck.CONFLICTING_SPACE.value: f"{things_with_keys(product)} with the same keys",
+        ConsentCheck.CONFLICTING_GROUP.value: "groups with the same names",
+        ConsentCheck.PRODUCT_LICENSE.value: f"the destination's {label} plan",
+        ConsentCheck.SITE_LICENSE.value: "the destination's free trial",
+        ConsentCheck.TDP_SHARD.value: "the destination's data shard",
+    }
+    return names.get(check, "a check Atlassian raised")
+
+
+_ATTEMPTS: Final = {
+    "start": "tried to start the restore",
+    "consent": "tried to answer a check",
+    "cancel": "tried to cancel the request",
+}
+
+
+def _refused_because(detail: str) -> str:
+    reason = detail.rsplit("(", 1)[-1].rstrip(")") if detail.endswith(")") else detail
+    try:
+        return refusal_message(Refusal(reason))
+    except ValueError:
+        # The store's own refusals carry their reason; any other was the clicker's role.
+        return "their role does not allow it."
+
+
+def _answered(detail: str, product: object) -> str:
+    check, _, consent = detail.partition(" = ")
+    if consent == ConsentCheck.ACCEPT_CUSTOM_GROUP.value:
+        return "accepted the custom groups (they are restored)"
+    if consent == ConsentCheck.DENY_CUSTOM_GROUP.value:
+        return "denied the custom groups (they are left out)"
+    return f"gave consent on {check_name(check, product)}"
+
+
+def _checks_named(detail: str, product: object) -> str:
+    checks = [check.strip() for check in detail.split(",") if check.strip()]
+    return f"{count(len(checks), 'check')}: " + listing(
+        [check_name(check, product) for check in checks]
+    )
+
+
+def _accepted(action: str, to: SessionState | None, detail: str, session: RestoreSession) -> str:
+    product, dest = session.product, esc(session.dest_label)
+    match action:
+        case "requested":
+            return (
+                f"requested the restore of backup {code(session.backup_id)} onto *{dest}* "
+                f"(attachments {yes_no(session.include_attachments)}, users and groups "
+                f"{yes_no(session.include_users_and_groups)})"
+            )
+        case "start":
+            return "pressed *Start restore*; Atlassian was asked to validate"
+        case "start_not_sent":
+            return "could not reach Atlassian, so nothing was started; Start can be pressed again"
+        case "validation_failed":
+            return "was asked by Atlassian's validation for consent on " + _checks_named(
+                detail, product
+            )
+        case "consent":
+            return _answered(detail, product)
+        case "revalidate":
+            return "gave the last answer needed; Atlassian was asked to revalidate"
+        case "running":
+            return f"saw Atlassian start restore {code(session.restore_id)}"
+        case "cancel":
+            return "cancelled the request"
+        case "expired":
+            return "closed the request: nobody decided within 24 hours"
+        case "gone":
+            return "stopped following the restore: Atlassian no longer reports it"
+        case "recovered_not_started":
+            return "found no such restore at Atlassian, so nothing was started"
+    if to is SessionState.FAILED:
+        return "recorded that the restore failed" + (
+            f": {esc(session.outcome.rstrip('.'))}" if session.outcome else ""
+        )
+    if to in (SessionState.DONE,):
+        ended = ENDING_WORDS.get(session.final_status or "", "finished")
+        return f"saw the restore end: it {ended}"
+    return "recorded a step" + (f" ({esc(action.replace('_', ' '))})" if action else "")
+
+
+def decision_line(
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    to: SessionState | None,
+    detail: str,
+    session: RestoreSession,
+) -> str:
+    """One entry of a restore's decision log as a person would write it: when, who, what,
+    on which check, and what came of it."""
+    who = mention(actor)
+    if outcome != "ok":
+        attempt = _ATTEMPTS.get(action, "tried to act on the request")
+        return f"• {when(at)} {who} {attempt}; refused: {_refused_because(detail)}"
+    return f"• {when(at)} {who} {_accepted(action, to, detail, session)}."
+
+
 __all__ = [
     "CHECKING_REPLY",
     "ENDING_LINES",
@@ -308,8 +420,10 @@ __all__ = [
     "STILL_CHECKING_REPLY",
     "cancelled_by_line",
     "check_answer_line",
+    "check_name",
     "check_text",
     "click_reply",
+    "decision_line",
     "mention",
     "notice_line",
     "refusal_message",

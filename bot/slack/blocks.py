@@ -24,26 +24,16 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.config import SiteDirectory
+from bot.messages.restore import check_text
 from bot.messages.text import (
-    FINAL_OPERATION_TEXT as FINAL_OPERATION_TEXT,
-)
-from bot.messages.text import (
-    STATUS_EMOJI as STATUS_EMOJI,
-)
-from bot.messages.text import (
-    code as code,
-)
-from bot.messages.text import (
-    count as count,
-)
-from bot.messages.text import (
-    esc as esc,
-)
-from bot.messages.text import (
-    status_label as status_label,
-)
-from bot.messages.text import (
-    when as when,
+    FINAL_OPERATION_TEXT,
+    STATUS_EMOJI,
+    code,
+    count,
+    esc,
+    status_label,
+    status_words,
+    when,
 )
 
 Block = dict[str, Any]
@@ -278,7 +268,9 @@ def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Messa
     warning = rules.restore_warning(backup)
     if warning:
         blocks.append(context(f":warning: {esc(warning)}"))
-    return Message(text=f"Backup {esc(backup.backup_id)}: {esc(str(status))}", blocks=blocks)
+    return Message(
+        text=f"Backup {esc(backup.backup_id)}: {esc(status_words(status))}", blocks=blocks
+    )
 
 
 def _operation_line(kind: str, operation_id: str, status: object, extra: str) -> str:
@@ -327,7 +319,8 @@ def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> 
     if item.status_message:
         blocks.append(section(f"_{esc(item.status_message)}_"))
     return Message(
-        text=f"{kind.capitalize()} {esc(operation_id)}: {esc(str(item.status))}", blocks=blocks
+        text=f"{kind.capitalize()} {esc(operation_id)}: {esc(status_words(item.status))}",
+        blocks=blocks,
     )
 
 
@@ -364,7 +357,6 @@ def restore_message(
         ("Backup", code(restore.backup_id)),
         ("Product", product_label(restore.product)),
         ("Destination", esc(sites.name(restore.cloud_id))),
-        ("Migration", code(restore.migration_id)),
         ("Started", when(restore.created_at)),
         ("Finished", when(restore.completed_at)),
     ]
@@ -372,8 +364,9 @@ def restore_message(
     if restore.status_message:
         blocks.append(section(f"_{esc(restore.status_message)}_"))
     if restore.failed_checks and restore.status == RestoreStatus.VALIDATION_FAILED:
+        dest = esc(sites.name(restore.cloud_id))
         checks = "\n".join(
-            f"• {esc(str(check.check))}: {esc(check.message or '')}"
+            f"• {check_text(str(check.check), check.message, dest, restore.product)}"
             for check in restore.failed_checks
         )
         blocks.append(section(f"*Failed checks*\n{checks}"))
@@ -386,7 +379,8 @@ def restore_message(
             chunks = chunks[-room:]
         blocks.extend(section(chunk) for chunk in chunks)
     return Message(
-        text=f"Restore {esc(restore.restore_id)}: {esc(str(restore.status))}", blocks=blocks
+        text=f"Restore {esc(restore.restore_id)}: {esc(status_words(restore.status))}",
+        blocks=blocks,
     )
 
 

@@ -37,6 +37,7 @@ from bot.errors import (
 )
 from bot.messages import atlassian as atlassian_words
 from bot.messages import commands as commands_words
+from bot.messages import restore as restore_words
 from bot.messages.suggest import closest
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
@@ -307,13 +308,18 @@ class CommandHandlers:
         decisions: list[str] = []
         session = await self._services.sessions.find_by_restore_id(restore.restore_id)
         if session is not None:
-            for entry in await self._services.sessions.audit_trail(session.session_id):
-                actor = "the bot" if entry.actor == "system" else f"<@{escape_mrkdwn(entry.actor)}>"
-                detail = f" — {escape_mrkdwn(entry.detail)}" if entry.detail else ""
-                decisions.append(
-                    f"• {blocks.when(entry.at)} {actor} {escape_mrkdwn(entry.action)}: "
-                    f"{escape_mrkdwn(entry.outcome)}{detail}"
+            decisions = [
+                restore_words.decision_line(
+                    at=entry.at,
+                    actor=entry.actor,
+                    action=entry.action,
+                    outcome=entry.outcome,
+                    to=entry.to_state,
+                    detail=entry.detail,
+                    session=session,
                 )
+                for entry in await self._services.sessions.audit_trail(session.session_id)
+            ]
         await reply(blocks.restore_message(restore, self._sites, decisions))
 
     async def restore_report(

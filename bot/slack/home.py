@@ -24,18 +24,16 @@ from bot.atlassian.models import Backup, BackupStatus, Policy, normalise_product
 from bot.clock import ensure_utc
 from bot.config import SiteDirectory
 from bot.errors import AtlassianError
+from bot.messages.text import code, status_label, when
 from bot.restore.session import RestoreSession
 from bot.runtime import Services
 from bot.slack.blocks import (
     Block,
-    code,
     context,
     divider,
     header,
     product_label,
     section,
-    status_label,
-    when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
 from bot.store.operations import TrackedOperation

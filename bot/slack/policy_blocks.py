@@ -13,12 +13,10 @@ from datetime import datetime
 from bot.atlassian.models import Policy, Product
 from bot.atlassian.schedules import describe_schedule, next_run
 from bot.config import SiteDirectory
-from bot.messages.text import esc, yes_no
+from bot.messages.text import code, count, esc, when, yes_no
 from bot.slack.blocks import (
     Message,
-    code,
     context,
-    count,
     cut,
     fields,
     header,
@@ -26,7 +24,6 @@ from bot.slack.blocks import (
     list_sections,
     more,
     product_label,
-    when,
 )
 
 

@@ -24,7 +24,7 @@ from bot.messages.restore import (
     started_line,
     still_pending,
 )
-from bot.messages.text import yes_no
+from bot.messages.text import code, status_label, when, yes_no
 from bot.restore import notices
 from bot.restore.blocking import pending_of
 from bot.restore.facts import BackupFacts
@@ -36,15 +36,12 @@ from bot.restore.session import (
 from bot.slack.blocks import (
     Block,
     Message,
-    code,
     context,
     divider,
     fields,
     header,
     product_label,
     section,
-    status_label,
-    when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from bot.atlassian.models import Restore, normalise_product
+from bot.messages.text import code
 from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard, OperationOutcome
 from bot.slack.commands import escape_mrkdwn
@@ -134,9 +135,9 @@ class TrackerSlack:
         started = item.created_at if item is not None else None
         detail: str | None = None
         if operation.kind in (OperationKind.EXPORT, OperationKind.IMPORT) and operation.backup_id:
-            detail = f"backup {blocks.code(operation.backup_id)}"
+            detail = f"backup {code(operation.backup_id)}"
         if operation.kind is OperationKind.RESTORE:
-            source = f"backup {blocks.code(operation.backup_id)}" if operation.backup_id else ""
+            source = f"backup {code(operation.backup_id)}" if operation.backup_id else ""
             report = (
                 f" · <{escape_mrkdwn(operation.report_url)}|Post-restore report>"
                 if operation.report_url

@@ -24,6 +24,7 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.errors import NotFoundError, Refused
+from bot.messages.text import code, when
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard
@@ -160,7 +161,7 @@ class Transfers:
                 if backup.status == BackupStatus.EXPIRED or (
                     expiry is not None and expiry <= self._services.clock.now()
                 ):
-                    when_text = f" on {blocks.when(expiry)}" if expiry else ""
+                    when_text = f" on {when(expiry)}" if expiry else ""
                     problems.append(
                         f"Backup `{backup.backup_id}` expired{when_text}, so there is nothing "
                         "left to export."
@@ -203,7 +204,7 @@ def _words(status: object) -> str:
 def _transfer_detail(
     kind: OperationKind, backup_id: str, storages: Sequence[Storage] | None
 ) -> str:
-    detail = f"backup {blocks.code(backup_id)}"
+    detail = f"backup {code(backup_id)}"
     if kind is not OperationKind.EXPORT or not storages:
         return detail
     names = ", ".join(escape_mrkdwn(s.storage_name or s.storage_id) for s in storages)
