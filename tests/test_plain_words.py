@@ -229,3 +229,26 @@ async def test_restore_show_tells_the_decisions_in_plain_lines() -> None:
     assert "the bot saw the restore end: it finished." in shown
     assert "|2026-" in shown  # every line starts with when, as <!date^…|fallback>
     assert_plain(result)
+
+
+async def test_a_finished_backup_card_says_when_how_long_how_big_until_when_and_what_next() -> None:
+    """The backup card: elapsed time while running; then finished, duration, size, expiry, next."""
+    result = await transcript(example("backup.txt"))
+    said = "\n".join(result.raw)
+    assert re.search(r"Started <!date\^\d+\^\{ago\}\|[^>]+>; Atlassian reports no progress", said)
+    assert re.search(r"\*Finished\*\n<!date\^\d+\^[^>]+>, after \d+ seconds?", said)
+    assert "*Size*\n16.4 GB" in said
+    assert re.search(r"\*Expires\*\n<!date\^\d+\^", said)
+    assert re.search(
+        r"Next: `/restore start (bkp-[\w-]+) to=SITE` restores it onto another site; "
+        r"`/backup export \1` keeps a copy in your own storage\.",
+        said,
+    )
+
+
+async def test_a_restore_ending_names_who_requested_and_who_approved_it() -> None:
+    """The final thread message mentions the requester and the approver."""
+    result = await transcript(example("restore-with-consent.txt"))
+    ended = [text for text in result.raw if "of *Jira* on *acme-staging* finished." in text]
+    assert ended
+    assert "Requested by <@UALICE>, approved by <@UBOB>." in ended[0]

@@ -15,6 +15,7 @@ from bot.atlassian.models import ConsentCheck, Product
 from bot.messages.text import (
     FINAL_OPERATION_TEXT,
     STATUS_EMOJI,
+    ago,
     code,
     count,
     duration,
@@ -287,7 +288,7 @@ def started_line(
     if restore_id:
         line += f" · restore {code(restore_id)}"
     if since is not None and state is SessionState.RUNNING:
-        line += f" · running for {duration(now - since)}"
+        line += f" · running, started {ago(since)}"
     elif (
         since is not None
         and ended_at is not None

@@ -44,6 +44,12 @@ def when(moment: datetime | None) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{plain_time(moment)}>"
 
 
+def ago(moment: datetime) -> str:
+    """How long ago, as Slack shows it when the reader looks ("3 minutes ago"): a card that
+    is not edited while an operation runs still tells its elapsed time."""
+    return f"<!date^{int(moment.timestamp())}^{{ago}}|{plain_time(moment)}>"
+
+
 def count(number: int, noun: str, plural: str | None = None) -> str:
     """``1 check``, ``3 checks``; ``plural`` for nouns that do not just take an s."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
@@ -129,6 +135,7 @@ __all__ = [
     "PLAIN_TIME_FORMAT",
     "STATUS_EMOJI",
     "STATUS_WORDS",
+    "ago",
     "code",
     "count",
     "duration",

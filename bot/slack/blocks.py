@@ -24,6 +24,7 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.config import SiteDirectory
+from bot.messages import operations as operation_words
 from bot.messages.restore import check_text
 from bot.messages.text import (
     FINAL_OPERATION_TEXT,
@@ -264,7 +265,7 @@ def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Messa
         pairs.append(("Contents", _selections(backup)))
     blocks = [header("Backup"), fields(pairs)]
     if backup.status_message:
-        blocks.append(section(f"_{esc(backup.status_message)}_"))
+        blocks.append(section(esc(backup.status_message)))
     warning = rules.restore_warning(backup)
     if warning:
         blocks.append(context(f":warning: {esc(warning)}"))
@@ -317,7 +318,7 @@ def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> 
         ),
     ]
     if item.status_message:
-        blocks.append(section(f"_{esc(item.status_message)}_"))
+        blocks.append(section(esc(item.status_message)))
     return Message(
         text=f"{kind.capitalize()} {esc(operation_id)}: {esc(status_words(item.status))}",
         blocks=blocks,
@@ -362,7 +363,7 @@ def restore_message(
     ]
     blocks = [header("Restore"), fields(pairs)]
     if restore.status_message:
-        blocks.append(section(f"_{esc(restore.status_message)}_"))
+        blocks.append(section(esc(restore.status_message)))
     if restore.failed_checks and restore.status == RestoreStatus.VALIDATION_FAILED:
         dest = esc(sites.name(restore.cloud_id))
         checks = "\n".join(
@@ -408,6 +409,11 @@ class OperationCard:
     status_message: str | None = None
     detail: str | None = None
     updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    size: str | None = None
+    expires_at: datetime | None = None
+    backup_id: str | None = None
+    policy_id: str | None = None
 
 
 def operation_card(card: OperationCard) -> Message:
@@ -419,11 +425,29 @@ def operation_card(card: OperationCard) -> Message:
         ("Started by", f"<@{esc(card.started_by)}>" if card.started_by else "the bot"),
         ("Started", when(card.started_at)),
     ]
+    ended = str(card.status) in operation_words.FINISHED_STATUSES
+    if ended and card.finished_at is not None:
+        pairs.append(("Finished", operation_words.finished_at(card.finished_at, card.started_at)))
+    if card.size:
+        pairs.append(("Size", esc(card.size)))
+    if card.expires_at is not None:
+        pairs.append(("Expires", when(card.expires_at)))
     if card.detail:
         pairs.append(("Detail", card.detail))
     blocks = [header(title), fields(pairs)]
     if card.status_message:
-        blocks.append(section(f"_{esc(card.status_message)}_"))
+        blocks.append(section(esc(card.status_message)))
+    if not ended and card.started_at is not None:
+        blocks.append(context(operation_words.running_since(card.started_at)))
+    step = operation_words.next_step(
+        card.kind,
+        str(card.status),
+        operation_id=card.operation_id,
+        backup_id=card.backup_id,
+        policy_id=card.policy_id,
+    )
+    if step is not None:
+        blocks.append(section(step))
     if card.updated_at is not None:
         blocks.append(context(f"Updated {when(card.updated_at)}"))
     # The top-level text is mrkdwn too (notifications), unlike the plain-text header.
@@ -454,6 +478,7 @@ class OperationOutcome:
     status_message: str | None = None
     started_by: str | None = None
     report_url: str | None = None
+    requested_by: str | None = None
 
 
 def _outcome_verb(status: str) -> str:
@@ -465,7 +490,7 @@ def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = Non
     kind = outcome.kind.capitalize()
     verb = _outcome_verb(outcome.status)
     emoji = STATUS_EMOJI.get(outcome.status, ":grey_question:")
-    who = f" <@{esc(outcome.started_by)}>" if outcome.started_by else ""
+    who = operation_words.who_to_tell(outcome.requested_by, outcome.started_by)
     lead = (
         f"{emoji} {kind} {code(outcome.operation_id)} of *{product_label(outcome.product)}* on "
         f"*{esc(outcome.site)}* {verb}.{who}"
@@ -477,7 +502,7 @@ def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = Non
         f"{esc(outcome.site)} {verb}"
     )
     if outcome.status_message:
-        blocks.append(section(f"_{esc(outcome.status_message)}_"))
+        blocks.append(section(esc(outcome.status_message)))
         text += f": {esc(outcome.status_message)}"
     if outcome.report_url:
         blocks.append(section(f":page_facing_up: <{esc(outcome.report_url)}|Post-restore report>"))
