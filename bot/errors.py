@@ -82,7 +82,26 @@ class Refused(BotError):
 
 
 class RestoreRefused(Refused):
-    """A preflight rule refuses a restore."""
+    """A preflight rule refuses a restore.
+
+    ``mrkdwn`` reasons are the bot's own Slack markup (mentions, channel links), anything
+    from a request or from Atlassian already escaped in them. ``card_channel`` and
+    ``card_ts`` point at the card of the restore in the way, for a link to it.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        possible_from: datetime | None = None,
+        *,
+        mrkdwn: bool = False,
+        card_channel: str | None = None,
+        card_ts: str | None = None,
+    ) -> None:
+        super().__init__(reason, possible_from)
+        self.mrkdwn = mrkdwn
+        self.card_channel = card_channel
+        self.card_ts = card_ts
 
 
 class SessionError(BotError):

@@ -252,3 +252,28 @@ async def test_a_restore_ending_names_who_requested_and_who_approved_it() -> Non
     ended = [text for text in result.raw if "of *Jira* on *acme-staging* finished." in text]
     assert ended
     assert "Requested by <@UALICE>, approved by <@UBOB>." in ended[0]
+
+
+async def test_a_refused_restore_says_what_to_do_instead() -> None:
+    """An expired backup names the restorable ones; a busy site names its restore and card."""
+    result = await transcript(
+        [
+            "/restore start bkp-acme-jira-expired to=acme-sandbox",
+            "/restore start bkp-acme-jira-complete to=acme-sandbox",
+            "/restore start bkp-acme-confluence-complete to=acme-sandbox",
+        ]
+    )
+    raw = "\n".join(result.raw)
+    assert (
+        "(backups are kept 14 days). Restorable backups of the same policy: "
+        "`bkp-acme-jira-complete` (8 days old); `/restore start bkp-acme-jira-complete "
+        "to=acme-sandbox` restores the newest." in raw
+    )
+    assert re.search(
+        r"Another restore onto \*acme-sandbox\* is already under way: a restore request of "
+        r"backup `bkp-acme-jira-complete`, requested by <@UALICE> <!date\^\d+\^[^>]+>\. Its "
+        r"card is in <#CBACKUPS>; finish or cancel it there before asking again\. "
+        r"<https://localslack\.slack\.com/archives/CBACKUPS/p\d+\|Open its card>\.",
+        raw,
+    )
+    assert_plain(result)

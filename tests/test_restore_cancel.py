@@ -85,7 +85,7 @@ async def test_cancel_after_validation_says_what_atlassian_keeps_and_tells_the_n
 
     response = await harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     shown = harness.reply_text(response)
-    assert f"<@{APPROVER}> cancel: ok" in shown
+    assert f"<@{APPROVER}> cancelled the request." in shown
     assert "cancelled after validation" in shown
 
 

@@ -412,6 +412,45 @@ def decision_line(
     return f"• {when(at)} {who} {_accepted(action, to, detail, session)}."
 
 
+# -- refusals of a new request ------------------------------------------------------------
+
+
+def another_restore_under_way(session: RestoreSession) -> str:
+    """A new request onto a site the bot's own unfinished restore holds: which one, and where."""
+    dest = esc(session.dest_label)
+    running = session.state is SessionState.RUNNING
+    what = f"restore {code(session.restore_id)}" if session.restore_id else "a restore request"
+    where = f" Its card is in <#{esc(session.channel)}>" if session.channel else " Its card"
+    step = (
+        "; wait for it to finish there before asking again."
+        if running
+        else "; finish or cancel it there before asking again."
+    )
+    return (
+        f"Another restore onto *{dest}* is already under way: {what} of backup "
+        f"{code(session.backup_id)}, requested by {mention(session.requester)} "
+        f"{when(session.created_at)}.{where}{step}"
+    )
+
+
+def restorable_instead(reason: str, backups: list[tuple[str, str]], dest: str) -> str:
+    """A backup that cannot be restored, and the backups of the same policy that can."""
+    if not backups:
+        return (
+            f"{reason} No backup of that policy can be restored now; `/backup run` takes a new one."
+        )
+    listed = listing([f"`{backup_id}` ({age} old)" for backup_id, age in backups[:3]])
+    newest = backups[0][0]
+    return (
+        f"{reason} Restorable backups of the same policy: {listed}; "
+        f"`/restore start {newest} to={dest}` restores the newest."
+    )
+
+
+def open_card(link: str) -> str:
+    return f"<{esc(link)}|Open its card>."
+
+
 __all__ = [
     "CHECKING_REPLY",
     "ENDING_LINES",
@@ -419,6 +458,7 @@ __all__ = [
     "SETTLED_REPLY",
     "STATE_LINES",
     "STILL_CHECKING_REPLY",
+    "another_restore_under_way",
     "cancelled_by_line",
     "check_answer_line",
     "check_name",
@@ -427,7 +467,9 @@ __all__ = [
     "decision_line",
     "mention",
     "notice_line",
+    "open_card",
     "refusal_message",
+    "restorable_instead",
     "settled_reply",
     "started_line",
     "still_pending",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -27,7 +28,8 @@ from bot.atlassian.client import AtlassianClient
 from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
-from bot.errors import NotFoundError, RestoreRefused
+from bot.errors import BotError, NotFoundError, RestoreRefused
+from bot.messages import restore as words
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
 from bot.restore.clicks import Checking, ClickResult, Decision
@@ -133,6 +135,7 @@ class RestoreWorkflow:
                 f"Backup {request.backup_id} does not exist; `/backup list POLICY_ID` shows "
                 "the backups of a policy."
             ) from None
+        await self._refuse_if_busy(request)
         restores = await ctx.atlassian.list_restores()
         verdict = blocking.preflight(
             backup=backup,
@@ -145,6 +148,11 @@ class RestoreWorkflow:
             now=now,
         )
         if not verdict.allowed:
+            if not rules.restorability(backup, restores, now).allowed:
+                raise RestoreRefused(
+                    await self._with_restorable(verdict.reason, backup, restores, request),
+                    verdict.possible_from,
+                )
             raise RestoreRefused(verdict.reason, verdict.possible_from)
         product = backup.product if isinstance(backup.product, Product) else None
         if product is None or backup.cloud_id is None:
@@ -170,6 +178,61 @@ class RestoreWorkflow:
         await ctx.sessions.attach_card(session.session_id, place.channel, place.ts)
         return session
 
+    async def _refuse_if_busy(self, request: RestoreRequest) -> None:
+        """The bot's own unfinished restore onto the site is named, with where its card is."""
+        busy = blocking.busy_with(await self._ctx.sessions.unfinished(), request.dest_cloud_id)
+        if busy is not None:
+            raise RestoreRefused(
+                words.another_restore_under_way(busy),
+                mrkdwn=True,
+                card_channel=busy.channel,
+                card_ts=busy.card_ts,
+            )
+
+    async def _with_restorable(
+        self,
+        reason: str,
+        backup: Backup,
+        restores: Sequence[Restore],
+        request: RestoreRequest,
+    ) -> str:
+        """A backup that may not be restored: the same policy's backups that may, instead."""
+        now = self._ctx.clock.now()
+        try:
+            siblings = await self._same_policy(backup)
+        except BotError:
+            return reason
+        usable = sorted(
+            (
+                b
+                for b in siblings
+                if b.backup_id != backup.backup_id
+                and rules.restorability(b, restores, now).allowed
+                and b.created_at is not None
+            ),
+            key=lambda b: b.created_at or now,
+            reverse=True,
+        )
+        ages = [
+            (b.backup_id, rules.describe_age(b.created_at, now)) for b in usable if b.created_at
+        ]
+        return words.restorable_instead(reason, ages, request.dest_label)
+
+    async def _same_policy(self, backup: Backup) -> list[Backup]:
+        """The backups of the policy ``backup`` belongs to (found by site and product when
+        the API does not say which policy took it)."""
+        api = self._ctx.atlassian
+        policy_ids = (
+            [backup.policy_id]
+            if backup.policy_id
+            else [
+                policy.policy_id
+                for policy in await api.list_policies()
+                if policy.cloud_id == backup.cloud_id and policy.product == backup.product
+            ]
+        )
+        return [found for policy_id in policy_ids for found in await api.list_backups(policy_id)]
+
     async def _create_session(
         self, request: RestoreRequest, backup: Backup, product: Product, source_cloud_id: str
     ) -> RestoreSession:
@@ -188,11 +251,7 @@ class RestoreWorkflow:
                     "look at its card before requesting another."
                 )
             # Checked and created under the lease, so two requests cannot both pass.
-            if blocking.busy_with(await ctx.sessions.unfinished(), request.dest_cloud_id):
-                raise RestoreRefused(
-                    f"Another restore onto {request.dest_label} is already under way; "
-                    "finish or cancel it on its card first."
-                )
+            await self._refuse_if_busy(request)
             return await ctx.sessions.create(
                 backup_id=backup.backup_id,
                 product=product,

@@ -376,7 +376,7 @@ def restore_message(
         room = MAX_BLOCKS - len(blocks) - 1
         if len(chunks) > room:
             # The latest decisions matter most; the audit stream keeps the rest.
-            blocks.append(context(f"{len(chunks) - room} earlier part(s) left out."))
+            blocks.append(context(f"{count(len(chunks) - room, 'earlier part')} left out."))
             chunks = chunks[-room:]
         blocks.extend(section(chunk) for chunk in chunks)
     return Message(

@@ -27,6 +27,7 @@ from bot.errors import (
     ConflictError,
     NotFoundError,
     Refused,
+    RestoreRefused,
     RuleViolation,
     SlackError,
     SlackNotAuthorized,
@@ -521,7 +522,7 @@ class CommandHandlers:
 def user_error_message(exc: BotError) -> Message:
     # Usage errors and access refusals are the bot's own mrkdwn (code spans, mentions);
     # everything else may carry text from the API and is escaped.
-    trusted = isinstance(exc, UsageError)
+    trusted = isinstance(exc, UsageError) or (isinstance(exc, RestoreRefused) and exc.mrkdwn)
     return blocks.error_message(exc.user_message, trusted=trusted)
 
 
