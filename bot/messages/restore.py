@@ -376,7 +376,9 @@ def _accepted(action: str, to: SessionState | None, detail: str, session: Restor
         case "running":
             return f"saw Atlassian start restore {code(session.restore_id)}"
         case "cancel":
-            return "cancelled the request"
+            # The audit detail says what the cancel left at Atlassian, if anything.
+            left = detail.removeprefix("cancelled ").strip()
+            return "cancelled the request" + (f" ({esc(left)})" if left else "")
         case "expired":
             return "closed the request: nobody decided within 24 hours"
         case "gone":
