@@ -1,4 +1,4 @@
-"""What the restore workflow says in words: thread notices and answers to the clicker.
+"""What the bot says about restores: the card, its thread, answers to clickers, refusals.
 
 The workflow decides what must be said (bot/restore/notices.py, bot/restore/clicks.py);
 every sentence it can lead to is here, in one place. Pure functions returning mrkdwn, with
@@ -29,6 +29,52 @@ from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
 from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
 from bot.restore.session import Refusal, RestoreSession, SessionState, is_custom_group_check
+
+# -- refused clicks and restore form submissions ----------------------------------------
+
+
+def click_not_on_its_card() -> str:
+    return (
+        "That button is not on this restore's own card, so nothing was changed; "
+        "use the buttons on the card the bot posted for it."
+    )
+
+
+def unknown_form() -> str:
+    return "The bot does not know this form, so nothing was changed; close it and start again."
+
+
+def click_unknown_button() -> str:
+    return "The bot does not know that button, so nothing was changed; use the buttons on the card."
+
+
+def form_pick_a_backup() -> str:
+    return "Pick one of the backups this form lists."
+
+
+def form_pick_a_destination() -> str:
+    return "Pick one of the sites this form lists to restore onto."
+
+
+def form_pick_offered_options() -> str:
+    return "Tick only the options this form shows."
+
+
+def form_gone() -> str:
+    return (
+        "This restore form is no longer open (it was opened more than an hour ago, or "
+        "elsewhere); close it and run `/restore` again."
+    )
+
+
+def form_not_yours() -> str:
+    return "Only the person who opened this restore form can use it; run `/restore` yourself."
+
+
+def destination_busy(dest: str) -> str:
+    return (
+        f"Another restore onto {dest} is already under way; finish or cancel it on its card first."
+    )
 
 
 def still_pending(left: PendingAtAtlassian, dest: str) -> str:
@@ -103,6 +149,8 @@ _REFUSAL_MESSAGES: Final = {
     "so nothing was changed; see the card for its current state.",
     Refusal.UNKNOWN_CHECK: "That check is not waiting for an answer on this restore.",
     Refusal.INVALID_CONSENT: "That answer does not fit this check; use the check's own buttons.",
+    Refusal.WRONG_CARD: click_not_on_its_card(),
+    Refusal.UNKNOWN_ACTION: click_unknown_button(),
 }
 
 
@@ -465,8 +513,16 @@ __all__ = [
     "check_answer_line",
     "check_name",
     "check_text",
+    "click_not_on_its_card",
     "click_reply",
+    "click_unknown_button",
     "decision_line",
+    "destination_busy",
+    "form_gone",
+    "form_not_yours",
+    "form_pick_a_backup",
+    "form_pick_a_destination",
+    "form_pick_offered_options",
     "mention",
     "notice_line",
     "open_card",
@@ -476,4 +532,5 @@ __all__ = [
     "started_line",
     "still_pending",
     "things_with_keys",
+    "unknown_form",
 ]

@@ -29,10 +29,10 @@ from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
 from bot.errors import BotError, NotFoundError, RestoreRefused
-from bot.messages import restore as words
+from bot.messages import restore as said
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
-from bot.restore.clicks import Checking, ClickResult, Decision
+from bot.restore.clicks import Checking, ClickOrigin, ClickResult, Decision
 from bot.restore.context import RestoreContext
 from bot.restore.decisions import Decisions
 from bot.restore.ending import Ending
@@ -69,6 +69,18 @@ class RestoreRequest:
     include_users_and_groups: bool
     requester: str
     channel: str
+    team_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOffer:
+    """What a restore form offers: the restorable backups of a product, newest first, the
+    organisation's restores they were judged by, and the destinations the bot's own
+    unfinished restores hold."""
+
+    backups: list[Backup]
+    restores: list[Restore]
+    busy_destinations: list[str]
 
 
 class RestoreWorkflow:
@@ -183,7 +195,7 @@ class RestoreWorkflow:
         busy = blocking.busy_with(await self._ctx.sessions.unfinished(), request.dest_cloud_id)
         if busy is not None:
             raise RestoreRefused(
-                words.another_restore_under_way(busy),
+                said.another_restore_under_way(busy),
                 mrkdwn=True,
                 card_channel=busy.channel,
                 card_ts=busy.card_ts,
@@ -216,7 +228,7 @@ class RestoreWorkflow:
         ages = [
             (b.backup_id, rules.describe_age(b.created_at, now)) for b in usable if b.created_at
         ]
-        return words.restorable_instead(reason, ages, request.dest_label)
+        return said.restorable_instead(reason, ages, request.dest_label)
 
     async def _same_policy(self, backup: Backup) -> list[Backup]:
         """The backups of the policy ``backup`` belongs to (found by site and product when
@@ -262,6 +274,7 @@ class RestoreWorkflow:
                 include_users_and_groups=request.include_users_and_groups,
                 requester=request.requester,
                 channel=request.channel,
+                team_id=request.team_id,
             )
 
     async def _sessions_of(
@@ -279,8 +292,8 @@ class RestoreWorkflow:
                 found[restore.restore_id] = session
         return found
 
-    async def restorable_backups(self, product: Product) -> list[Backup]:
-        """The backups of ``product`` that may be restored now, newest first."""
+    async def offer(self, product: Product) -> RestoreOffer:
+        """What a restore form offers for ``product`` now, and what its choices are checked by."""
         ctx = self._ctx
         now = ctx.clock.now()
         restores = await ctx.atlassian.list_restores()
@@ -292,25 +305,35 @@ class RestoreWorkflow:
                 if rules.restorability(backup, restores, now).allowed:
                     found.append(backup)
         found.sort(key=lambda backup: backup.created_at or now, reverse=True)
-        return found
+        busy = sorted({s.dest_cloud_id for s in await ctx.sessions.unfinished()})
+        return RestoreOffer(backups=found, restores=restores, busy_destinations=busy)
 
     # -- clicks ----------------------------------------------------------------------------
 
-    async def start_clicked(self, session_id: str, user: str) -> ClickResult:
-        """Start pressed: the one winning click calls create-restore."""
-        return await self._decisions.clicked(Decision.START, session_id, user)
+    async def start_clicked(
+        self, session_id: str, user: str, *, origin: ClickOrigin
+    ) -> ClickResult:
+        """Start pressed on the card ``origin`` names: the one winning click calls
+        create-restore."""
+        return await self._decisions.clicked(Decision.START, session_id, user, origin=origin)
 
     async def answer_clicked(
-        self, session_id: str, user: str, *, check: str, consent: str
+        self, session_id: str, user: str, *, origin: ClickOrigin, check: str, consent: str
     ) -> ClickResult:
         """A consent button: the answer completing the set calls revalidate, once."""
         return await self._decisions.clicked(
-            Decision.CONSENT, session_id, user, check=check, consent=consent
+            Decision.CONSENT, session_id, user, origin=origin, check=check, consent=consent
         )
 
-    async def cancel_clicked(self, session_id: str, user: str) -> ClickResult:
+    async def cancel_clicked(
+        self, session_id: str, user: str, *, origin: ClickOrigin
+    ) -> ClickResult:
         """Cancel pressed: the request ends, nothing is restored."""
-        return await self._decisions.clicked(Decision.CANCEL, session_id, user)
+        return await self._decisions.clicked(Decision.CANCEL, session_id, user, origin=origin)
+
+    async def unknown_action(self, session_id: str, user: str, action: str) -> ClickResult:
+        """A button no card draws: refused and audited, the session left as it is."""
+        return await self._decisions.unknown_action(session_id, user, action)
 
     async def settle(self, checking: Checking) -> ClickResult:
         """What a click Redis did not confirm did, once Redis says (``Checking`` if not yet)."""
@@ -362,4 +385,4 @@ class RestoreWorkflow:
         return await self._ending.card_for(operation, restore, report_url)
 
 
-__all__ = ["DESTINATION_LEASE", "RestoreRequest", "RestoreWorkflow"]
+__all__ = ["DESTINATION_LEASE", "RestoreOffer", "RestoreRequest", "RestoreWorkflow"]
