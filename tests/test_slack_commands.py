@@ -223,7 +223,10 @@ async def test_policy_update_changes_attachments_and_personal_spaces(
     assert policy.include_attachments is False
     assert policy.include_personal_spaces is True
     (card,) = cards(bot_harness)
-    assert f"<@{ADMIN}> updated a backup policy." in card.text
+    assert (
+        f"<@{ADMIN}> updated backup policy `{ACME_CONFLUENCE_POLICY}`: attachments yes → no; "
+        "personal spaces no → yes." in card.text
+    )
 
 
 async def test_policy_update_moves_storage_to_customer_storage_and_back(
@@ -234,9 +237,12 @@ async def test_policy_update_moves_storage_to_customer_storage_and_back(
     await bot_harness.slash(f"policy update {ACME_JIRA_POLICY} storage={ACME_STORAGE}")
     assert policies[ACME_JIRA_POLICY].storage_id == ACME_STORAGE
     assert f"`{ACME_STORAGE}`" in str(cards(bot_harness)[-1].blocks)
+    named = f"*acme-backups* (`{ACME_STORAGE}`)"
+    assert f"storage Atlassian storage → {named}." in cards(bot_harness)[-1].text
     await bot_harness.slash(f"policy update {ACME_JIRA_POLICY} storage=atlassian")
     assert policies[ACME_JIRA_POLICY].storage_id is None
     assert "Atlassian storage" in str(cards(bot_harness)[-1].blocks)
+    assert f"storage {named} → Atlassian storage." in cards(bot_harness)[-1].text
 
 
 async def test_personal_spaces_on_a_jira_policy_is_refused_before_any_change(

@@ -16,9 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.atlassian import rules
-from bot.atlassian.client import UNSET
 from bot.atlassian.models import (
-    Policy,
     Product,
     Restore,
 )
@@ -54,15 +52,15 @@ from bot.slack.invocation import (
     SlackPostFailed,
     product_name,
 )
+from bot.slack.policy_handlers import PolicyCommands, Reply
 from bot.slack.transfers import Transfers
 from bot.store.operations import OperationKind
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[Message], Awaitable[None]]
 
 
-class CommandHandlers:
+class CommandHandlers(PolicyCommands):
     def __init__(
         self, services: Services, slack: AsyncWebClient, *, gateway: SlackGateway | None = None
     ) -> None:
@@ -245,14 +243,6 @@ class CommandHandlers:
         storage = await self._atlassian.get_storage(command.storage_id)
         await reply(blocks.storage_message(storage, self._sites))
 
-    async def policy_list(self, command: cmd.PolicyList, who: Invocation, reply: Reply) -> None:
-        policies = await self._atlassian.list_policies()
-        await reply(policy_blocks.policies_message(policies, self._sites))
-
-    async def policy_show(self, command: cmd.PolicyShow, who: Invocation, reply: Reply) -> None:
-        policy = await self._atlassian.get_policy(command.policy_id)
-        await reply(policy_blocks.policy_message(policy, self._sites, self._now))
-
     async def backup_list(self, command: cmd.BackupList, who: Invocation, reply: Reply) -> None:
         backups = await self._atlassian.list_backups(command.policy_id)
         await reply(blocks.backups_message(command.policy_id, backups, self._now))
@@ -363,104 +353,6 @@ class CommandHandlers:
         )
 
     # -- changing things ---------------------------------------------------------------
-
-    async def storage_create(
-        self, command: cmd.StorageCreate, who: Invocation, reply: Reply
-    ) -> None:
-        storage = await self._atlassian.create_storage(
-            name=command.name,
-            region=command.region,
-            prefix=command.prefix,
-            role_identifier=command.role,
-            principal_tag=command.tag,
-            cloud_id=command.cloud_id,
-        )
-        await self.announce_change(
-            who,
-            reply,
-            blocks.storage_message(storage, self._sites),
-            f"<@{escape_mrkdwn(who.user_id)}> created a storage.",
-        )
-
-    async def policy_create(self, command: cmd.PolicyCreate, who: Invocation, reply: Reply) -> None:
-        policy = await self._atlassian.create_policy(
-            cloud_id=command.cloud_id,
-            product=command.product,
-            include_attachments=command.include_attachments,
-            include_personal_spaces=command.include_personal_spaces,
-            storage_id=command.storage_id,
-        )
-        await self.announce_change(
-            who,
-            reply,
-            policy_blocks.policy_message(policy, self._sites, self._now),
-            f"<@{escape_mrkdwn(who.user_id)}> created a backup policy.",
-        )
-
-    async def policy_update(self, command: cmd.PolicyUpdate, who: Invocation, reply: Reply) -> None:
-        try:
-            current = await self._atlassian.get_policy(command.policy_id)
-        except NotFoundError:
-            raise Refused(
-                f"Atlassian has no backup policy `{command.policy_id}`; "
-                "`/backup policy list` shows the policies."
-            ) from None
-        if isinstance(command.storage_id, str):
-            await self._check_policy_storage(current, command.storage_id)
-        if command.include_personal_spaces is not None and current.product != Product.CONFLUENCE:
-            raise UsageError(
-                "personal-spaces applies only to Confluence policies.", cmd.PolicyUpdate.usage
-            )
-        storage: str | Any | None = UNSET
-        if command.storage_id is cmd.ATLASSIAN_STORAGE:
-            storage = None
-        elif isinstance(command.storage_id, str):
-            storage = command.storage_id
-        policy = await self._atlassian.update_policy(
-            command.policy_id,
-            storage_id=storage,
-            include_attachments=command.include_attachments,
-            include_personal_spaces=command.include_personal_spaces,
-        )
-        await self.announce_change(
-            who,
-            reply,
-            policy_blocks.policy_message(policy, self._sites, self._now),
-            f"<@{escape_mrkdwn(who.user_id)}> updated a backup policy.",
-        )
-
-    async def _check_policy_storage(self, policy: Policy, storage_id: str) -> None:
-        """A policy's storage must exist and belong to the policy's site; say which is wrong."""
-        site = escape_mrkdwn(self._site(policy.cloud_id))
-        listing = f"`/backup storage list site={site}` shows that site's storages"
-        try:
-            storage = await self._atlassian.get_storage(storage_id)
-        except NotFoundError:
-            raise Refused(f"Atlassian has no storage `{storage_id}`; {listing}.") from None
-        if storage.cloud_id and storage.cloud_id.lower() != policy.cloud_id.lower():
-            name = escape_mrkdwn(storage.storage_name or storage.storage_id)
-            raise Refused(
-                f"Storage {name} belongs to site {escape_mrkdwn(self._site(storage.cloud_id))}, "
-                f"not to {site} where policy `{policy.policy_id}` backs up; {listing}."
-            )
-
-    async def policy_activate(
-        self, command: cmd.PolicyActivate, who: Invocation, reply: Reply
-    ) -> None:
-        profile = self._atlassian.profile
-        if not profile.has_activation:
-            raise Refused(
-                f"{profile.name[0].upper()}{profile.name[1:]} has no policy activation: its "
-                "policies are active from the start and back up when `/backup run` asks."
-            )
-        await self._atlassian.activate_policy(command.policy_id)
-        policy = await self._atlassian.get_policy(command.policy_id)
-        await self.announce_change(
-            who,
-            reply,
-            policy_blocks.policy_message(policy, self._sites, self._now),
-            f"<@{escape_mrkdwn(who.user_id)}> activated a backup policy.",
-        )
 
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)

@@ -7,12 +7,13 @@ fields a version does not send are shown as "—".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.atlassian.models import Policy, Product
 from bot.atlassian.schedules import describe_schedule, next_run
 from bot.config import SiteDirectory
+from bot.messages.policies import storage_named
 from bot.messages.text import code, count, esc, when, yes_no
 from bot.slack.blocks import (
     Message,
@@ -26,13 +27,17 @@ from bot.slack.blocks import (
     product_label,
 )
 
+NO_NAMES: Mapping[str, str] = {}
+
 
 def _active(policy: Policy) -> str:
     return "active" if policy.is_active else "inactive"
 
 
-def policy_line(policy: Policy, sites: SiteDirectory) -> str:
-    storage = code(policy.storage_id) if policy.storage_id else "Atlassian storage"
+def policy_line(
+    policy: Policy, sites: SiteDirectory, storage_names: Mapping[str, str] = NO_NAMES
+) -> str:
+    storage = storage_named(policy.storage_id, storage_names)
     name = f" “{esc(policy.policy_name)}”" if policy.policy_name else ""
     schedule = f" · {esc(describe_schedule(policy.schedule))}" if policy.schedule else ""
     return (
@@ -47,23 +52,30 @@ def next_scheduled(policy: Policy, now: datetime) -> datetime | None:
     return next_run(policy.schedule, now) if policy.is_active else None
 
 
-def policies_message(policies: Sequence[Policy], sites: SiteDirectory) -> Message:
+def policies_message(
+    policies: Sequence[Policy], sites: SiteDirectory, storage_names: Mapping[str, str] = NO_NAMES
+) -> Message:
     if not policies:
         return info_message("No backup policies yet. Create one with `/backup policy create`.")
     shown, hidden = cut(policies)
-    lines = [f"• {policy_line(policy, sites)}" for policy in shown]
+    lines = [f"• {policy_line(policy, sites, storage_names)}" for policy in shown]
     return Message(
         text=count(len(policies), "backup policy", "backup policies"),
         blocks=[header("Backup policies"), *list_sections(lines), *more(hidden, "")],
     )
 
 
-def policy_message(policy: Policy, sites: SiteDirectory, now: datetime | None = None) -> Message:
+def policy_message(
+    policy: Policy,
+    sites: SiteDirectory,
+    now: datetime | None = None,
+    storage_names: Mapping[str, str] = NO_NAMES,
+) -> Message:
     pairs = [
         ("Id", code(policy.policy_id)),
         ("Product", product_label(policy.product)),
         ("Site", esc(sites.name(policy.cloud_id))),
-        ("Storage", code(policy.storage_id) if policy.storage_id else "Atlassian storage"),
+        ("Storage", storage_named(policy.storage_id, storage_names)),
         ("Attachments", yes_no(policy.include_attachments)),
         ("Status", _active(policy) if policy.status is not None else "—"),
         ("Created", when(policy.created_at)),

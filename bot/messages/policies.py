@@ -1,0 +1,73 @@
+"""What the bot says about backup policies: where they store backups, and what a change did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.atlassian.models import Policy, Product
+from bot.messages.text import code, esc, mention, yes_no
+
+ATLASSIAN_STORAGE = "Atlassian storage"
+
+
+def storage_named(storage_id: str | None, names: Mapping[str, str]) -> str:
+    """A policy's storage by its name (and id), or Atlassian's own storage."""
+    if not storage_id:
+        return ATLASSIAN_STORAGE
+    name = names.get(storage_id)
+    return f"*{esc(name)}* ({code(storage_id)})" if name else code(storage_id)
+
+
+def policy_changes(before: Policy, after: Policy, names: Mapping[str, str]) -> list[str]:
+    """Each option the update changed, as ``option before → after``."""
+    changes = []
+    if before.include_attachments != after.include_attachments:
+        changes.append(
+            f"attachments {yes_no(before.include_attachments)} → "
+            f"{yes_no(after.include_attachments)}"
+        )
+    if after.product == Product.CONFLUENCE and (
+        before.include_personal_spaces != after.include_personal_spaces
+    ):
+        changes.append(
+            f"personal spaces {yes_no(before.include_personal_spaces)} → "
+            f"{yes_no(after.include_personal_spaces)}"
+        )
+    if (before.storage_id or None) != (after.storage_id or None):
+        changes.append(
+            f"storage {storage_named(before.storage_id, names)} → "
+            f"{storage_named(after.storage_id, names)}"
+        )
+    return changes
+
+
+def policy_updated(user: str, policy_id: str, changes: list[str]) -> str:
+    if not changes:
+        return (
+            f"{mention(user)} updated backup policy {code(policy_id)}: nothing changed, it "
+            "already had those settings."
+        )
+    return f"{mention(user)} updated backup policy {code(policy_id)}: {'; '.join(changes)}."
+
+
+def policy_created(user: str) -> str:
+    return f"{mention(user)} created a backup policy."
+
+
+def policy_activated(user: str) -> str:
+    return f"{mention(user)} activated a backup policy."
+
+
+def storage_created(user: str) -> str:
+    return f"{mention(user)} created a storage."
+
+
+__all__ = [
+    "ATLASSIAN_STORAGE",
+    "policy_activated",
+    "policy_changes",
+    "policy_created",
+    "policy_updated",
+    "storage_created",
+    "storage_named",
+]
