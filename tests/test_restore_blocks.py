@@ -421,3 +421,25 @@ def test_backup_choices_round_trip_with_their_source_site(
     """A backup choice gives back its id and source site, even for an id containing '@'."""
     value = rb.backup_option_value(backup_id, source)
     assert rb.parse_backup_option_value(value) == (backup_id, source)
+
+
+def test_each_backup_in_the_form_shows_its_id_status_age_and_expiry() -> None:
+    """An option names the backup's id and age, marks an incomplete one, and gives its site
+    and expiry in the one plain date format below it."""
+    complete, incomplete = restorable(2)
+    incomplete = rb.RestorableBackup(
+        backup=incomplete.backup.model_copy(update={"status": "INCOMPLETE"}),
+        site=incomplete.site,
+        age=incomplete.age,
+        expiry=incomplete.expiry,
+    )
+    view = rb.restore_modal(
+        product=Product.JIRA, backups=[complete, incomplete], destinations=DESTINATIONS
+    )
+    assert_valid_view(view)
+    by_id = {block.get("block_id"): block for block in view["blocks"]}
+    first, second = by_id[rb.BLOCK_BACKUP]["element"]["options"]
+    assert first["text"]["text"] == "bkp-000 · 0 days old"
+    assert first["description"]["text"] == "from acme · expires 2026-11-15 09:00 UTC"
+    assert second["text"]["text"] == "⚠ INCOMPLETE · bkp-001 · 1 days old"
+    assert second["description"]["text"] == "from acme · expires 2026-11-14 09:00 UTC"

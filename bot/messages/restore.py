@@ -22,6 +22,7 @@ from bot.messages.text import (
     esc,
     listing,
     mention,
+    plain_time,
     when,
     yes_no,
 )
@@ -501,6 +502,16 @@ def open_card(link: str) -> str:
     return f"<{esc(link)}|Open its card>."
 
 
+def backup_choice(
+    backup_id: str, status: str, *, site: str, age: str, expiry: datetime | None
+) -> tuple[str, str]:
+    """A backup in the restore form's list (plain text): the label with its id, age and an
+    incomplete backup marked, and the line below it with its site and expiry."""
+    mark = "⚠ INCOMPLETE · " if status == "INCOMPLETE" else ""
+    expires = f" · expires {plain_time(expiry)}" if expiry is not None else ""
+    return f"{mark}{backup_id} · {age} old", f"from {site}{expires}"
+
+
 __all__ = [
     "CHECKING_REPLY",
     "ENDING_LINES",
@@ -509,6 +520,7 @@ __all__ = [
     "STATE_LINES",
     "STILL_CHECKING_REPLY",
     "another_restore_under_way",
+    "backup_choice",
     "cancelled_by_line",
     "check_answer_line",
     "check_name",

@@ -16,6 +16,7 @@ from bot.messages.restore import (
     ENDING_LINES,
     ENDING_WORDS,
     STATE_LINES,
+    backup_choice,
     cancelled_by_line,
     check_answer_line,
     check_text,
@@ -414,12 +415,16 @@ def restore_modal(
 
 
 def _backup_option(item: RestorableBackup) -> Block:
-    label = (
-        f"{item.site} · {item.age} old · expires {item.expiry:%b %d}"
-        if item.expiry
-        else f"{item.site} · {item.age} old"
+    label, description = backup_choice(
+        item.backup.backup_id,
+        str(item.backup.status),
+        site=item.site,
+        age=item.age,
+        expiry=item.expiry,
     )
-    return _option(label, backup_option_value(item.backup.backup_id, item.backup.cloud_id))
+    option = _option(label, backup_option_value(item.backup.backup_id, item.backup.cloud_id))
+    option["description"] = {"type": "plain_text", "text": description[:75], "emoji": True}
+    return option
 
 
 def restore_thread_line(session: RestoreSession, line: str) -> Message:
