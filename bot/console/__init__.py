@@ -79,19 +79,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--four-eyes",
         action="store_true",
-        help="whoever requests a restore may not approve it (BOT_FOUR_EYES)",
+        help="whoever requests a restore may not approve it (BOT_FOUR_EYES; default off)",
     )
     parser.add_argument(
         "--memory",
         action="store_true",
-        help="keep state in an in-process store even when REDIS_URL names a Redis",
+        help="keep state in an in-process store even when a Redis answers at REDIS_URL "
+        "(default: use that Redis, under a key prefix of its own)",
     )
     add_api_argument(parser)
     parser.add_argument(
         "--as",
         dest="user",
         default=ALICE.name,
-        help="who you are at the start: alice (admin, approver), bob (approver), carol (viewer)",
+        help="who you are at the start: alice (admin, approver), bob (approver), carol "
+        "(viewer); default alice",
     )
 
 

@@ -59,7 +59,6 @@ from bot.store.operations import OperationKind
 log = logging.getLogger(__name__)
 
 
-
 class CommandHandlers(PolicyCommands):
     def __init__(
         self, services: Services, slack: AsyncWebClient, *, gateway: SlackGateway | None = None
