@@ -23,6 +23,7 @@ from bot.console.local import CHANNEL, USERS, ConsoleUser, LocalBot
 from bot.console.render import Control
 from bot.console.screen import Screen, Surface, view_key
 from bot.localslack import OpenView, SlackResponse
+from bot.messages import console as console_words
 
 DEFAULT_WAIT_SECONDS: Final = 30.0
 WAIT_STEP_SECONDS: Final = 0.1
@@ -106,6 +107,9 @@ class Terminal:
             raise QuitRequested
         elif lowered == "/help":
             self.screen.out.print(HELP, markup=False, highlight=False)
+        elif lowered == "/as" and not rest:
+            # Who can I be? The same table /users prints.
+            self.show_users(only_me=False)
         elif lowered == "/as":
             await self._action(self.switch_user(rest))
         elif lowered in ("/users", "/whoami"):
@@ -329,6 +333,8 @@ class Terminal:
 
     async def submit(self) -> None:
         modal = self._modal()
+        if not modal.view.get("submit"):
+            raise StepFailed(console_words.nothing_to_submit())
         try:
             response = await self.local.driver.submit_view(modal, user=self.user.user_id)
         except (LookupError, ValueError) as exc:
