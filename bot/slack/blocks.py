@@ -24,6 +24,7 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.config import SiteDirectory
+from bot.messages import backups as said
 from bot.messages import operations as operation_words
 from bot.messages.restore import check_text
 from bot.messages.text import (
@@ -93,7 +94,7 @@ def cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
 
 
 def more(hidden: int, hint: str) -> list[Block]:
-    return [context(f"…and {hidden} more. {hint}")] if hidden else []
+    return [context(said.and_more(hidden, hint))] if hidden else []
 
 
 def error_message(sentence: str, *, trusted: bool = False) -> Message:
@@ -131,23 +132,20 @@ def whoami_message(user_id: str, roles: Sequence[str]) -> Message:
     role_text = ", ".join(roles)
     return Message(
         text=f"Your role: {role_text}",
-        blocks=[section(f"<@{esc(user_id)}>, your role with the backup bot: *{esc(role_text)}*.")],
+        blocks=[section(said.your_role(user_id, role_text))],
     )
 
 
 def sites_message(sites: SiteDirectory) -> Message:
     aliases = sites.aliases
     if not aliases:
-        return info_message(
-            "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use "
-            "cloud ids."
-        )
+        return info_message(said.NO_SITES)
     lines = [f"• *{esc(alias)}* — {code(cloud_id)}" for alias, cloud_id in sorted(aliases.items())]
     return Message(text="Configured sites", blocks=[header("Sites"), section("\n".join(lines))])
 
 
 def regions_message(regions: Sequence[str]) -> Message:
-    body = "\n".join(f"• {code(region)}" for region in regions) or "No regions were returned."
+    body = "\n".join(f"• {code(region)}" for region in regions) or said.NO_REGIONS
     return Message(text="Storage regions", blocks=[header("Storage regions"), section(body)])
 
 
@@ -160,8 +158,7 @@ def storage_line(storage: Storage, sites: SiteDirectory) -> str:
 
 def nothing_matching(noun: str, filters: Sequence[str], everything: str) -> Message:
     """An empty filtered list: say what was filtered, so it does not read as "none exist"."""
-    shown = " and ".join(f"`{esc(item)}`" for item in filters)
-    return info_message(f"No {noun} match {shown}; `{everything}` lists all of them.")
+    return info_message(said.nothing_matching(noun, filters, everything))
 
 
 def storages_message(
@@ -170,7 +167,7 @@ def storages_message(
     if not storages and filters:
         return nothing_matching("customer storages", filters, "/backup storage list")
     if not storages:
-        return info_message("No customer storages yet. Create one with `/backup storage create`.")
+        return info_message(said.NO_STORAGES)
     shown, hidden = cut(storages)
     lines = [f"• {storage_line(storage, sites)}" for storage in shown]
     return Message(
@@ -220,10 +217,7 @@ def backup_line(backup: Backup, now: datetime) -> str:
 
 def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) -> Message:
     if not backups:
-        return info_message(
-            f"Policy {code(policy_id)} has no backups yet. Start one with "
-            f"`/backup run {esc(policy_id)}`."
-        )
+        return info_message(said.no_backups_yet(policy_id))
     ordered = sorted(backups, key=lambda b: b.created_at or now, reverse=True)
     shown, hidden = cut(ordered)
     lines = [f"• {backup_line(backup, now)}" for backup in shown]
@@ -284,7 +278,7 @@ def exports_message(
     if not exports and filters:
         return nothing_matching("exports", filters, "/backup exports")
     if not exports:
-        return info_message("No exports yet. Export a backup with `/backup export <backupId>`.")
+        return info_message(said.NO_EXPORTS)
     shown, hidden = cut(exports)
     lines = [
         _operation_line(
@@ -331,7 +325,7 @@ def restores_message(
     if not restores and filters:
         return nothing_matching("restores", filters, "/restore list")
     if not restores:
-        return info_message("No restores found.")
+        return info_message(said.NO_RESTORES)
     shown, hidden = cut(restores)
     lines = [
         _operation_line(
@@ -389,9 +383,7 @@ def report_message(restore_ref: str, url: str) -> Message:
     safe_url = esc(url)
     return Message(
         text=f"Post-restore report for {esc(restore_ref)}: {safe_url}",
-        blocks=[
-            section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")
-        ],
+        blocks=[section(said.report_link(url, restore_ref))],
     )
 
 
@@ -508,14 +500,14 @@ def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = Non
         blocks.append(section(f":page_facing_up: <{esc(outcome.report_url)}|Post-restore report>"))
         text += f" Report: {esc(outcome.report_url)}"
     if card_channel:
-        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+        blocks.append(context(said.card_is_in(card_channel)))
     return Message(text=text, blocks=blocks)
 
 
 def adopted_card(card: OperationCard) -> Message:
     """A card for an operation the bot found running at start-up rather than started itself."""
     message = operation_card(card)
-    note = "Found running when the bot started; tracked from here."
+    note = said.FOUND_RUNNING
     return Message(text=message.text, blocks=[*message.blocks, context(note)])
 
 
@@ -530,14 +522,10 @@ def expiry_reminder_message(
 ) -> Message:
     """A reminder that a complete backup leaves Atlassian storage soon."""
     hours = max(0, int((expiry - now).total_seconds() // 3600))
-    lead = (
-        f":hourglass: Backup {code(backup_id)} of *{product_label(product)}* on *{esc(site)}* "
-        f"expires {when(expiry)} (in about {hours} hours). Export or restore it before then "
-        "if you still need it."
-    )
+    lead = said.expires_soon(backup_id, product_label(product), site, expiry, hours)
     blocks = [section(lead)]
     if card_channel:
-        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+        blocks.append(context(said.card_is_in(card_channel)))
     return Message(
         text=(
             f"Backup {esc(backup_id)} of {product_label(product)} on {esc(site)} expires in "
@@ -556,15 +544,8 @@ def policy_nudge_message(
     now: datetime,
 ) -> Message:
     """A nudge that a policy has had no complete backup for the last 7 days."""
-    last = (
-        f"the last one was taken {rules.describe_age(last_complete, now)} ago"
-        if last_complete is not None
-        else "it has never had one"
-    )
-    lead = (
-        f":alarm_clock: *{product_label(product)}* on *{esc(site)}* has no complete backup from "
-        f"the last 7 days ({last}). Run one with `/backup run {esc(policy_id)}`."
-    )
+    age = rules.describe_age(last_complete, now) if last_complete is not None else None
+    lead = said.no_recent_backup(product_label(product), site, policy_id, age)
     return Message(
         text=f"No complete {product_label(product)} backup of {esc(site)} in the last 7 days",
         blocks=[section(lead)],
