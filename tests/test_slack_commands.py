@@ -368,7 +368,10 @@ async def test_export_status_uses_the_site_the_bot_remembers_or_the_one_given(
 async def test_export_status_of_an_unknown_export_says_what_to_do(bot_harness: BotHarness) -> None:
     """An unknown export id gets one sentence, with or without site=."""
     without_site = only_private_reply(bot_harness, await bot_harness.slash("export-status exp-x"))
-    assert "does not know which site export `exp-x` belongs to; add site=ALIAS." in without_site
+    assert (
+        "does not know which site export `exp-x` belongs to; add site=ALIAS (`/backup sites` "
+        "lists them)." in without_site
+    )
     with_site = only_private_reply(
         bot_harness, await bot_harness.slash("export-status exp-x site=acme")
     )

@@ -154,27 +154,23 @@ class CommandHandlers(PolicyCommands):
         except (SlackRefused, SlackNotAuthorized) as exc:
             if exc.error in ("not_in_channel", "channel_not_found", "is_archived"):
                 raise SlackPostFailed(
-                    "The bot cannot post in this channel; invite it with `/invite @backup-bot` "
-                    "and run the command again.",
+                    commands_words.CANNOT_POST_HERE,
                     error=exc.error,
                 ) from None
             raise SlackPostFailed(
-                f"Slack refused the bot's status card ({exc.error}); nothing was started, "
-                "try again.",
+                commands_words.card_refused(exc.error),
                 error=exc.error,
             ) from None
         except SlackRateLimited as exc:
             raise SlackPostFailed(
-                "Slack is limiting how fast the bot may post here; nothing was started, try "
-                f"again in {max(1, round(exc.retry_after))} s.",
+                commands_words.posting_too_fast(exc.retry_after),
                 error="ratelimited",
             ) from None
         except SlackUnavailable:
             # Slack did not answer: the card may or may not exist, and nothing was started.
             log.warning("posting a card in %s failed", channel, exc_info=True)
             raise SlackPostFailed(
-                "Slack did not answer when the bot posted its status card; nothing was started, "
-                "try again.",
+                commands_words.SLACK_DID_NOT_ANSWER,
                 error="no_answer",
             ) from None
         return PostedCard(channel=posted.channel, ts=posted.ts)
@@ -192,11 +188,7 @@ class CommandHandlers(PolicyCommands):
             await self.post_card(who.channel_id, announced)
         except SlackPostFailed as exc:
             log.warning("could not announce a change in %s: %s", who.channel_id, exc.error)
-            note = (
-                f":warning: Done, but Slack would not let the bot post this in the channel "
-                f"({escape_mrkdwn(exc.error)}), so only you can see it; do not run the command "
-                "again."
-            )
+            note = commands_words.done_but_only_you_see_it(exc.error)
             await reply(
                 Message(
                     text=f"Done: {announced.text}",
@@ -266,8 +258,7 @@ class CommandHandlers(PolicyCommands):
             cloud_id = listed[0].cloud_id if listed else None
         if cloud_id is None:
             raise UsageError(
-                f"The bot does not know which site export `{command.export_id}` belongs to; "
-                "add site=ALIAS.",
+                commands_words.export_site_unknown(command.export_id),
                 cmd.ExportStatus.usage,
             )
         export = await self._atlassian.get_export(cloud_id=cloud_id, export_id=command.export_id)
@@ -279,8 +270,7 @@ class CommandHandlers(PolicyCommands):
         )
         if cloud_id is None:
             raise UsageError(
-                f"The bot did not start import `{command.import_id}`, so it does not know its "
-                "site; add site=ALIAS.",
+                commands_words.import_site_unknown(command.import_id),
                 cmd.ImportStatus.usage,
             )
         item = await self._atlassian.get_import(cloud_id=cloud_id, import_id=command.import_id)
@@ -317,21 +307,14 @@ class CommandHandlers(PolicyCommands):
     ) -> None:
         restore = await self._find_restore_for_report(command)
         if restore.migration_id is None or restore.cloud_id is None:
-            raise Refused(
-                f"Restore {restore.restore_id} has not started migrating yet ({restore.status}); "
-                "its report exists once it has run."
-            )
+            raise Refused(commands_words.report_not_yet(restore.restore_id, restore.status))
         try:
             url = await self._atlassian.get_post_op_report(
                 cloud_id=command.cloud_id or restore.cloud_id, migration_id=restore.migration_id
             )
         except NotFoundError:
             site = escape_mrkdwn(self._site(command.cloud_id or restore.cloud_id))
-            raise Refused(
-                f"Atlassian has no report for restore `{restore.restore_id}` (migration "
-                f"`{restore.migration_id}`) on site {site}; "
-                "a report appears once the restore has finished."
-            ) from None
+            raise Refused(commands_words.no_report_yet(restore.restore_id, site)) from None
         await reply(blocks.report_message(command.ref, url))
 
     async def _find_restore_for_report(self, command: cmd.RestoreReport) -> Restore:
@@ -343,13 +326,8 @@ class CommandHandlers(PolicyCommands):
         for restore in await self._atlassian.list_restores(cloud_id=command.cloud_id):
             if restore.migration_id == command.ref:
                 return restore
-        where = (
-            f" on site {escape_mrkdwn(self._site(command.cloud_id))}" if command.cloud_id else ""
-        )
-        raise Refused(
-            f"No restore or migration has the id `{command.ref}`{where}; "
-            "`/restore list` shows the restores."
-        )
+        site = self._site(command.cloud_id) if command.cloud_id else None
+        raise Refused(commands_words.no_such_restore(command.ref, site))
 
     # -- changing things ---------------------------------------------------------------
 
@@ -429,13 +407,7 @@ async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None])
         # The same id the request's log lines carry, so the operator finds them at once.
         reference = failure_reference()
         log.exception("%s failed (ref %s)", what, reference)
-        await reply(
-            blocks.error_message(
-                f"Something went wrong while handling {what}; nothing more was changed. "
-                f"Try again, and give the bot's operator the reference {reference} if it fails "
-                "again."
-            )
-        )
+        await reply(blocks.error_message(commands_words.something_went_wrong(what, reference)))
 
 
 def make_reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
