@@ -218,19 +218,28 @@ async def serving(
         yield bot, line.split(" at ", 1)[1].split(" ", 1)[0]
 
 
+def against_simulator(
+    banner: str, slack_api: SlackWebApi, redis_server: RedisServer, **overrides: str
+) -> dict[str, str]:
+    """serve's environment against the simulator that printed ``banner``."""
+    return serve_env(
+        **{
+            "SLACK_API_URL": slack_api.url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "ATLASSIAN_API_URL": banner.split(" at ", 1)[1].split(" ", 1)[0],
+            "ATLASSIAN_API_TOKEN": DEMO_TOKEN,
+            "REDIS_URL": redis_server.url,
+            **overrides,
+        }
+    )
+
+
 async def test_serve_answers_healthz_and_a_signed_command_then_stops_on_sigterm(
     tmp_path: Path, slack_api: SlackWebApi, redis_server: RedisServer
 ) -> None:
     """The real `serve --http` process reports healthy, answers a slash command, exits on TERM."""
     async with simulator_process(tmp_path) as banner:
-        simulator_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
-        env = serve_env(
-            SLACK_API_URL=slack_api.url,
-            SLACK_BOT_TOKEN="xoxb-test",
-            ATLASSIAN_API_URL=simulator_url,
-            ATLASSIAN_API_TOKEN=DEMO_TOKEN,
-            REDIS_URL=redis_server.url,
-        )
+        env = against_simulator(banner, slack_api, redis_server)
         async with serving(env, tmp_path) as (bot, events_url):
             assert bot.stderr is not None
             async with httpx.AsyncClient() as http:
@@ -330,13 +339,8 @@ async def test_a_refused_atlassian_token_at_start_up_is_one_clear_error_line(
 ) -> None:
     """An API token Atlassian refuses is said once, as an error naming the two settings."""
     async with simulator_process(tmp_path) as banner:
-        simulator_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
-        env = serve_env(
-            SLACK_API_URL=slack_api.url,
-            SLACK_BOT_TOKEN="xoxb-test",
-            ATLASSIAN_API_URL=simulator_url,
-            ATLASSIAN_API_TOKEN="not-the-demo-token-5511",
-            REDIS_URL=redis_server.url,
+        env = against_simulator(
+            banner, slack_api, redis_server, ATLASSIAN_API_TOKEN="not-the-demo-token-5511"
         )
         async with serving(env, tmp_path) as (bot, _events_url):
             assert bot.stderr is not None
