@@ -11,9 +11,15 @@ SLACK_AND_REDIS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
 
 
 def _run(
-    args: list[str], tmp_path: Path, stdin: str, **extra_env: str
+    args: list[str],
+    tmp_path: Path,
+    stdin: str = "",
+    *,
+    drop: tuple[str, ...] = SLACK_AND_REDIS,
+    **extra_env: str,
 ) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in SLACK_AND_REDIS}
+    """`backup-bot ARGS` without the variables in ``drop``, with ``extra_env``, no .env file."""
+    env = {key: value for key, value in os.environ.items() if key not in drop}
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -47,17 +53,8 @@ SETTINGS = ("ATLASSIAN_ORG_ID", "ATLASSIAN_EMAIL", "ATLASSIAN_API_TOKEN", "ATLAS
 
 
 def _run_bare(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """`backup-bot ARGS` with no bot settings at all but ``env``, and no .env file."""
-    kept = {k: v for k, v in os.environ.items() if k not in SLACK_AND_REDIS + SETTINGS}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env={**kept, **env},
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    """`backup-bot ARGS` with no bot settings at all but ``env``."""
+    return _run(args, tmp_path, drop=SLACK_AND_REDIS + SETTINGS, **env)
 
 
 def test_help_says_what_the_bare_command_does_and_every_option_shows_its_default(
