@@ -441,7 +441,10 @@ async def test_exporting_from_a_site_without_customer_storage_names_the_site_and
         bot_harness, await bot_harness.slash(f"export {JIRA_COMPLETE_BACKUP}")
     )
     assert "Site acme has no customer storage to export to" in reply
-    assert "`/backup storage create name= region= prefix= role= tag= site=acme`" in reply
+    assert (
+        "`/backup storage create name=NAME region=REGION prefix=PREFIX role=ROLE_ARN "
+        "tag=PRINCIPAL_TAG site=acme`" in reply
+    )
     assert ACME_CLOUD_ID not in reply
     assert cards(bot_harness) == []
 

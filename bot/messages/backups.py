@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.messages.text import code, esc, when
+from bot.messages.text import code, esc, plain_time, status_words, when
 
 NO_SITES = (
     "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use cloud ids."
@@ -65,6 +65,57 @@ def no_recent_backup(product: str, site: str, policy_id: str, last_age: str | No
     )
 
 
+# -- exports and imports: plain text, escaped by whoever shows it -------------------------
+
+
+def no_such_backup(backup_id: str) -> str:
+    return f"Backup {backup_id} does not exist; `/backup list POLICY_ID` shows a policy's backups."
+
+
+def backup_without_site(backup_id: str) -> str:
+    return (
+        f"Atlassian did not say which product and site backup {backup_id} belongs to, so the "
+        "bot cannot fill them in; `/backup show` tells what Atlassian says about it."
+    )
+
+
+def unanswered_transfer(kind: str, backup_ids: Sequence[str], where: str) -> str:
+    listed = ", ".join(f"`{backup_id}`" for backup_id in backup_ids)
+    return (
+        f"Atlassian's answer did not mention backup {listed}, so the bot cannot tell whether "
+        f"its {kind} started; check {where} before trying again."
+    )
+
+
+def nothing_left_to_export(backup_id: str, expiry: datetime | None) -> str:
+    on = f" on {plain_time(expiry)}" if expiry is not None else ""
+    return (
+        f"Backup `{backup_id}` expired{on}, so there is nothing left to export; "
+        "`/backup list POLICY_ID` shows the backups still kept."
+    )
+
+
+def not_finished_for_export(backup_id: str, status: object) -> str:
+    return (
+        f"Backup `{backup_id}` is {status_words(status)}; only a finished backup can be exported."
+    )
+
+
+def no_storage_to_export_to(site: str) -> str:
+    return (
+        f"Site {site} has no customer storage to export to; register one with `/backup storage "
+        f"create name=NAME region=REGION prefix=PREFIX role=ROLE_ARN tag=PRINCIPAL_TAG "
+        f"site={site}`."
+    )
+
+
+def never_exported(backup_id: str) -> str:
+    return (
+        f"Backup `{backup_id}` was never exported to customer storage, so there is nothing to "
+        f"import; export it first with `/backup export {backup_id}`."
+    )
+
+
 __all__ = [
     "FOUND_RUNNING",
     "NO_EXPORTS",
@@ -73,11 +124,18 @@ __all__ = [
     "NO_SITES",
     "NO_STORAGES",
     "and_more",
+    "backup_without_site",
     "card_is_in",
     "expires_soon",
+    "never_exported",
     "no_backups_yet",
     "no_recent_backup",
+    "no_storage_to_export_to",
+    "no_such_backup",
+    "not_finished_for_export",
+    "nothing_left_to_export",
     "nothing_matching",
     "report_link",
+    "unanswered_transfer",
     "your_role",
 ]

@@ -23,6 +23,10 @@ def finished_at(finished: datetime, started: datetime | None) -> str:
     return f"{when(finished)}{took}"
 
 
+def could_not_start(why: str) -> str:
+    return f"Could not start: {why}"
+
+
 def who_to_tell(requested_by: str | None, started_by: str | None) -> str:
     """The people an ending is announced to: who asked for it and who started (approved) it."""
     if requested_by and started_by and requested_by != started_by:
@@ -66,4 +70,11 @@ def next_step(
     return None
 
 
-__all__ = ["FINISHED_STATUSES", "finished_at", "next_step", "running_since", "who_to_tell"]
+__all__ = [
+    "FINISHED_STATUSES",
+    "could_not_start",
+    "finished_at",
+    "next_step",
+    "running_since",
+    "who_to_tell",
+]

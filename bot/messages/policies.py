@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from bot.atlassian.models import Policy, Product
-from bot.messages.text import code, esc, mention, yes_no
+from bot.messages.text import code, esc, mention, when, yes_no
 
 ATLASSIAN_STORAGE = "Atlassian storage"
 
@@ -62,12 +63,43 @@ def storage_created(user: str) -> str:
     return f"{mention(user)} created a storage."
 
 
+NO_POLICIES = "No backup policies yet. Create one with `/backup policy create`."
+
+
+def run_a_backup(policy_id: str) -> str:
+    return f"Run a backup: `/backup run {esc(policy_id)}`"
+
+
+def next_scheduled_backup(at: datetime) -> str:
+    return f"Next scheduled backup {when(at)}"
+
+
+def schedule_stopped(policy_id: str, schedule: str, active: bool) -> str:
+    activate = "" if active else f": activate it with `/backup policy activate {esc(policy_id)}`"
+    return (
+        f"Policy {code(policy_id)} is scheduled {esc(schedule)}, but Atlassian will not run it "
+        f"again on its own{activate}."
+    )
+
+
+def schedule_runs_next(policy_id: str, schedule: str, at: datetime) -> str:
+    return (
+        f"Policy {code(policy_id)} also runs on its schedule ({esc(schedule)}): Atlassian "
+        f"starts the next backup {when(at)}."
+    )
+
+
 __all__ = [
     "ATLASSIAN_STORAGE",
+    "NO_POLICIES",
+    "next_scheduled_backup",
     "policy_activated",
     "policy_changes",
     "policy_created",
     "policy_updated",
+    "run_a_backup",
+    "schedule_runs_next",
+    "schedule_stopped",
     "storage_created",
     "storage_named",
 ]

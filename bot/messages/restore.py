@@ -23,6 +23,7 @@ from bot.messages.text import (
     listing,
     mention,
     plain_time,
+    status_words,
     when,
     yes_no,
 )
@@ -512,22 +513,96 @@ def backup_choice(
     return f"{mark}{backup_id} · {age} old", f"from {site}{expires}"
 
 
+# -- how a restore session ended (its outcome, plain text shown escaped) -------------------
+
+LOST_THE_RESTORE_ID = "The bot lost the restore's id; look at the restore in admin.atlassian.com."
+CARD_NOT_POSTED = "The restore card could not be posted."
+NOTHING_MISSING_SAID = "it does not say what is missing"
+
+
+def atlassian_refused_restore(why: str) -> str:
+    return f"Atlassian refused the restore: {why}"
+
+
+def atlassian_refused_consents(why: str) -> str:
+    return f"Atlassian refused the consents: {why}"
+
+
+def consent_without_checks(restore_id: str) -> str:
+    return (
+        f"Atlassian says restore {restore_id} needs consent but named no check the bot can "
+        "read, so nothing was consented; look at the restore in admin.atlassian.com."
+    )
+
+
+def atlassian_failed_it(reason: str | None) -> str:
+    return f"Atlassian reports the restore failed: {reason or 'no reason given'}."
+
+
+def atlassian_reports(status: object, message: str | None) -> str:
+    said = f"Atlassian reports {status_words(status).lower()}"
+    return said + (f": {message}" if message else ".")
+
+
+def restore_gone(restore_id: str) -> str:
+    return (
+        f"Atlassian no longer reports restore {restore_id}; check admin.atlassian.com before "
+        "restoring onto this site again."
+    )
+
+
+def no_such_backup(backup_id: str) -> str:
+    return (
+        f"Backup {backup_id} does not exist; `/backup list POLICY_ID` shows the backups of a "
+        "policy."
+    )
+
+
+def backup_without_product(backup_id: str) -> str:
+    return (
+        f"Atlassian did not say which product and site backup {backup_id} belongs to, so the "
+        "bot will not restore it; `/backup show` tells what Atlassian says about it."
+    )
+
+
+def being_requested_now(dest: str) -> str:
+    return (
+        f"Another restore onto {dest} is being requested right now; look at its card before "
+        "requesting another."
+    )
+
+
+def cancelled_outcome(user: str) -> str:
+    return f"Cancelled by {mention(user)}."
+
+
 __all__ = [
+    "CARD_NOT_POSTED",
     "CHECKING_REPLY",
     "ENDING_LINES",
     "ENDING_WORDS",
+    "LOST_THE_RESTORE_ID",
+    "NOTHING_MISSING_SAID",
     "SETTLED_REPLY",
     "STATE_LINES",
     "STILL_CHECKING_REPLY",
     "another_restore_under_way",
+    "atlassian_failed_it",
+    "atlassian_refused_consents",
+    "atlassian_refused_restore",
+    "atlassian_reports",
     "backup_choice",
+    "backup_without_product",
+    "being_requested_now",
     "cancelled_by_line",
+    "cancelled_outcome",
     "check_answer_line",
     "check_name",
     "check_text",
     "click_not_on_its_card",
     "click_reply",
     "click_unknown_button",
+    "consent_without_checks",
     "decision_line",
     "destination_busy",
     "form_gone",
@@ -536,10 +611,12 @@ __all__ = [
     "form_pick_a_destination",
     "form_pick_offered_options",
     "mention",
+    "no_such_backup",
     "notice_line",
     "open_card",
     "refusal_message",
     "restorable_instead",
+    "restore_gone",
     "settled_reply",
     "started_line",
     "still_pending",

@@ -143,10 +143,7 @@ class RestoreWorkflow:
         try:
             backup = await ctx.atlassian.get_backup(request.backup_id)
         except NotFoundError:
-            raise RestoreRefused(
-                f"Backup {request.backup_id} does not exist; `/backup list POLICY_ID` shows "
-                "the backups of a policy."
-            ) from None
+            raise RestoreRefused(said.no_such_backup(request.backup_id)) from None
         await self._refuse_if_busy(request)
         restores = await ctx.atlassian.list_restores()
         verdict = blocking.preflight(
@@ -168,10 +165,7 @@ class RestoreWorkflow:
             raise RestoreRefused(verdict.reason, verdict.possible_from)
         product = backup.product if isinstance(backup.product, Product) else None
         if product is None or backup.cloud_id is None:
-            raise RestoreRefused(
-                f"Atlassian did not say which product and site backup {backup.backup_id} "
-                "belongs to, so the bot will not restore it."
-            )
+            raise RestoreRefused(said.backup_without_product(backup.backup_id))
         session = await self._create_session(request, backup, product, backup.cloud_id)
         facts = BackupFacts.of(backup, now)
         await ctx.sessions.save_facts(session.session_id, facts)
@@ -184,7 +178,7 @@ class RestoreWorkflow:
                 to=SessionState.CANCELLED,
                 actor=SYSTEM_ACTOR,
                 action="cancel",
-                updates={"outcome": "The restore card could not be posted."},
+                updates={"outcome": said.CARD_NOT_POSTED},
             )
             raise
         await ctx.sessions.attach_card(session.session_id, place.channel, place.ts)
@@ -258,10 +252,7 @@ class RestoreWorkflow:
             ctx.key(f"requesting:{request.dest_cloud_id}"), DESTINATION_LEASE
         ) as lease:
             if lease is None:
-                raise RestoreRefused(
-                    f"Another restore onto {request.dest_label} is being requested right now; "
-                    "look at its card before requesting another."
-                )
+                raise RestoreRefused(said.being_requested_now(request.dest_label))
             # Checked and created under the lease, so two requests cannot both pass.
             await self._refuse_if_busy(request)
             return await ctx.sessions.create(
