@@ -277,3 +277,16 @@ async def test_a_refused_restore_says_what_to_do_instead() -> None:
         raw,
     )
     assert_plain(result)
+
+
+async def test_an_expired_backup_refused_for_export_gives_its_date_in_plain_text() -> None:
+    """A refusal is plain text escaped for Slack: its date is written out, not Slack markup."""
+    result = await transcript(["/backup export bkp-acme-jira-expired"])
+    raw = "\n".join(result.raw)
+    assert re.search(
+        r"Backup `bkp-acme-jira-expired` expired on \d{4}-\d\d-\d\d \d\d:\d\d UTC, so there is "
+        r"nothing left to export; `/backup list POLICY_ID` shows the backups still kept\.",
+        raw,
+    )
+    assert "&lt;!date" not in raw
+    assert_plain(result)
