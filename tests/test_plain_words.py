@@ -151,6 +151,7 @@ SCRIPTS = [
     ("restore-with-consent.txt", ApiVersion.V1),
     ("restore-from-modal.txt", ApiVersion.V2),
     ("schedules.txt", ApiVersion.V2),
+    ("weekly-assurance.txt", ApiVersion.V1),
     ("failures.txt", ApiVersion.V1),
     ("failures.txt", ApiVersion.V2),
 ]

@@ -51,9 +51,9 @@ def report_link(url: str, restore_ref: str) -> str:
 def expires_soon(backup_id: str, product: str, site: str, expiry: datetime, hours: int) -> str:
     return (
         f":hourglass: Backup {code(backup_id)} of *{product}* on *{esc(site)}* expires "
-        f"{when(expiry)} (in about {hours} hours). Export it with `/backup export "
-        f"{esc(backup_id)}` or restore it with `/restore start {esc(backup_id)} to=SITE` "
-        "before then if you still need it."
+        f"{when(expiry)} (in about {hours} hours). Export or restore it before then if you "
+        f"still need it: `/backup export {esc(backup_id)}` or `/restore start {esc(backup_id)} "
+        "to=SITE`."
     )
 
 

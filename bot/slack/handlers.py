@@ -42,6 +42,7 @@ from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks, operation_cards, policy_blocks
 from bot.slack import commands as cmd
+from bot.slack.assurance import AssuranceCommands
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import escape_mrkdwn
 from bot.slack.gateway import SlackGateway, gateway_for
@@ -59,7 +60,7 @@ from bot.store.operations import OperationKind
 log = logging.getLogger(__name__)
 
 
-class CommandHandlers(PolicyCommands):
+class CommandHandlers(AssuranceCommands, PolicyCommands):
     def __init__(
         self, services: Services, slack: AsyncWebClient, *, gateway: SlackGateway | None = None
     ) -> None:

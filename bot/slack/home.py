@@ -24,8 +24,10 @@ from bot.atlassian.models import Backup, BackupStatus, Policy, normalise_product
 from bot.clock import ensure_utc
 from bot.config import SiteDirectory
 from bot.errors import AtlassianError
+from bot.messages import assurance as assurance_words
 from bot.messages import backups as backups_words
 from bot.messages import home as said
+from bot.messages.assurance import StatusFacts
 from bot.messages.text import code, status_label, when
 from bot.restore.session import RestoreSession
 from bot.runtime import Services
@@ -136,14 +138,18 @@ def home_view(
     atlassian_note: str | None,
     running: Sequence[TrackedOperation],
     awaiting: Sequence[RestoreSession],
+    status: Sequence[StatusFacts] = (),
 ) -> dict[str, Any]:
     """The Home tab: at most 100 blocks, every API and user text escaped."""
     blocks: list[Block] = [
         header(said.TITLE),
         context(said.as_of(now)),
-        divider(),
-        section(said.WAITING_HEADING),
     ]
+    if status:
+        shown_status = list(status[:MAX_POLICIES])
+        blocks += [divider(), section(assurance_words.status_heading())]
+        blocks += _sections([assurance_words.status_line(line, now) for line in shown_status])
+    blocks += [divider(), section(said.WAITING_HEADING)]
     if awaiting:
         shown = list(awaiting[:MAX_AWAITING])
         blocks += _sections([awaiting_line(session, sites) for session in shown])
@@ -210,6 +216,12 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
     awaiting = await services.sessions.open_sessions_awaiting(
         user_id, services.access.approvers, four_eyes=services.access.four_eyes
     )
+    status: list[StatusFacts] = []
+    if note is None:
+        try:
+            status = await services.status_report.lines()
+        except AtlassianError as exc:
+            log.warning("App Home status: %s", exc)
     return home_view(
         now=services.clock.now(),
         sites=services.sites,
@@ -217,6 +229,7 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
         atlassian_note=note,
         running=running,
         awaiting=awaiting,
+        status=status,
     )
 
 

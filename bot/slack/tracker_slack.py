@@ -22,7 +22,14 @@ from bot.slack.blocks import Message, OperationCard, OperationOutcome
 from bot.slack.commands import escape_mrkdwn
 from bot.slack.gateway import SlackGateway
 from bot.store.operations import OperationKind, TrackedOperation
-from bot.store.outbox import ExpiryReminder, FinalPost, PolicyNudge, Post, ReportPost
+from bot.store.outbox import (
+    ExpiryReminder,
+    FinalPost,
+    NoticePost,
+    PolicyNudge,
+    Post,
+    ReportPost,
+)
 from bot.tracking.status import item_of, restore_for_workflow
 
 if TYPE_CHECKING:
@@ -99,6 +106,8 @@ class TrackerSlack:
         card_channel: str | None,
         requested_by: str | None = None,
     ) -> Message:
+        if isinstance(notice, NoticePost):
+            return blocks.notice_message(notice.text)
         if isinstance(notice, PolicyNudge):
             return blocks.policy_nudge_message(
                 policy_id=notice.policy_id,
