@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.atlassian.client import UNSET, AtlassianClient
 from bot.atlassian.models import Policy, Product
@@ -34,17 +34,17 @@ class PolicyCommands:
     _atlassian: AtlassianClient
     _sites: SiteDirectory
 
-    @property
-    def _now(self) -> datetime:
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        # CommandHandlers' own: the clock's now, a site's name, and a change posted in the
+        # channel (or told privately when Slack refuses the card).
+        @property
+        def _now(self) -> datetime: ...
 
-    def _site(self, cloud_id: str | None) -> str:
-        raise NotImplementedError
+        def _site(self, cloud_id: str | None) -> str: ...
 
-    async def announce_change(
-        self, who: Invocation, reply: Reply, message: Message, line: str
-    ) -> None:
-        raise NotImplementedError
+        async def announce_change(
+            self, who: Invocation, reply: Reply, message: Message, line: str
+        ) -> None: ...
 
     async def policy_list(self, command: cmd.PolicyList, who: Invocation, reply: Reply) -> None:
         policies = await self._atlassian.list_policies()
