@@ -551,13 +551,6 @@ def restore_gone(restore_id: str) -> str:
     )
 
 
-def no_such_backup(backup_id: str) -> str:
-    return (
-        f"Backup {backup_id} does not exist; `/backup list POLICY_ID` shows the backups of a "
-        "policy."
-    )
-
-
 def backup_without_product(backup_id: str) -> str:
     return (
         f"Atlassian did not say which product and site backup {backup_id} belongs to, so the "
@@ -611,7 +604,6 @@ __all__ = [
     "form_pick_a_destination",
     "form_pick_offered_options",
     "mention",
-    "no_such_backup",
     "notice_line",
     "open_card",
     "refusal_message",

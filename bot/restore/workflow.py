@@ -29,6 +29,7 @@ from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
 from bot.errors import BotError, NotFoundError, RestoreRefused
+from bot.messages import backups as backups_words
 from bot.messages import restore as said
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
@@ -143,7 +144,7 @@ class RestoreWorkflow:
         try:
             backup = await ctx.atlassian.get_backup(request.backup_id)
         except NotFoundError:
-            raise RestoreRefused(said.no_such_backup(request.backup_id)) from None
+            raise RestoreRefused(backups_words.no_such_backup(request.backup_id)) from None
         await self._refuse_if_busy(request)
         restores = await ctx.atlassian.list_restores()
         verdict = blocking.preflight(
