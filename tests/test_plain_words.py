@@ -187,6 +187,7 @@ async def test_atlassian_refusals_name_sites_by_alias_and_fields_by_option() -> 
             "/backup storage create name=lab region=us-east-1 prefix=lab/ role=not-an-arn "
             "tag=lab site=acme-sandbox",
             "/backup policy create jira site=acme",
+            "/backup policy create confluence site=acme-sandbox storage=sto-acme-s3",
         ]
     )
     raw = "\n".join(result.raw)
@@ -194,6 +195,10 @@ async def test_atlassian_refusals_name_sites_by_alias_and_fields_by_option() -> 
     assert "roleIdentifier" not in raw
     assert "Atlassian refused: Site acme already has a Jira backup policy" in raw
     assert "Change the command and run it again: `/backup policy create jira|confluence" in raw
+    assert (
+        "Storage acme-backups belongs to site acme, not to acme-sandbox where the new policy "
+        "backs up; `/backup storage list site=acme-sandbox` shows that site's storages." in raw
+    )
     assert_plain(result)
 
 

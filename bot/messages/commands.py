@@ -23,8 +23,8 @@ SLACK_DID_NOT_ANSWER = (
 )
 
 
-def card_refused(error: str) -> str:
-    return f"Slack refused the bot's status card ({error}); nothing was started, try again."
+def card_refused(error: str, card: str = "status card") -> str:
+    return f"Slack refused the bot's {card} ({error}); nothing was started, try again."
 
 
 def posting_too_fast(retry_after: float) -> str:

@@ -63,6 +63,26 @@ def storage_created(user: str) -> str:
     return f"{mention(user)} created a storage."
 
 
+def no_such_policy(policy_id: str) -> str:
+    return (
+        f"Atlassian has no backup policy `{policy_id}`; `/backup policy list` shows the policies."
+    )
+
+
+def no_such_storage(storage_id: str, site: str) -> str:
+    return (
+        f"Atlassian has no storage `{storage_id}`; `/backup storage list site={site}` shows "
+        "that site's storages."
+    )
+
+
+def storage_of_another_site(storage: str, its_site: str, site: str, what: str) -> str:
+    return (
+        f"Storage {storage} belongs to site {its_site}, not to {site} where {what} backs up; "
+        f"`/backup storage list site={site}` shows that site's storages."
+    )
+
+
 NO_POLICIES = "No backup policies yet. Create one with `/backup policy create`."
 
 
@@ -93,6 +113,8 @@ __all__ = [
     "ATLASSIAN_STORAGE",
     "NO_POLICIES",
     "next_scheduled_backup",
+    "no_such_policy",
+    "no_such_storage",
     "policy_activated",
     "policy_changes",
     "policy_created",
@@ -102,4 +124,5 @@ __all__ = [
     "schedule_stopped",
     "storage_created",
     "storage_named",
+    "storage_of_another_site",
 ]

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.atlassian.client import UNSET, AtlassianClient
-from bot.atlassian.models import Policy, Product
+from bot.atlassian.models import Product
 from bot.config import SiteDirectory
 from bot.errors import BotError, NotFoundError, Refused, UsageError
 from bot.messages import policies as policy_words
@@ -75,6 +75,8 @@ class PolicyCommands:
         )
 
     async def policy_create(self, command: cmd.PolicyCreate, who: Invocation, reply: Reply) -> None:
+        if isinstance(command.storage_id, str):
+            await self._check_storage_of(command.cloud_id, command.storage_id, "the new policy")
         policy = await self._atlassian.create_policy(
             cloud_id=command.cloud_id,
             product=command.product,
@@ -95,12 +97,11 @@ class PolicyCommands:
         try:
             current = await self._atlassian.get_policy(command.policy_id)
         except NotFoundError:
-            raise Refused(
-                f"Atlassian has no backup policy `{command.policy_id}`; "
-                "`/backup policy list` shows the policies."
-            ) from None
+            raise Refused(policy_words.no_such_policy(command.policy_id)) from None
         if isinstance(command.storage_id, str):
-            await self._check_policy_storage(current, command.storage_id)
+            await self._check_storage_of(
+                current.cloud_id, command.storage_id, f"policy `{current.policy_id}`"
+            )
         if command.include_personal_spaces is not None and current.product != Product.CONFLUENCE:
             raise UsageError(
                 "personal-spaces applies only to Confluence policies.", cmd.PolicyUpdate.usage
@@ -135,19 +136,21 @@ class PolicyCommands:
             return {}
         return {s.storage_id: s.storage_name for s in storages if s.storage_name}
 
-    async def _check_policy_storage(self, policy: Policy, storage_id: str) -> None:
+    async def _check_storage_of(self, cloud_id: str, storage_id: str, what: str) -> None:
         """A policy's storage must exist and belong to the policy's site; say which is wrong."""
-        site = escape_mrkdwn(self._site(policy.cloud_id))
-        listing = f"`/backup storage list site={site}` shows that site's storages"
+        site = escape_mrkdwn(self._site(cloud_id))
         try:
             storage = await self._atlassian.get_storage(storage_id)
         except NotFoundError:
-            raise Refused(f"Atlassian has no storage `{storage_id}`; {listing}.") from None
-        if storage.cloud_id and storage.cloud_id.lower() != policy.cloud_id.lower():
-            name = escape_mrkdwn(storage.storage_name or storage.storage_id)
+            raise Refused(policy_words.no_such_storage(storage_id, site)) from None
+        if storage.cloud_id and storage.cloud_id.lower() != cloud_id.lower():
             raise Refused(
-                f"Storage {name} belongs to site {escape_mrkdwn(self._site(storage.cloud_id))}, "
-                f"not to {site} where policy `{policy.policy_id}` backs up; {listing}."
+                policy_words.storage_of_another_site(
+                    escape_mrkdwn(storage.storage_name or storage.storage_id),
+                    escape_mrkdwn(self._site(storage.cloud_id)),
+                    site,
+                    what,
+                )
             )
 
     async def policy_activate(
