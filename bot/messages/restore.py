@@ -233,6 +233,41 @@ ENDING_WORDS: Final = {
 }
 
 
+# Where a restore stands, in the words of the card's notification text.
+STATE_WORDS: Final = {
+    SessionState.AWAITING_START: "waiting for an approver to start it",
+    SessionState.VALIDATING: "Atlassian is validating it",
+    SessionState.AWAITING_CONSENT: "waiting for consent",
+    SessionState.REVALIDATING: "Atlassian is revalidating it",
+    SessionState.RUNNING: "running",
+    SessionState.DONE: "finished",
+    SessionState.FAILED: "failed",
+    SessionState.CANCELLED: "cancelled",
+    SessionState.EXPIRED: "expired",
+}
+START_TITLE = "Start the restore?"
+START_LABEL = "Start restore"
+CANCEL_TITLE = "Cancel after validation?"
+CANCEL_LABEL = "Cancel here"
+
+
+def decide_before(deadline: datetime) -> str:
+    return f"Decide before {when(deadline)}; after that it expires."
+
+
+def start_confirmation(backup_id: str, dest: str) -> str:
+    return f"This restores backup {esc(backup_id)} onto {dest} and changes its data."
+
+
+def cancel_confirmation(restore_id: str, dest: str, until: datetime | None) -> str:
+    lasts = f"until {plain_time(until)}" if until else "for about 24 hours"
+    return (
+        f"Atlassian offers no way to cancel a validated restore: restore {esc(restore_id)} "
+        f"stays waiting for consent there and blocks {dest} {lasts}. Cancelling here only "
+        "stops the bot from answering its checks."
+    )
+
+
 def cancelled_by_line(by: str) -> str:
     return f":no_entry_sign: The restore was cancelled by {mention(by)}."
 
@@ -570,6 +605,8 @@ def cancelled_outcome(user: str) -> str:
 
 
 __all__ = [
+    "CANCEL_LABEL",
+    "CANCEL_TITLE",
     "CARD_NOT_POSTED",
     "CHECKING_REPLY",
     "ENDING_LINES",
@@ -577,7 +614,10 @@ __all__ = [
     "LOST_THE_RESTORE_ID",
     "NOTHING_MISSING_SAID",
     "SETTLED_REPLY",
+    "START_LABEL",
+    "START_TITLE",
     "STATE_LINES",
+    "STATE_WORDS",
     "STILL_CHECKING_REPLY",
     "another_restore_under_way",
     "atlassian_failed_it",
@@ -587,6 +627,7 @@ __all__ = [
     "backup_choice",
     "backup_without_product",
     "being_requested_now",
+    "cancel_confirmation",
     "cancelled_by_line",
     "cancelled_outcome",
     "check_answer_line",
@@ -596,6 +637,7 @@ __all__ = [
     "click_reply",
     "click_unknown_button",
     "consent_without_checks",
+    "decide_before",
     "decision_line",
     "destination_busy",
     "form_gone",
@@ -610,6 +652,7 @@ __all__ = [
     "restorable_instead",
     "restore_gone",
     "settled_reply",
+    "start_confirmation",
     "started_line",
     "still_pending",
     "things_with_keys",

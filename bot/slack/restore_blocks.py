@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
+from bot.messages import restore as words
 from bot.messages.restore import (
     ENDING_LINES,
     ENDING_WORDS,
@@ -202,26 +203,23 @@ def restore_card(
     if session.state is SessionState.AWAITING_START:
         actions.append(
             _button(
-                "Start restore",
+                words.START_LABEL,
                 ACTION_START,
                 session.session_id,
                 style="danger",
                 confirm=_confirm(
-                    "Start the restore?",
-                    f"This restores backup {esc(session.backup_id)} onto {dest} and "
-                    "changes its data.",
-                    "Start restore",
+                    words.START_TITLE,
+                    words.start_confirmation(session.backup_id, dest),
+                    words.START_LABEL,
                 ),
             )
         )
     if session.state in (SessionState.AWAITING_START, SessionState.AWAITING_CONSENT):
         actions.append(_cancel_button(session, dest))
         blocks.append({"type": "actions", "block_id": "restore_controls", "elements": actions})
-        blocks.append(
-            context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
-        )
+        blocks.append(context(words.decide_before(session.decision_deadline)))
     stands = ENDING_WORDS.get(session.final_status or "") if session.is_final else None
-    text = esc(f"{title}: {stands or session.state.value.replace('_', ' ').lower()}")
+    text = esc(f"{title}: {stands or words.STATE_WORDS[session.state]}")
     return Message(text=text, blocks=blocks[:50])
 
 
@@ -230,17 +228,14 @@ def _cancel_button(session: RestoreSession, dest: str) -> Block:
     left = pending_of(session)
     if left is None:
         return _button("Cancel", ACTION_CANCEL, session.session_id)
-    until = f"until {rules.format_time(left.until)}" if left.until else "for about 24 hours"
     return _button(
         "Cancel",
         ACTION_CANCEL,
         session.session_id,
         confirm=_confirm(
-            "Cancel after validation?",
-            f"Atlassian offers no way to cancel a validated restore: restore "
-            f"{esc(left.restore_id)} stays waiting for consent there and blocks {dest} "
-            f"{until}. Cancelling here only stops the bot from answering its checks.",
-            "Cancel here",
+            words.CANCEL_TITLE,
+            words.cancel_confirmation(left.restore_id, dest, left.until),
+            words.CANCEL_LABEL,
         ),
     )
 
