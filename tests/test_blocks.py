@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot.atlassian.models import Backup, Export, Import, Policy, Restore, Storage
+from bot.atlassian.models import Backup, Export, Import, Policy, Product, Restore, Storage
 from bot.config import SiteDirectory
 from bot.messages.text import when
 from bot.slack import blocks, policy_blocks
@@ -345,3 +345,17 @@ def test_restore_message_keeps_the_latest_decisions_within_the_block_limit() -> 
     assert re.search(r"\d+ earlier parts left out\.", rendered)
     for block in message.blocks:
         Block.parse(block).validate_json()
+
+
+def test_an_expiry_reminder_counts_its_hours_in_words() -> None:
+    """One hour left is "1 hour", in the card and in the notification text alike."""
+    expiry = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    message = blocks.expiry_reminder_message(
+        backup_id="bkp-1",
+        product=Product.JIRA,
+        site="acme",
+        expiry=expiry,
+        now=expiry - timedelta(minutes=90),
+    )
+    assert message.text == "Backup bkp-1 of Jira on acme expires in about 1 hour"
+    assert "(in about 1 hour)." in str(message.blocks)

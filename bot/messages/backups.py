@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.messages.text import code, esc, plain_time, status_words, when
+from bot.messages.text import code, count, esc, plain_time, status_words, when
 
 NO_SITES = (
     "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use cloud ids."
@@ -48,12 +48,20 @@ def report_link(url: str, restore_ref: str) -> str:
     return f":page_facing_up: <{esc(url)}|Post-restore report> for {code(restore_ref)}"
 
 
+def expires_in_about(backup_id: str, product: str, site: str, hours: int) -> str:
+    """The notification text of an expiry reminder."""
+    return (
+        f"Backup {esc(backup_id)} of {product} on {esc(site)} expires in about "
+        f"{count(hours, 'hour')}"
+    )
+
+
 def expires_soon(backup_id: str, product: str, site: str, expiry: datetime, hours: int) -> str:
     return (
         f":hourglass: Backup {code(backup_id)} of *{product}* on *{esc(site)}* expires "
-        f"{when(expiry)} (in about {hours} hours). Export or restore it before then if you "
-        f"still need it: `/backup export {esc(backup_id)}` or `/restore start {esc(backup_id)} "
-        "to=SITE`."
+        f"{when(expiry)} (in about {count(hours, 'hour')}). Export or restore it before then "
+        f"if you still need it: `/backup export {esc(backup_id)}` or `/restore start "
+        f"{esc(backup_id)} to=SITE`."
     )
 
 
@@ -126,6 +134,7 @@ __all__ = [
     "and_more",
     "backup_without_site",
     "card_is_in",
+    "expires_in_about",
     "expires_soon",
     "never_exported",
     "no_backups_yet",

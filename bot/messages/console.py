@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.messages.text import count
+
 
 def nothing_to_submit() -> str:
     return (
@@ -13,7 +15,7 @@ def nothing_to_submit() -> str:
 def store_in_redis(url: str, prefix: str, hours: int) -> str:
     return (
         f"Redis at {url}, keys under {prefix} only (nothing else is read, changed or deleted; "
-        f"they expire {hours} hours after the console stops)"
+        f"they expire {count(hours, 'hour')} after the console stops)"
     )
 
 

@@ -527,10 +527,7 @@ def expiry_reminder_message(
     if card_channel:
         blocks.append(context(said.card_is_in(card_channel)))
     return Message(
-        text=(
-            f"Backup {esc(backup_id)} of {product_label(product)} on {esc(site)} expires in "
-            f"about {hours} hours"
-        ),
+        text=said.expires_in_about(backup_id, product_label(product), site, hours),
         blocks=blocks,
     )
 
