@@ -258,6 +258,10 @@ async def test_a_restore_ending_names_who_requested_and_who_approved_it() -> Non
     ended = [text for text in result.raw if "of *Jira* on *acme-staging* finished." in text]
     assert ended
     assert "Requested by <@UALICE>, approved by <@UBOB>." in ended[0]
+    # Counts are said with their plural, never "check(s)".
+    said = "\n".join(result.raw)
+    assert "Validation found 3 checks that need an approver's answer on the card." in said
+    assert "(s)" not in said
 
 
 async def test_a_refused_restore_says_what_to_do_instead() -> None:
