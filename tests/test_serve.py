@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.localslack import SlackWebApi
 from bot.localslack.driver import SlackDriver
 from bot.simulator.seed import DEMO_ORG_ID, DEMO_TOKEN
-from bot.slack.serve import http_application
+from bot.slack.serve import http_application, loop_factory
 from tests.fixtures.bot_harness import ADMIN, CHANNEL, DEMO_SITES, BotHarness
 from tests.fixtures.bot_harness import SIGNING_SECRET as HARNESS_SIGNING_SECRET
 from tests.fixtures.redis_server import RedisServer, free_port
@@ -356,3 +357,14 @@ async def test_a_refused_atlassian_token_at_start_up_is_one_clear_error_line(
             assert "not-the-demo-token" not in line
             bot.send_signal(signal.SIGTERM)
             await asyncio.wait_for(bot.wait(), START_TIMEOUT)
+
+
+def test_the_bot_serves_on_uvloop_where_it_is_installed() -> None:
+    """The speed extra's loop, when present; the project's dev install brings it."""
+    factory = loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
