@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
 from bot.config import SiteDirectory
+from bot.messages.text import esc
 
 T = TypeVar("T")
 
@@ -41,9 +42,7 @@ _BOOLEANS: Final[Mapping[str, bool]] = {
 _PRODUCTS: Final[Mapping[str, Product]] = {"jira": Product.JIRA, "confluence": Product.CONFLUENCE}
 
 
-def escape_mrkdwn(text: str) -> str:
-    """Escape text for Slack mrkdwn so it cannot form mentions, links or channel pings."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape_mrkdwn = esc
 
 
 def shown(text: str) -> str:
