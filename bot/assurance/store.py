@@ -91,34 +91,41 @@ _SCHEDULE: Final = TypeAdapter(BackupSchedule)
 _AUDIT: Final = TypeAdapter(ScheduleAudit)
 _RUN: Final = TypeAdapter(SlotRun)
 
-# KEYS[1] definition, KEYS[2] audit, KEYS[3] seq, KEYS[4] gone. ARGV[1] definition JSON or
-# '' to remove it, ARGV[2] audit entry, ARGV[3] entries kept, ARGV[4] cleanup (ms).
-# A change is a new start: the policy's "gone" mark goes with the old definition.
-_CHANGE: Final = """
-if ARGV[1] == '' then redis.call('DEL', KEYS[1])
-else redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[4])
-local entry = cjson.decode(ARGV[2])
-entry.seq = redis.call('INCR', KEYS[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
-redis.call('RPUSH', KEYS[2], cjson.encode(entry))
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
+# Both scripts: KEYS[1] definition, KEYS[2] the list the entry goes on, KEYS[3] the counter
+# that orders a schedule's two lists as one trail. ARGV[1] the entry's JSON, ARGV[2] entries
+# the list keeps, ARGV[3] cleanup (ms).
+_APPEND: Final = """
+local function append()
+  local entry = cjson.decode(ARGV[1])
+  entry.seq = redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  redis.call('RPUSH', KEYS[2], cjson.encode(entry))
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  return 1
+end
 """
 
-# KEYS[1] definition, KEYS[2] refusals, KEYS[3] seq. ARGV as _CHANGE's 2-4.
-# 0 (and nothing written) when the policy has no schedule: the caller audits it globally.
-_REFUSAL: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local entry = cjson.decode(ARGV[1])
-entry.seq = redis.call('INCR', KEYS[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-redis.call('RPUSH', KEYS[2], cjson.encode(entry))
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
+# KEYS[4] the "gone" mark, ARGV[4] definition JSON or '' to remove it. A change is a new
+# start: the policy's "gone" mark goes with the old definition.
+_CHANGE: Final = (
+    _APPEND
+    + """
+if ARGV[4] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[4]) end
+redis.call('DEL', KEYS[4])
+return append()
 """
+)
+
+# 0 (and nothing written) when the policy has no schedule: the caller audits it globally.
+_REFUSAL: Final = (
+    _APPEND
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return append()
+"""
+)
 
 # KEYS[1] the slot run, KEYS[2] the schedule's lease. ARGV[1] the lease's "holder|fence|",
 # ARGV[2] now (ms), ARGV[3] the run's JSON, ARGV[4] cleanup (ms).
@@ -238,10 +245,10 @@ class ScheduleStore:
                 self._key(policy_id, ":gone"),
             ],
             args=[
-                definition,
                 _AUDIT.dump_json(entry).decode(),
                 str(AUDIT_KEPT),
                 str(_cleanup_ms()),
+                definition,
             ],
         )
 
