@@ -269,7 +269,11 @@ class ScheduleStore:
         """When each of ``policy_ids`` whose policy Atlassian no longer has was found gone."""
         if not policy_ids:
             return {}
-        raws = await self._redis.mget([self._key(p, ":gone") for p in policy_ids])
+        # One GET per schedule, not an MGET: each schedule's keys may be a slot of their own.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for policy_id in policy_ids:
+                pipe.get(self._key(policy_id, ":gone"))
+            raws: list[str | bytes | None] = await pipe.execute()
         return {
             p: datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)
             for p, raw in zip(policy_ids, raws, strict=True)
