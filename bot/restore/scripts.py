@@ -2,8 +2,11 @@
 
 Every script receives one JSON argument ``p`` (prefix, rules, the clock's "now" and the
 operation's own parameters) and starts with the shared prelude. The scripts build key names
-from the prefix, so the store needs one Redis server (not Redis Cluster). The audit entry
-for a change is written by the same script as the change. A decision run again with the
+from the prefix, which carries the ``{restore}`` hash tag (``bot.store.keys``): every key
+they touch is in one slot, so each script is one atomic step on a single server, behind
+Sentinel and on a Cluster alike; KEYS[1] is the open-sessions index, named only so that a
+Cluster client routes the script to that slot's node. The audit entry for a change (in the
+session's trail and in the audit stream) is written by the same script as the change. A decision run again with the
 same request id (``p.request``) answers what its first run decided.
 """
 
@@ -28,15 +31,17 @@ local FINAL = as_set(p.rules.final)
 local ALLOWED = {}
 for from, targets in pairs(p.rules.allowed) do ALLOWED[from] = as_set(targets) end
 
-local OPEN_KEY = prefix .. 'restore:open'
-local FINAL_KEY = prefix .. 'restore:final'
+-- Every key below shares the prefix's hash tag ({restore}) with KEYS[1], the key the
+-- caller names so that Redis Cluster runs the script on the node holding that slot.
+local OPEN_KEY = prefix .. 'open'
+local FINAL_KEY = prefix .. 'final'
 local AUDIT_KEY = prefix .. 'audit'
-local function session_key(id) return prefix .. 'restore:session:' .. id end
-local function trail_key(id) return prefix .. 'restore:audit:' .. id end
-local function facts_key(id) return prefix .. 'restore:facts:' .. id end
-local function state_key(state) return prefix .. 'restore:state:' .. state end
+local function session_key(id) return prefix .. 'session:' .. id end
+local function trail_key(id) return prefix .. 'trail:' .. id end
+local function facts_key(id) return prefix .. 'facts:' .. id end
+local function state_key(state) return prefix .. 'state:' .. state end
 local function restore_index_key(restore_id)
-  return prefix .. 'restore:by-restore:' .. restore_id
+  return prefix .. 'by-restore:' .. restore_id
 end
 
 local function present(value) return value ~= nil and value ~= cjson.null and value ~= '' end
@@ -46,7 +51,7 @@ local function as_table(value) if type(value) == 'table' then return value end r
 -- retrying after a timeout, or the caller settling a click Redis did not confirm), it
 -- answers what the first run decided instead of deciding again.
 local REQUEST_KEY = nil
-if present(p.request) then REQUEST_KEY = prefix .. 'restore:request:' .. p.request end
+if present(p.request) then REQUEST_KEY = prefix .. 'request:' .. p.request end
 local function replayed()
   if not REQUEST_KEY then return nil end
   local raw = redis.call('GET', REQUEST_KEY)

@@ -9,15 +9,19 @@ and is passed into the scripts, so tests expire sessions by moving a ManualClock
 
 Keys, all under the prefix:
 
-    restore:session:{id}          the session as JSON
-    restore:audit:{id}            the session's own audit stream
-    restore:open                  sorted set of OPEN sessions, scored by decision deadline
-    restore:state:{STATE}         set of session ids per non-final state
-    restore:by-restore:{restoreId} the session that created an Atlassian restore
-    restore:facts:{id}            what the card shows about the backup
-    restore:final                 sorted set of final sessions, scored by when they ended
-    restore:request:{requestId}   a decision's answer, for a replay (an hour)
-    audit                         the global audit stream (capped)
+    {restore}:session:<id>          the session as JSON
+    {restore}:trail:<id>            the session's own audit stream
+    {restore}:open                  sorted set of OPEN sessions, scored by decision deadline
+    {restore}:state:<STATE>         set of session ids per non-final state
+    {restore}:by-restore:<restoreId> the session that created an Atlassian restore
+    {restore}:facts:<id>            what the card shows about the backup
+    {restore}:final                 sorted set of final sessions, scored by when they ended
+    {restore}:request:<requestId>   a decision's answer, for a replay (an hour)
+    {restore}:call:<id>, :fence     the call leases of the restore flow and their fence
+    {restore}:audit                 the audit stream of every session (capped)
+
+The ``{restore}`` hash tag puts them all in one slot (``bot.store.keys``), so on a Redis
+Cluster each script is still one atomic step and the MGET of many sessions is one command.
 
 Retention: a final session, its audit trail (capped at ``SESSION_TRAIL_MAXLEN``), its
 backup facts and its index entry are forgotten by ``forget_finished`` once
@@ -43,6 +47,7 @@ from bot.atlassian.models import Product
 from bot.clock import Clock, ensure_utc
 from bot.errors import StoreUncertain
 from bot.restore import scripts
+from bot.store.keys import RESTORE, family_prefix
 from bot.restore.facts import BackupFacts
 from bot.restore.records import (
     ACTOR_LIMIT,
@@ -110,7 +115,7 @@ class RestoreSessionStore:
         self._redis = redis
         self._clock = clock
         self._window = decision_window
-        self._prefix = key_prefix
+        self._prefix = family_prefix(key_prefix, RESTORE)
         self._retention_seconds = int(final_retention.total_seconds())
         self._audit_maxlen = audit_maxlen
         self._trail_maxlen = trail_maxlen
@@ -134,23 +139,23 @@ class RestoreSessionStore:
     # -- keys -----------------------------------------------------------------------------
 
     def _session_key(self, session_id: str) -> str:
-        return f"{self._prefix}restore:session:{session_id}"
+        return f"{self._prefix}session:{session_id}"
 
     def _trail_key(self, session_id: str) -> str:
-        return f"{self._prefix}restore:audit:{session_id}"
+        return f"{self._prefix}trail:{session_id}"
 
     def _state_key(self, state: SessionState) -> str:
-        return f"{self._prefix}restore:state:{state.value}"
+        return f"{self._prefix}state:{state.value}"
 
     @property
     def audit_stream_key(self) -> str:
         return f"{self._prefix}audit"
 
     def _restore_index_key(self, restore_id: str) -> str:
-        return f"{self._prefix}restore:by-restore:{restore_id}"
+        return f"{self._prefix}by-restore:{restore_id}"
 
     def _open_key(self) -> str:
-        return f"{self._prefix}restore:open"
+        return f"{self._prefix}open"
 
     # -- script plumbing ------------------------------------------------------------------
 
@@ -179,8 +184,11 @@ class RestoreSessionStore:
     def _now(self) -> datetime:
         return ensure_utc(self._clock.now())
 
-    @staticmethod
-    async def _decide(script: AsyncScript, *, args: list[str]) -> Any:
+    async def _run(self, script: AsyncScript, args: list[str]) -> Any:
+        # KEYS[1] only routes the script to the {restore} slot's node (see scripts.py).
+        return await script(keys=[self._open_key()], args=args)
+
+    async def _decide(self, script: AsyncScript, *, args: list[str]) -> Any:
         """Run a decision; ``StoreUncertain`` when Redis failed after it may have run it.
 
         A timeout or a dropped connection says nothing about whether the script ran (a
@@ -188,7 +196,7 @@ class RestoreSessionStore:
         request id, so running it again with that id tells the caller what happened.
         """
         try:
-            return await script(args=args)
+            return await self._run(script, args)
         except _UNCERTAIN as exc:
             raise StoreUncertain(
                 "Redis did not confirm a restore decision in time; it may have been made."
@@ -383,8 +391,9 @@ class RestoreSessionStore:
 
         Refusals decided by ``transition`` and ``answer_check`` are audited by them already.
         """
-        await self._record_refusal(
-            args=[
+        await self._run(
+            self._record_refusal,
+            [
                 self._params(
                     self._now(),
                     session_id=bounded_id(session_id),
@@ -398,7 +407,7 @@ class RestoreSessionStore:
     # -- what the card shows about the backup ---------------------------------------------
 
     def _facts_key(self, session_id: str) -> str:
-        return f"{self._prefix}restore:facts:{session_id}"
+        return f"{self._prefix}facts:{session_id}"
 
     async def save_facts(self, session_id: str, facts: BackupFacts) -> None:
         """Keep the backup's facts beside the session; they go when the session is forgotten."""
@@ -438,7 +447,7 @@ class RestoreSessionStore:
         forgotten = 0
         while True:
             looked_at = int(
-                await self._forget(args=[self._params(self._now(), batch=_EXPIRE_BATCH)])
+                await self._run(self._forget, [self._params(self._now(), batch=_EXPIRE_BATCH)])
             )
             forgotten += looked_at
             if looked_at < _EXPIRE_BATCH:
