@@ -22,9 +22,8 @@ from bot.atlassian.client import AtlassianClient
 from bot.atlassian.retry import RetryPolicy
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, SiteDirectory
-from bot.errors import ConfigError
-from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
+from bot.store.connection import RedisEndpoint, connect
 from bot.store.operations import OperationStore
 
 log = logging.getLogger(__name__)
@@ -75,17 +74,16 @@ class Services:
     pending: PendingWork = field(default_factory=PendingWork)
 
 
-async def connect_redis(url: str) -> aioredis.Redis:
-    """Connect and ping, so a wrong REDIS_URL stops start-up with one line."""
-    client = aioredis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+def redis_endpoint(settings: Settings) -> RedisEndpoint:
+    """Where the settings say Redis is, in whichever mode they choose."""
+    password = settings.redis_sentinel_password
+    return RedisEndpoint(
+        url=settings.redis_url,
+        sentinels=tuple(settings.redis_sentinels),
+        sentinel_master=settings.redis_sentinel_master,
+        sentinel_password=password.get_secret_value() if password else None,
+        cluster=settings.redis_cluster,
     )
-    try:
-        await client.ping()
-    except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
-        await client.aclose()
-        raise ConfigError(f"REDIS_URL: cannot reach Redis at {redact(url)} ({exc}).") from None
-    return client
 
 
 @asynccontextmanager
@@ -99,7 +97,7 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     clock = clock or SystemClock()
     own_redis = redis is None
-    redis_client = redis if redis is not None else await connect_redis(settings.redis_url)
+    redis_client = redis if redis is not None else await connect(redis_endpoint(settings))
     atlassian = AtlassianClient.from_settings(
         settings, transport=transport, retry=retry, clock=clock
     )
@@ -113,7 +111,10 @@ async def open_services(
                 redis_client, clock, retention=timedelta(days=settings.bot_retention_days)
             ),
             sessions=RestoreSessionStore(
-                redis_client, clock, final_retention=timedelta(days=settings.bot_retention_days)
+                redis_client,
+                clock,
+                final_retention=timedelta(days=settings.bot_retention_days),
+                replica_ack_ms=settings.redis_replica_ack_ms,
             ),
             access=AccessPolicy.build(
                 admins=settings.bot_admins,

@@ -6,8 +6,9 @@ from the prefix, which carries the ``{restore}`` hash tag (``bot.store.keys``): 
 they touch is in one slot, so each script is one atomic step on a single server, behind
 Sentinel and on a Cluster alike; KEYS[1] is the open-sessions index, named only so that a
 Cluster client routes the script to that slot's node. The audit entry for a change (in the
-session's trail and in the audit stream) is written by the same script as the change. A decision run again with the
-same request id (``p.request``) answers what its first run decided.
+session's trail and in the audit stream) is written by the same script as the change. A
+decision run again with the same request id (``p.request``) answers what its first run
+decided.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ sessions are never forgotten and never carry a TTL.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
@@ -47,7 +48,6 @@ from bot.atlassian.models import Product
 from bot.clock import Clock, ensure_utc
 from bot.errors import StoreUncertain
 from bot.restore import scripts
-from bot.store.keys import RESTORE, family_prefix
 from bot.restore.facts import BackupFacts
 from bot.restore.records import (
     ACTOR_LIMIT,
@@ -79,6 +79,9 @@ from bot.restore.session import (
     iso,
     valid_consents,
 )
+from bot.store.keys import RESTORE, family_prefix
+
+log = logging.getLogger(__name__)
 
 _EXPIRE_BATCH: Final = 200
 # A session's own audit trail holds at most this many entries, refusals at most half.
@@ -109,6 +112,7 @@ class RestoreSessionStore:
         final_retention: timedelta = timedelta(days=30),
         audit_maxlen: int = 100_000,
         trail_maxlen: int = SESSION_TRAIL_MAXLEN,
+        replica_ack_ms: int = 0,
     ) -> None:
         if final_retention <= decision_window:
             raise ValueError("final sessions must be kept longer than the decision window")
@@ -119,6 +123,10 @@ class RestoreSessionStore:
         self._retention_seconds = int(final_retention.total_seconds())
         self._audit_maxlen = audit_maxlen
         self._trail_maxlen = trail_maxlen
+        # Wait this long for a replica to confirm each decision (REDIS_REPLICA_ACK_MS); 0: not.
+        self._replica_ack_ms = replica_ack_ms
+        # Decisions no replica confirmed in time: a failover before replication loses them.
+        self.unconfirmed_decisions = 0
         self._create = redis.register_script(scripts.PRELUDE + scripts.CREATE)
         self._attach_card = redis.register_script(scripts.PRELUDE + scripts.ATTACH_CARD)
         self._transition = redis.register_script(scripts.PRELUDE + scripts.TRANSITION)
@@ -188,6 +196,24 @@ class RestoreSessionStore:
         # KEYS[1] only routes the script to the {restore} slot's node (see scripts.py).
         return await script(keys=[self._open_key()], args=args)
 
+    async def _run_confirmed(self, script: AsyncScript, args: list[str]) -> Any:
+        """The script, then ``WAIT 1`` on the same connection (a pipeline is one connection).
+
+        WAIT counts the replicas that have this connection's writes, so a decision it
+        confirms survives the primary's loss. Unconfirmed in time, the decision still
+        stands on the primary; the warning says that a failover now could lose it.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await script(keys=[self._open_key()], args=args, client=pipe)
+            pipe.wait(1, self._replica_ack_ms)
+            answer, replicas = await pipe.execute()
+        if int(replicas) < 1:
+            self.unconfirmed_decisions += 1
+            log.warning(
+                "no replica confirmed a restore decision within %d ms", self._replica_ack_ms
+            )
+        return answer
+
     async def _decide(self, script: AsyncScript, *, args: list[str]) -> Any:
         """Run a decision; ``StoreUncertain`` when Redis failed after it may have run it.
 
@@ -196,7 +222,9 @@ class RestoreSessionStore:
         request id, so running it again with that id tells the caller what happened.
         """
         try:
-            return await self._run(script, args)
+            if not self._replica_ack_ms:
+                return await self._run(script, args)
+            return await self._run_confirmed(script, args)
         except _UNCERTAIN as exc:
             raise StoreUncertain(
                 "Redis did not confirm a restore decision in time; it may have been made."

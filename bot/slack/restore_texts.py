@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Final, assert_never
 
+from bot.messages import storage
 from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
-from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
+from bot.restore.clicks import (
+    Accepted,
+    Checking,
+    ClickResult,
+    NotAllowed,
+    NotRecorded,
+    Refused,
+)
 from bot.restore.session import Refusal, RestoreSession
 from bot.slack.blocks import FINAL_OPERATION_TEXT, STATUS_EMOJI, Message, code, section, when
 from bot.slack.commands import escape_mrkdwn as esc
@@ -147,6 +155,8 @@ def click_reply(result: ClickResult) -> str | None:
             return refusal_message(reason, answered_by=answered_by)
         case NotAllowed(why=why):
             return why
+        case NotRecorded():
+            return storage.click_not_recorded()
         case _:
             assert_never(result)
 
