@@ -316,3 +316,14 @@ async def test_serve_on_the_wrong_api_version_says_so_in_one_line_and_keeps_serv
                     str(reply.blocks) for reply in slack_api.responses(response.response_url)
                 )
                 assert answer in shown
+
+
+async def test_sentinels_without_a_primary_name_stop_start_up_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """REDIS_SENTINELS alone is a malformed combination: exit 2 and one line naming both."""
+    code, lines = await run_serve(serve_env(REDIS_SENTINELS="127.0.0.1:26379"), tmp_path)
+    assert code == 2
+    assert lines == [
+        "backup-bot: REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the primary."
+    ]

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.exceptions import ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -135,11 +135,16 @@ async def connect(endpoint: RedisEndpoint, **options: Any) -> aioredis.Redis:
         await client.ping()
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         await client.aclose()
+        # redis-py's sentinel error quotes its client's repr; the reason is all that helps.
+        reason = (
+            "no sentinel answered, or none knows a primary of that name"
+            if isinstance(exc, MasterNotFoundError)
+            else redact(str(exc))
+        )
         raise ConfigError(
-            f"REDIS_URL: cannot reach Redis at {endpoint.describe()} ({redact(str(exc))})."
+            f"REDIS_URL: cannot reach Redis at {endpoint.describe()} ({reason})."
             if endpoint.mode == "standalone"
-            else f"Redis ({endpoint.mode}): cannot reach {endpoint.describe()} "
-            f"({redact(str(exc))})."
+            else f"Redis ({endpoint.mode}): cannot reach {endpoint.describe()} ({reason})."
         ) from None
     return client
 
