@@ -198,6 +198,9 @@ class Settings(LogSettings):
     bot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_four_eyes: bool = False
+    # User-group members are read again after this long, and trusted at most the second.
+    bot_group_cache_seconds: int = Field(default=60, ge=5, le=3600)
+    bot_group_stale_seconds: int = Field(default=900, ge=5, le=86400)
     bot_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_notify_channel: str | None = None
     bot_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -266,6 +269,15 @@ class Settings(LogSettings):
         )
         if problem:
             raise ConfigError(f"{problem}.")
+        return self
+
+    @model_validator(mode="after")
+    def _group_bounds(self) -> Settings:
+        if self.bot_group_stale_seconds < self.bot_group_cache_seconds:
+            raise ConfigError(
+                "BOT_GROUP_STALE_SECONDS must be at least BOT_GROUP_CACHE_SECONDS: a reading of "
+                "a user group is trusted at least as long as it is cached."
+            )
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from bot.access import AccessPolicy
+from bot.access.groups import GroupRoster
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.retry import RetryPolicy
 from bot.clock import Clock, SystemClock
@@ -74,6 +75,30 @@ class Services:
     pending: PendingWork = field(default_factory=PendingWork)
 
 
+def access_policy(settings: Settings, redis: aioredis.Redis, clock: Clock) -> AccessPolicy:
+    """Who may do what, with a roster of the user groups BOT_ADMINS / BOT_APPROVERS name."""
+    groups = AccessPolicy.group_ids(settings.bot_admins, settings.bot_approvers)
+    roster = (
+        GroupRoster(
+            groups,
+            None,
+            redis,
+            clock,
+            ttl=timedelta(seconds=settings.bot_group_cache_seconds),
+            stale_after=timedelta(seconds=settings.bot_group_stale_seconds),
+        )
+        if groups
+        else None
+    )
+    return AccessPolicy.build(
+        admins=settings.bot_admins,
+        approvers=settings.bot_approvers,
+        channels=settings.bot_channels,
+        four_eyes=settings.bot_four_eyes,
+        groups=roster,
+    )
+
+
 def redis_endpoint(settings: Settings) -> RedisEndpoint:
     """Where the settings say Redis is, in whichever mode they choose."""
     password = settings.redis_sentinel_password
@@ -116,12 +141,7 @@ async def open_services(
                 final_retention=timedelta(days=settings.bot_retention_days),
                 replica_ack_ms=settings.redis_replica_ack_ms,
             ),
-            access=AccessPolicy.build(
-                admins=settings.bot_admins,
-                approvers=settings.bot_approvers,
-                channels=settings.bot_channels,
-                four_eyes=settings.bot_four_eyes,
-            ),
+            access=access_policy(settings, redis_client, clock),
             sites=settings.sites,
         )
     finally:

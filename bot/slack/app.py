@@ -37,6 +37,7 @@ from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
 from bot.slack.restore_surface import RestoreCards, SlackRestoreSurface
+from bot.slack.usergroups import SlackGroupMembers, register_group_events
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ def build_app(
     restore.register(app)
 
     register_home(app, services)
+    roster = services.access.groups
+    if roster is not None:
+        roster.source = SlackGroupMembers(web_client)
+    register_group_events(app, roster)
     return SlackBot(
         app=app,
         commands=handlers,
