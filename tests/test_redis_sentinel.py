@@ -23,6 +23,7 @@ from bot.slack import restore_blocks as rb
 from tests.fixtures.bot_harness import ADMIN, APPROVER, BotHarness, HarnessFactory
 from tests.fixtures.redis_topologies import RedisBackend, SentinelBackend
 from tests.fixtures.simulator import RunningSimulator
+from tests.fixtures.tracking import wired_tracker
 from tests.test_restore_flow import (
     GROUP,
     LICENCE,
@@ -35,6 +36,7 @@ from tests.test_restore_flow import (
     staged_for_consent,
     the_card,
 )
+from tests.test_tracker import finish, replies
 
 ACK_BOUND_SECONDS = 3.0
 
@@ -141,6 +143,10 @@ async def test_a_killed_primary_loses_no_confirmed_session_and_the_open_card_wor
     session_id = await staged_for_consent(harness)
     await timed_click(harness, answer(SPACE), acks := [])
     await harness.settle()
+    await harness.slash("run pol-acme-jira", user=ADMIN)
+    [backup] = await harness.services.operations.active()
+    tracker = wired_tracker(harness, "through-the-failover")
+    await tracker.poll_once()
 
     writer_redis = redis_sentinel_set.client(socket_timeout=1.0)
     writer = RestoreSessionStore(writer_redis, harness.services.clock, replica_ack_ms=500)
@@ -197,4 +203,8 @@ async def test_a_killed_primary_loses_no_confirmed_session_and_the_open_card_wor
     assert len(revalidate_calls(harness)) == 1
     assert "The restore is running" in card_text(the_card(harness))
     assert rb.ACTION_START not in str(the_card(harness).blocks)
+    # The same tracker, now on the new primary, follows the backup to its end: told once.
+    for _ in range(3):
+        await finish(harness.simulator, tracker)
+    assert len(replies(harness.slack, backup)) == 1
     await writer_redis.aclose()

@@ -335,9 +335,9 @@ DESTINATIONS = [("acme", ACME), ("acme-sandbox", "2" * 8), ("acme-staging", STAG
 
 def test_the_form_opens_with_only_the_product_picker() -> None:
     """Before a product is picked the form asks for nothing else and cannot be submitted."""
-    view = rb.restore_modal(channel_id="CBACKUPS", product=None, backups=[], destinations=[])
+    view = rb.restore_modal(product=None, backups=[], destinations=[])
     assert_valid_view(view)
-    assert view["private_metadata"] == "CBACKUPS"
+    assert "private_metadata" not in view
     assert "submit" not in view
     assert [block["block_id"] for block in view["blocks"]] == [rb.BLOCK_PRODUCT]
 
@@ -345,7 +345,6 @@ def test_the_form_opens_with_only_the_product_picker() -> None:
 def test_the_form_lists_backups_destinations_and_options_once_a_product_is_picked() -> None:
     """With restorable backups the form offers them, every site, the options and Submit."""
     view = rb.restore_modal(
-        channel_id="CBACKUPS",
         product=Product.JIRA,
         backups=restorable(3),
         destinations=DESTINATIONS,
@@ -365,9 +364,7 @@ def test_the_form_lists_backups_destinations_and_options_once_a_product_is_picke
 
 def test_the_form_says_when_nothing_can_be_restored() -> None:
     """No restorable backup: the form says so and offers no Submit."""
-    view = rb.restore_modal(
-        channel_id="CBACKUPS", product=Product.CONFLUENCE, backups=[], destinations=DESTINATIONS
-    )
+    view = rb.restore_modal(product=Product.CONFLUENCE, backups=[], destinations=DESTINATIONS)
     assert_valid_view(view)
     assert "No Confluence backup can be restored right now." in json.dumps(view)
     assert "submit" not in view
@@ -376,7 +373,6 @@ def test_the_form_says_when_nothing_can_be_restored() -> None:
 def test_the_form_stays_inside_slacks_limits_with_many_backups_and_long_names() -> None:
     """150 backups and long site names still give a valid form of at most 100 options."""
     view = rb.restore_modal(
-        channel_id="C" * 20,
         product=Product.JIRA,
         backups=restorable(150, site="s" * 200),
         destinations=[(f"site-{n}-" + "x" * 200, f"{n:08d}") for n in range(120)],
@@ -389,11 +385,27 @@ def test_the_form_stays_inside_slacks_limits_with_many_backups_and_long_names() 
     assert "<!channel>" not in json.dumps(view)
 
 
-def test_the_loading_form_keeps_the_channel() -> None:
-    """The interim "looking up" form carries the channel, so a later action still knows it."""
-    view = rb.loading_modal(channel_id="CBACKUPS")
+def test_the_loading_form_carries_nothing_the_bot_trusts() -> None:
+    """The interim "looking up" form has no metadata: the bot keeps the form's channel."""
+    view = rb.loading_modal()
     assert_valid_view(view)
-    assert view["private_metadata"] == "CBACKUPS"
+    assert "private_metadata" not in view
+
+
+def test_a_picked_backup_leaves_its_site_out_and_sets_its_attachments_default() -> None:
+    """With a backup picked, the options block is that backup's, attachments as it has them."""
+    view = rb.restore_modal(
+        product=Product.JIRA,
+        backups=restorable(2),
+        destinations=DESTINATIONS[1:],
+        picked=1,
+        attachments=False,
+    )
+    assert_valid_view(view)
+    by_id = {block.get("block_id"): block for block in view["blocks"]}
+    options = by_id[rb.options_block_id(1)]["element"]
+    assert [o["value"] for o in options["initial_options"]] == ["users"]
+    assert all(by_id[b]["dispatch_action"] for b in (rb.BLOCK_BACKUP, rb.BLOCK_DEST))
 
 
 @pytest.mark.parametrize(

@@ -131,25 +131,35 @@ async def click(
 
 
 async def forged_click(
-    harness: BotHarness, action_id: str, session_id: str, *, user: str = APPROVER
+    harness: BotHarness,
+    action_id: str,
+    session_id: str,
+    *,
+    user: str = APPROVER,
+    team: str | None = None,
+    channel: str = CHANNEL,
+    message_ts: str | None = None,
 ) -> SlackResponse:
-    """A signed block_actions request for a button that is not on the card (any more)."""
+    """A signed block_actions request for a button that is not on the card (any more), or
+    one made, as the request says, in another workspace, channel or message."""
     card = the_card(harness)
     slack = harness.slack
-    response_url = slack.new_response_url(channel=CHANNEL, user=user, message_ts=card.ts)
+    team = team or slack.team_id
+    message_ts = message_ts or card.ts
+    response_url = slack.new_response_url(channel=channel, user=user, message_ts=message_ts)
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": user, "name": user, "team_id": slack.team_id},
+        "user": {"id": user, "username": user, "name": user, "team_id": team},
         "api_app_id": slack.app_id,
         "token": VERIFICATION_TOKEN,
-        "team": {"id": slack.team_id, "domain": slack.team_domain},
+        "team": {"id": team, "domain": slack.team_domain},
         "container": {
             "type": "message",
-            "message_ts": card.ts,
-            "channel_id": CHANNEL,
+            "message_ts": message_ts,
+            "channel_id": channel,
             "is_ephemeral": False,
         },
-        "channel": {"id": CHANNEL, "name": "backups"},
+        "channel": {"id": channel, "name": "backups"},
         "message": slack.message_json(card),
         "state": {"values": {}},
         "response_url": response_url,
@@ -765,14 +775,20 @@ async def test_a_backup_still_in_progress_is_refused(bot_harness: BotHarness) ->
     await assert_refused(harness, response, running.backup_id, "in progress")
 
 
-async def test_a_recently_restored_backup_is_refused_until_a_date(bot_harness: BotHarness) -> None:
-    """A backup restored within 7 days is refused, naming when it becomes possible."""
-    harness = bot_harness
+async def restored_once(harness: BotHarness) -> str:
+    """The Jira backup restored onto acme-sandbox, to its end; the restore's id."""
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     await click(harness, rb.ACTION_START)
     restore_id = (await session(harness, session_id)).restore_id
     assert restore_id
     await finish_restore(harness, restore_id)
+    return restore_id
+
+
+async def test_a_recently_restored_backup_is_refused_until_a_date(bot_harness: BotHarness) -> None:
+    """A backup restored within 7 days is refused, naming when it becomes possible."""
+    harness = bot_harness
+    restore_id = await restored_once(harness)
     creates_before = len(create_calls(harness))
     first_card = the_card(harness)
 
@@ -783,6 +799,20 @@ async def test_a_recently_restored_backup_is_refused_until_a_date(bot_harness: B
     assert f"{started + timedelta(days=7):%Y-%m-%d %H:%M}" in text
     assert len(create_calls(harness)) == creates_before
     assert cards(harness) == [first_card]
+
+
+async def test_the_source_site_is_named_before_the_seven_day_rule_in_one_answer(
+    bot_harness: BotHarness,
+) -> None:
+    """`to=acme` for a backup of acme restored yesterday: the site first, the date too."""
+    harness = bot_harness
+    await restored_once(harness)
+
+    response = await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme")
+    text = harness.reply_text(response)
+    assert "taken from acme itself" in text
+    assert "can be restored again from" in text
+    assert text.index("taken from acme itself") < text.index("can be restored again from")
 
 
 async def test_the_source_site_is_refused_as_destination(bot_harness: BotHarness) -> None:

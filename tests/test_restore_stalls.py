@@ -20,10 +20,11 @@ from redis.backoff import NoBackoff
 from bot.clock import ManualClock
 from bot.errors import StoreUncertain
 from bot.restore import scripts
+from bot.restore.clicks import ClickOrigin
 from bot.restore.session import SessionState
 from bot.restore.store import RestoreSessionStore
 from bot.slack import restore_texts as rt
-from tests.fixtures.bot_harness import HarnessFactory
+from tests.fixtures.bot_harness import CHANNEL, HarnessFactory
 from tests.fixtures.redis_server import RedisServer
 from tests.test_restore_flow import (
     GROUP,
@@ -101,7 +102,10 @@ async def test_a_click_redis_never_confirms_is_settled_by_the_next_housekeeping(
     workflow = harness.bot.restore_workflow
 
     await pause_writes(redis_client, STALL_SECONDS)
-    result = await workflow.answer_clicked(session_id, "UAPPROVER", check=LICENCE, consent=LICENCE)
+    origin = ClickOrigin(harness.slack.team_id, CHANNEL, the_card(harness).ts)
+    result = await workflow.answer_clicked(
+        session_id, "UAPPROVER", origin=origin, check=LICENCE, consent=LICENCE
+    )
     assert rt.click_reply(result) == rt.CHECKING_REPLY
     await asyncio.sleep(STALL_SECONDS)
     assert revalidate_calls(harness) == []

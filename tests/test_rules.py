@@ -26,6 +26,7 @@ from bot.atlassian.rules import (
     RESTORABLE_BACKUP_STATUSES,
     RESTORE_INTERVAL,
     SIZE_LIMITS,
+    Concern,
     SizeLimit,
     Verdict,
     backup_expiry,
@@ -123,14 +124,19 @@ def test_public_surface_is_pinned() -> None:
         "RESTORE_INTERVAL",
         "SIZE_LIMITS",
         "TIME_FORMAT",
+        "Concern",
+        "Problem",
         "SizeLimit",
         "Verdict",
         "backup_expiry",
+        "backup_problems",
         "describe_age",
+        "destination_problems",
         "effective_backup_status",
         "format_time",
         "is_expired_by_time",
         "may_run_backup",
+        "option_problems",
         "preflight_restore",
         "restorability",
         "restore_warning",
@@ -554,6 +560,35 @@ def test_preflight_refuses_attachments_the_backup_lacks(backup: Backup) -> None:
 def test_preflight_allows_attachments_of_unknown_size() -> None:
     """A backup that does not report its attachments may be restored with them."""
     assert preflight(make_backup(), include_attachments=True).allowed
+
+
+def test_preflight_says_what_the_user_can_fix_before_the_seven_day_rule() -> None:
+    """Onto its own site and restored yesterday: the site first, then the 7-day rule, at once."""
+    yesterday = make_restore("rst-y", status=RestoreStatus.COMPLETE, age=timedelta(days=1))
+    verdict = preflight(make_backup(), [yesterday], dest_cloud_id=SOURCE, dest_label="acme")
+    assert not verdict.allowed
+    assert [p.concern for p in verdict.problems] == [Concern.DESTINATION, Concern.BACKUP]
+    same_site = verdict.reason.index("was taken from acme itself")
+    seven_days = verdict.reason.index("can be restored again from")
+    assert same_site < seven_days
+    assert verdict.possible_from == yesterday.created_at + RESTORE_INTERVAL  # type: ignore[operator]
+
+
+def test_preflight_names_every_problem_it_finds() -> None:
+    """A busy destination, attachments the backup lacks and an expired backup: all three."""
+    backup = make_backup(include_attachments=False, age=timedelta(days=20))
+    busy = make_restore("rst-busy", backup_id="bkp-other", status=RestoreStatus.IN_PROGRESS)
+    verdict = preflight(backup, [busy], include_attachments=True)
+    assert [p.concern for p in verdict.problems] == [
+        Concern.DESTINATION,
+        Concern.OPTIONS,
+        Concern.BACKUP,
+    ]
+    for said in ("rst-busy is already running", "contains no attachments", "expired on"):
+        assert said in verdict.reason
+    assert [p.reason for p in verdict.about(Concern.OPTIONS)] == [
+        "Backup bkp-1 contains no attachments; start the restore again without attachments."
+    ]
 
 
 # --- size limits -----------------------------------------------------------------------------

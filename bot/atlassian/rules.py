@@ -17,8 +17,9 @@ Without either, the EAP (v1) rules apply.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -46,13 +47,40 @@ ACTIVE_RESTORE_STATUSES = frozenset(
 TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
 
 
+class Concern(enum.StrEnum):
+    """What a refusal is about, so it can be said beside what the user would change.
+
+    The values are ordered by what the user can fix at once: the destination and the
+    options are theirs to change now, the backup's own state waits on time or is final.
+    """
+
+    DESTINATION = "destination"
+    OPTIONS = "options"
+    BACKUP = "backup"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rule that refuses: about what, why in one sentence and, if known, from when."""
+
+    concern: Concern
+    reason: str
+    possible_from: datetime | None = None
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Whether an action may go ahead; if not, why in one sentence and, if known, from when."""
+    """Whether an action may go ahead; if not, why in one sentence and, if known, from when.
+
+    ``problems`` lists every rule that refuses, what the user can fix at once first; the
+    ``reason`` says them all, so a user who fixes one is not refused next for another.
+    """
 
     allowed: bool
     reason: str = ""
     possible_from: datetime | None = None
+    # Said by ``reason`` already; two verdicts saying the same are the same verdict.
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.allowed and (self.reason or self.possible_from is not None):
@@ -67,6 +95,27 @@ class Verdict:
     @classmethod
     def refuse(cls, reason: str, possible_from: datetime | None = None) -> Verdict:
         return cls(allowed=False, reason=reason, possible_from=possible_from)
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> Verdict:
+        """Allowed when nothing refuses; else every problem said, in the order given.
+
+        ``possible_from`` is the latest moment any time rule names: fixing the rest does
+        not make the action possible earlier.
+        """
+        if not problems:
+            return cls.allow()
+        moments = [p.possible_from for p in problems if p.possible_from is not None]
+        return cls(
+            allowed=False,
+            reason=" ".join(p.reason for p in problems),
+            possible_from=max(moments) if moments else None,
+            problems=tuple(problems),
+        )
+
+    def about(self, concern: Concern) -> list[Problem]:
+        """The problems about ``concern``."""
+        return [p for p in self.problems if p.concern is concern]
 
 
 @dataclass(frozen=True)
@@ -286,23 +335,50 @@ def preflight_restore(
     """Every check the bot makes before asking Atlassian to restore ``backup`` onto a site.
 
     ``restores`` are the organisation's restores (any backup, any destination); ``dest_label``
-    is how the user named the destination and is only used in reasons.
+    is how the user named the destination and is only used in reasons. Every rule that
+    refuses is said, what the user can change at once (destination, options) before the
+    backup's own state (status, expiry, the 7-day rule).
     """
-    verdict = restorability(backup, restores, now)
-    if not verdict.allowed:
-        return verdict
+    return Verdict.of(
+        destination_problems(
+            backup=backup,
+            restores=restores,
+            dest_cloud_id=dest_cloud_id,
+            dest_label=dest_label,
+            known_cloud_ids=known_cloud_ids,
+        )
+        + option_problems(backup, include_attachments)
+        + backup_problems(backup, restores, now)
+    )
+
+
+def destination_problems(
+    *,
+    backup: Backup,
+    restores: Sequence[Restore],
+    dest_cloud_id: str | None,
+    dest_label: str,
+    known_cloud_ids: Collection[str],
+) -> list[Problem]:
+    """Why ``dest_cloud_id`` cannot take a restore of ``backup``: unknown, its source, busy."""
     # Cloud ids are UUIDs: the same site may be spelled in either case by config and API.
     known = {cloud_id.lower() for cloud_id in known_cloud_ids}
     if dest_cloud_id is None or dest_cloud_id.lower() not in known:
-        return Verdict.refuse(
-            f"The destination {dest_label!r} is not a site the bot knows; "
-            "use one of the configured site aliases."
-        )
+        return [
+            Problem(
+                Concern.DESTINATION,
+                f"The destination {dest_label!r} is not a site the bot knows; "
+                "use one of the configured site aliases.",
+            )
+        ]
     if backup.cloud_id is not None and dest_cloud_id.lower() == backup.cloud_id.lower():
-        return Verdict.refuse(
-            f"Backup {backup.backup_id} was taken from {dest_label} itself; "
-            "restore it onto another site of the organisation."
-        )
+        return [
+            Problem(
+                Concern.DESTINATION,
+                f"Backup {backup.backup_id} was taken from {dest_label} itself; "
+                "restore it onto another site of the organisation.",
+            )
+        ]
     running_there = sorted(
         r.restore_id
         for r in restores
@@ -310,16 +386,35 @@ def preflight_restore(
         and r.status in ACTIVE_RESTORE_STATUSES
     )
     if running_there:
-        return Verdict.refuse(
-            f"Restore {running_there[0]} is already running on {dest_label}; "
-            "wait for it to finish or cancel it before starting another."
-        )
+        return [
+            Problem(
+                Concern.DESTINATION,
+                f"Restore {running_there[0]} is already running on {dest_label}; "
+                "wait for it to finish or cancel it before starting another.",
+            )
+        ]
+    return []
+
+
+def option_problems(backup: Backup, include_attachments: bool | None) -> list[Problem]:
+    """Options the backup cannot honour: attachments asked for from a backup without any."""
     if include_attachments is True and _has_no_attachments(backup):
-        return Verdict.refuse(
-            f"Backup {backup.backup_id} contains no attachments; "
-            "start the restore again without attachments."
-        )
-    return Verdict.allow()
+        return [
+            Problem(
+                Concern.OPTIONS,
+                f"Backup {backup.backup_id} contains no attachments; "
+                "start the restore again without attachments.",
+            )
+        ]
+    return []
+
+
+def backup_problems(backup: Backup, restores: Sequence[Restore], now: datetime) -> list[Problem]:
+    """Why the backup itself may not be restored now (``restorability``), as problems."""
+    verdict = restorability(backup, restores, now)
+    if verdict.allowed:
+        return []
+    return [Problem(Concern.BACKUP, verdict.reason, verdict.possible_from)]
 
 
 def size_limit_problems(product: Product | str | None, backup_size: BackupSize | None) -> list[str]:
@@ -374,14 +469,19 @@ __all__ = [
     "RESTORE_INTERVAL",
     "SIZE_LIMITS",
     "TIME_FORMAT",
+    "Concern",
+    "Problem",
     "SizeLimit",
     "Verdict",
     "backup_expiry",
+    "backup_problems",
     "describe_age",
+    "destination_problems",
     "effective_backup_status",
     "format_time",
     "is_expired_by_time",
     "may_run_backup",
+    "option_problems",
     "preflight_restore",
     "restorability",
     "restore_warning",

@@ -64,13 +64,14 @@ def _until_words(until: datetime | None, now: datetime) -> str:
     return f"until {rules.format_time(until)}, when Atlassian lets it lapse"
 
 
-def pending_refusal(
+def pending_problem(
     restore: Restore, dest_label: str, cancelled: bool, now: datetime
-) -> rules.Verdict:
-    """The one sentence refusing a new restore onto a site a pending restore holds."""
+) -> rules.Problem:
+    """A pending restore holding the destination, as a problem about the destination."""
     until = pending_until(restore.created_at)
     cancelled_here = ", though it was cancelled here" if cancelled else ""
-    return rules.Verdict.refuse(
+    return rules.Problem(
+        rules.Concern.DESTINATION,
         f"Restore {restore.restore_id} onto {dest_label} is still waiting for consent at "
         f"Atlassian{cancelled_here}; Atlassian offers no way to cancel it, so it blocks "
         f"{dest_label} {_until_words(until, now)}: restore onto another site meanwhile, or "
@@ -94,7 +95,8 @@ def preflight(
 
     ``sessions`` are the bot's sessions of those restores, by restore id. A restore whose
     session is still open is left to the check for the bot's own unfinished sessions
-    (``busy_with``), whose card is where to finish or cancel it.
+    (``busy_with``), whose card is where to finish or cancel it. Every rule that refuses
+    is said, what the user can change at once (destination, options) first.
     """
     dest = dest_cloud_id.lower()
     held = [
@@ -104,21 +106,24 @@ def preflight(
     ]
     held_ids = {r.restore_id for r in held}
     held = [r for r in held if r.restore_id not in sessions or sessions[r.restore_id].is_final]
-    verdict = rules.preflight_restore(
+    others = [r for r in restores if r.restore_id not in held_ids]
+    destination = rules.destination_problems(
         backup=backup,
-        restores=[r for r in restores if r.restore_id not in held_ids],
+        restores=others,
         dest_cloud_id=dest_cloud_id,
         dest_label=dest_label,
         known_cloud_ids=known_cloud_ids,
-        include_attachments=include_attachments,
-        now=now,
     )
-    if not verdict.allowed or not held:
-        return verdict
-    first = min(held, key=lambda r: r.restore_id)
-    owner = sessions.get(first.restore_id)
-    cancelled = owner is not None and owner.state is SessionState.CANCELLED
-    return pending_refusal(first, dest_label, cancelled, now)
+    if not destination and held:
+        first = min(held, key=lambda r: r.restore_id)
+        owner = sessions.get(first.restore_id)
+        cancelled = owner is not None and owner.state is SessionState.CANCELLED
+        destination = [pending_problem(first, dest_label, cancelled, now)]
+    return rules.Verdict.of(
+        destination
+        + rules.option_problems(backup, include_attachments)
+        + rules.backup_problems(backup, others, now)
+    )
 
 
 def busy_with(unfinished: Sequence[RestoreSession], dest_cloud_id: str) -> RestoreSession | None:
@@ -132,7 +137,7 @@ __all__ = [
     "PendingAtAtlassian",
     "busy_with",
     "pending_of",
-    "pending_refusal",
+    "pending_problem",
     "pending_until",
     "preflight",
 ]

@@ -15,13 +15,35 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from bot.restore.session import Refusal
+from bot.restore.session import Refusal, RestoreSession
 
 
 class Decision(enum.StrEnum):
     START = "start"
     CONSENT = "consent"
     CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class ClickOrigin:
+    """Where a click came from: the workspace, the channel and the message it was made on.
+
+    A button carries only its session's id, which anyone who saw the card knows; a decision
+    counts only when it is made on that session's own card.
+    """
+
+    team_id: str
+    channel: str
+    message_ts: str
+
+    def is_on_card_of(self, session: RestoreSession) -> bool:
+        """Whether the click was made on ``session``'s card, in its channel and workspace."""
+        return (
+            session.card_ts is not None
+            and self.message_ts == session.card_ts
+            and self.channel == session.channel
+            and (session.team_id is None or self.team_id == session.team_id)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +104,7 @@ ClickResult = Accepted | Refused | NotAllowed | Checking | NotRecorded
 __all__ = [
     "Accepted",
     "Checking",
+    "ClickOrigin",
     "ClickResult",
     "Decision",
     "NotAllowed",

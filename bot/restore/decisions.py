@@ -1,6 +1,7 @@
 """The decisions people make on a restore card — Start, consent, Cancel — each made once.
 
-A click is checked against the access rules, then put to the store as one atomic decision
+A click is checked against where its session's card is (workspace, channel, message) and
+the access rules, on the session read once, then put to the store as one atomic decision
 under a request id of its own. Only the click whose decision won makes the API call it
 owes, holding the session's call lease; before calling it reads the session again, so a
 call already made by someone else (recovery, after a long stall) is never made twice.
@@ -28,6 +29,7 @@ from bot.restore.calls import OwedCalls
 from bot.restore.clicks import (
     Accepted,
     Checking,
+    ClickOrigin,
     ClickResult,
     Decision,
     NotAllowed,
@@ -36,6 +38,7 @@ from bot.restore.clicks import (
     Refused,
 )
 from bot.restore.context import CALL_LEASE, CALL_LEASE_RENEW_SECONDS, RestoreContext
+from bot.restore.records import NAME_LIMIT
 from bot.restore.recovery import IN_FLIGHT_GRACE, Recovery
 from bot.restore.session import Answer, Refusal, RestoreSession, SessionState, Transition
 from bot.restore.store import new_request_id
@@ -66,12 +69,14 @@ class Decisions:
         session_id: str,
         user: str,
         *,
+        origin: ClickOrigin,
         check: str = "",
         consent: str = "",
     ) -> ClickResult:
-        """A button pressed by ``user``: refused, accepted (and followed up) or ``Checking``."""
+        """A button pressed by ``user`` on the message ``origin`` names: refused, accepted
+        (and followed up), ``NotRecorded`` or ``Checking``."""
         try:
-            allowed = await self._allowed(decision, session_id, user)
+            allowed = await self._allowed(decision, session_id, user, origin)
         except UNREACHABLE:
             # Only reads (and a refusal's audit) ran: no decision was put to Redis.
             log.warning("Redis did not answer before a %s click was decided", decision.value)
@@ -84,6 +89,16 @@ class Decisions:
                 )
             )
         return allowed
+
+    async def unknown_action(self, session_id: str, user: str, action: str) -> ClickResult:
+        """A click no card offers (a forged or outdated action id): audited, refused."""
+        await self._ctx.sessions.record_refusal(
+            session_id or "-",
+            actor=user,
+            action="click",
+            reason=f"{Refusal.UNKNOWN_ACTION.value}: {action[:NAME_LIMIT]}",
+        )
+        return Refused(session_id, Refusal.UNKNOWN_ACTION)
 
     async def settle(self, checking: Checking) -> ClickResult:
         """Ask Redis again, waiting between tries, until it says what the click did."""
@@ -118,9 +133,11 @@ class Decisions:
     # -- deciding --------------------------------------------------------------------------
 
     async def _allowed(
-        self, decision: Decision, session_id: str, user: str
+        self, decision: Decision, session_id: str, user: str, origin: ClickOrigin
     ) -> RestoreSession | ClickResult:
-        """The session, when it exists and ``user`` may decide on it; else why not."""
+        """The session, when it exists, the click was made on its card and ``user`` may
+        decide on it; else why not. The session read here is the only read before the
+        decision: where its card is comes with it."""
         sessions = self._ctx.sessions
         session = await sessions.get(session_id) if session_id else None
         if session is None:
@@ -128,6 +145,11 @@ class Decisions:
                 session_id or "-", actor=user, action=decision.value, reason=Refusal.UNKNOWN
             )
             return Refused(session_id, Refusal.UNKNOWN)
+        if not origin.is_on_card_of(session):
+            await sessions.record_refusal(
+                session_id, actor=user, action=decision.value, reason=Refusal.WRONG_CARD
+            )
+            return Refused(session_id, Refusal.WRONG_CARD)
         deciders = self._ctx.deciders
         rule: Callable[[str, str], str | None] = {
             Decision.START: deciders.start_refusal,

@@ -40,6 +40,8 @@ class Refusal(enum.StrEnum):
     FINISHED = "finished"
     WRONG_STATE = "wrong_state"
     UNKNOWN_CHECK = "unknown_check"
+    WRONG_CARD = "wrong_card"
+    UNKNOWN_ACTION = "unknown_action"
     INVALID_CONSENT = "invalid_consent"
     ALREADY_ANSWERED = "already_answered"
 
@@ -150,6 +152,9 @@ class RestoreSession(BaseModel):
     include_users_and_groups: bool
     requester: str
     channel: str
+    # The workspace the request came from; a click from any other is refused (None: older
+    # sessions, recorded before the workspace was).
+    team_id: str | None = None
     card_ts: str | None = None
     created_at: UtcTime
     updated_at: UtcTime

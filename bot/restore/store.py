@@ -257,6 +257,7 @@ class RestoreSessionStore:
         include_users_and_groups: bool,
         requester: str,
         channel: str,
+        team_id: str | None = None,
     ) -> RestoreSession:
         """Record a requested restore, waiting for an approver to press Start."""
         now = self._now()
@@ -274,6 +275,7 @@ class RestoreSessionStore:
                 include_users_and_groups=include_users_and_groups,
                 requester=bounded_id(requester, ACTOR_LIMIT),
                 channel=channel,
+                team_id=bounded_id(team_id, ACTOR_LIMIT) if team_id else None,
                 created_at=now,
                 updated_at=now,
                 decision_deadline=now + self._window,

@@ -28,9 +28,10 @@ from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
 from bot.errors import NotFoundError, RestoreRefused
+from bot.messages import restore as said
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
-from bot.restore.clicks import Checking, ClickResult, Decision
+from bot.restore.clicks import Checking, ClickOrigin, ClickResult, Decision
 from bot.restore.context import RestoreContext
 from bot.restore.decisions import Decisions
 from bot.restore.ending import Ending
@@ -67,6 +68,18 @@ class RestoreRequest:
     include_users_and_groups: bool
     requester: str
     channel: str
+    team_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOffer:
+    """What a restore form offers: the restorable backups of a product, newest first, the
+    organisation's restores they were judged by, and the destinations the bot's own
+    unfinished restores hold."""
+
+    backups: list[Backup]
+    restores: list[Restore]
+    busy_destinations: list[str]
 
 
 class RestoreWorkflow:
@@ -189,10 +202,7 @@ class RestoreWorkflow:
                 )
             # Checked and created under the lease, so two requests cannot both pass.
             if blocking.busy_with(await ctx.sessions.unfinished(), request.dest_cloud_id):
-                raise RestoreRefused(
-                    f"Another restore onto {request.dest_label} is already under way; "
-                    "finish or cancel it on its card first."
-                )
+                raise RestoreRefused(said.destination_busy(request.dest_label))
             return await ctx.sessions.create(
                 backup_id=backup.backup_id,
                 product=product,
@@ -203,6 +213,7 @@ class RestoreWorkflow:
                 include_users_and_groups=request.include_users_and_groups,
                 requester=request.requester,
                 channel=request.channel,
+                team_id=request.team_id,
             )
 
     async def _sessions_of(
@@ -220,8 +231,8 @@ class RestoreWorkflow:
                 found[restore.restore_id] = session
         return found
 
-    async def restorable_backups(self, product: Product) -> list[Backup]:
-        """The backups of ``product`` that may be restored now, newest first."""
+    async def offer(self, product: Product) -> RestoreOffer:
+        """What a restore form offers for ``product`` now, and what its choices are checked by."""
         ctx = self._ctx
         now = ctx.clock.now()
         restores = await ctx.atlassian.list_restores()
@@ -233,25 +244,35 @@ class RestoreWorkflow:
                 if rules.restorability(backup, restores, now).allowed:
                     found.append(backup)
         found.sort(key=lambda backup: backup.created_at or now, reverse=True)
-        return found
+        busy = sorted({s.dest_cloud_id for s in await ctx.sessions.unfinished()})
+        return RestoreOffer(backups=found, restores=restores, busy_destinations=busy)
 
     # -- clicks ----------------------------------------------------------------------------
 
-    async def start_clicked(self, session_id: str, user: str) -> ClickResult:
-        """Start pressed: the one winning click calls create-restore."""
-        return await self._decisions.clicked(Decision.START, session_id, user)
+    async def start_clicked(
+        self, session_id: str, user: str, *, origin: ClickOrigin
+    ) -> ClickResult:
+        """Start pressed on the card ``origin`` names: the one winning click calls
+        create-restore."""
+        return await self._decisions.clicked(Decision.START, session_id, user, origin=origin)
 
     async def answer_clicked(
-        self, session_id: str, user: str, *, check: str, consent: str
+        self, session_id: str, user: str, *, origin: ClickOrigin, check: str, consent: str
     ) -> ClickResult:
         """A consent button: the answer completing the set calls revalidate, once."""
         return await self._decisions.clicked(
-            Decision.CONSENT, session_id, user, check=check, consent=consent
+            Decision.CONSENT, session_id, user, origin=origin, check=check, consent=consent
         )
 
-    async def cancel_clicked(self, session_id: str, user: str) -> ClickResult:
+    async def cancel_clicked(
+        self, session_id: str, user: str, *, origin: ClickOrigin
+    ) -> ClickResult:
         """Cancel pressed: the request ends, nothing is restored."""
-        return await self._decisions.clicked(Decision.CANCEL, session_id, user)
+        return await self._decisions.clicked(Decision.CANCEL, session_id, user, origin=origin)
+
+    async def unknown_action(self, session_id: str, user: str, action: str) -> ClickResult:
+        """A button no card draws: refused and audited, the session left as it is."""
+        return await self._decisions.unknown_action(session_id, user, action)
 
     async def settle(self, checking: Checking) -> ClickResult:
         """What a click Redis did not confirm did, once Redis says (``Checking`` if not yet)."""
@@ -303,4 +324,4 @@ class RestoreWorkflow:
         return await self._ending.card_for(operation, restore, report_url)
 
 
-__all__ = ["DESTINATION_LEASE", "RestoreRequest", "RestoreWorkflow"]
+__all__ = ["DESTINATION_LEASE", "RestoreOffer", "RestoreRequest", "RestoreWorkflow"]

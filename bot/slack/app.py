@@ -36,7 +36,9 @@ from bot.slack.home import register_home
 from bot.slack.instrumentation import InstrumentedApp, name_command
 from bot.slack.redelivery import once_per_event
 from bot.slack.restore_handlers import RestoreHandlers
+from bot.slack.restore_modal import RestoreModal
 from bot.slack.restore_surface import RestoreCards, SlackRestoreSurface
+from bot.slack.unhandled import AnswerUnhandled, MalformedActions
 from bot.slack.usergroups import SlackGroupMembers, register_group_events
 
 log = logging.getLogger(__name__)
@@ -112,11 +114,17 @@ def build_app(
         request_verification_enabled=False,
         # Ack first, work after: never process before responding.
         process_before_response=False,
+        # Requests no listener takes reach ``AnswerUnhandled`` instead of Bolt's 404.
+        raise_error_for_unhandled_request=True,
     )
+    runner = app.listener_runner
+    unhandled = AnswerUnhandled(runner.listener_error_handler, services)
+    runner.listener_error_handler = unhandled
     gateway = gateway or gateway_for(services, web_client)
     handlers = CommandHandlers(services, web_client, gateway=gateway)
     workflow, surface = make_restore_workflow(services, gateway)
     restore = RestoreHandlers(services, workflow, web_client)
+    restore_form = RestoreModal(services, workflow, web_client)
     # A burst of commands is acknowledged at once but worked through a few at a time: every
     # unbounded request would wait in the HTTP clients' pools, whose bookkeeping grows with
     # the queue and would starve the acknowledgements that share this event loop.
@@ -128,7 +136,9 @@ def build_app(
 
     async def handle_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         who = Invocation(
-            user_id=command.get("user_id", ""), channel_id=command.get("channel_id", "")
+            user_id=command.get("user_id", ""),
+            channel_id=command.get("channel_id", ""),
+            team_id=command.get("team_id", ""),
         )
         parsed = cmd.parse_command(
             command.get("command", ""), command.get("text", ""), services.sites
@@ -152,7 +162,7 @@ def build_app(
             # trigger_id lives 3 s: open a loading modal in the ack window, fill it after.
             await ack()
             await run_reporting_failures(
-                "/restore", reply, restore.open_modal(command.get("trigger_id", ""), who)
+                "/restore", reply, restore_form.open(command.get("trigger_id", ""), who)
             )
             return
         await ack()
@@ -164,9 +174,11 @@ def build_app(
                 await run_reporting_failures(what, reply, handlers.execute(parsed, who, reply))
 
     app.middleware(once_per_event(services.redis, services.operations.key_prefix))
+    app.middleware(MalformedActions(unhandled))
     app.command("/backup")(on_command)
     app.command("/restore")(on_command)
     restore.register(app)
+    restore_form.register(app)
 
     register_home(app, services)
     roster = services.access.groups

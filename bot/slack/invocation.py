@@ -9,10 +9,11 @@ from bot.errors import BotError
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
-    """Who ran a command, and where."""
+    """Who ran a command, and where: the channel and the workspace (team) it is in."""
 
     user_id: str
     channel_id: str
+    team_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -338,13 +338,23 @@ def _option(text: str, value: str) -> Block:
     return {"text": {"type": "plain_text", "text": text[:75], "emoji": True}, "value": value[:150]}
 
 
-def loading_modal(*, channel_id: str) -> Block:
-    # The channel rides along in every version of the view: an action taken on this one
-    # must still know where the restore card will go.
+def notice_modal(text: str) -> Block:
+    """A form replaced by one sentence: the form is gone, expired or not this person's."""
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "private_metadata": channel_id,
+        "title": {"type": "plain_text", "text": "Restore a backup"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(esc(text))],
+    }
+
+
+def loading_modal() -> Block:
+    # The form's channel, opener and offer are kept by the bot under the view id; the view
+    # carries nothing the bot would have to trust.
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
         "title": {"type": "plain_text", "text": "Restore a backup"},
         "close": {"type": "plain_text", "text": "Close"},
         "blocks": [section(":hourglass_flowing_sand: Looking up restorable backups…")],
@@ -359,15 +369,28 @@ class RestorableBackup:
     expiry: datetime | None
 
 
+def options_block_id(picked: int | None) -> str:
+    """The options' block id, new for each backup picked: Slack then shows that backup's
+    defaults instead of keeping the ticks given for another."""
+    return BLOCK_OPTIONS if picked is None else f"{BLOCK_OPTIONS}-{picked}"
+
+
 def restore_modal(
     *,
-    channel_id: str,
     product: Product | None,
     backups: Sequence[RestorableBackup],
     destinations: Sequence[tuple[str, str]],
     note: str | None = None,
+    picked: int | None = None,
+    attachments: bool = True,
 ) -> Block:
-    """Product first (changing it refreshes the backup list), then backup, destination, options."""
+    """Product first (changing it refreshes the backup list), then backup, destination, options.
+
+    ``picked`` is the position of the backup chosen so far: ``destinations`` then leave out
+    its own site, and attachments start ticked when ``attachments`` (the backup has them).
+    Every input dispatches its changes, so the bot redraws the form and a field's error
+    clears as soon as the field changes.
+    """
     product_select: Block = {
         "type": "static_select",
         "action_id": MODAL_PRODUCT_ACTION,
@@ -394,30 +417,26 @@ def restore_modal(
             {
                 "type": "input",
                 "block_id": BLOCK_BACKUP,
+                "dispatch_action": True,
                 "label": {"type": "plain_text", "text": "Backup"},
                 "element": {
                     "type": "static_select",
                     "action_id": ACTION_BACKUP,
                     "placeholder": {"type": "plain_text", "text": "A restorable backup"},
-                    "options": [
-                        _option(
-                            f"{item.site} · {item.age} old · expires {item.expiry:%b %d}"
-                            if item.expiry
-                            else f"{item.site} · {item.age} old",
-                            backup_option_value(item.backup.backup_id, item.backup.cloud_id),
-                        )
-                        for item in backups[:100]
-                    ],
+                    "options": [_backup_option(item) for item in backups[:100]],
                 },
             }
         )
     elif product is not None:
         blocks.append(section(f"No {product.label} backup can be restored right now."))
     if product is not None and backups:
+        attachments_option = _option("Include attachments", "attachments")
+        users_option = _option("Include users and groups", "users")
         blocks.append(
             {
                 "type": "input",
                 "block_id": BLOCK_DEST,
+                "dispatch_action": True,
                 "label": {"type": "plain_text", "text": "Destination site"},
                 "element": {
                     "type": "static_select",
@@ -430,24 +449,23 @@ def restore_modal(
         blocks.append(
             {
                 "type": "input",
-                "block_id": BLOCK_OPTIONS,
+                "block_id": options_block_id(picked),
                 "optional": True,
+                "dispatch_action": True,
                 "label": {"type": "plain_text", "text": "Options"},
                 "element": {
                     "type": "checkboxes",
                     "action_id": ACTION_OPTIONS,
-                    "options": [
-                        _option("Include attachments", "attachments"),
-                        _option("Include users and groups", "users"),
-                    ],
-                    "initial_options": [_option("Include users and groups", "users")],
+                    "options": [attachments_option, users_option],
+                    "initial_options": (
+                        [attachments_option, users_option] if attachments else [users_option]
+                    ),
                 },
             }
         )
     view: Block = {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "private_metadata": channel_id,
         "title": {"type": "plain_text", "text": "Restore a backup"},
         "close": {"type": "plain_text", "text": "Close"},
         "blocks": blocks,
@@ -455,3 +473,12 @@ def restore_modal(
     if product is not None and backups:
         view["submit"] = {"type": "plain_text", "text": "Request restore"}
     return view
+
+
+def _backup_option(item: RestorableBackup) -> Block:
+    label = (
+        f"{item.site} · {item.age} old · expires {item.expiry:%b %d}"
+        if item.expiry
+        else f"{item.site} · {item.age} old"
+    )
+    return _option(label, backup_option_value(item.backup.backup_id, item.backup.cloud_id))

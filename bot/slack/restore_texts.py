@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final, assert_never
 
+from bot.messages import restore as said
 from bot.messages import storage
 from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
@@ -110,6 +111,8 @@ _REFUSAL_MESSAGES: Final = {
     "so nothing was changed; see the card for its current state.",
     Refusal.UNKNOWN_CHECK: "That check is not waiting for an answer on this restore.",
     Refusal.INVALID_CONSENT: "That answer does not fit this check; use the check's own buttons.",
+    Refusal.WRONG_CARD: said.click_not_on_its_card(),
+    Refusal.UNKNOWN_ACTION: said.click_unknown_button(),
 }
 
 
