@@ -177,6 +177,7 @@ async def test_a_killed_primary_loses_no_confirmed_session_and_the_open_card_wor
 
     await harness.settle(within=60)
     told = harness.reply_text(during)
+    print(f"\nthe click during the failover was told: {told.splitlines()[-1] if told else '-'}")
     if GROUP not in (await session(harness, session_id)).answers:
         # Told that the click was not recorded, the approver presses again.
         assert "was not recorded" in told, told

@@ -6,7 +6,7 @@ from __future__ import annotations
 def click_not_recorded() -> str:
     """A click that never reached a decision: Redis did not answer before anything was written."""
     return (
-        ":warning: Your click was not recorded: the bot's database did not answer (it may be "
+        "Your click was not recorded: the bot's database did not answer (it may be "
         "switching to a standby). Nothing was changed; press the button again in a few seconds."
     )
 
