@@ -32,6 +32,7 @@ sessions are never forgotten and never carry a TTL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -41,6 +42,7 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ClusterError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -92,6 +94,17 @@ SESSION_TRAIL_MAXLEN: Final = 500
 # having moved on, is refused: never a second call.
 REQUEST_MEMORY_SECONDS: Final = 3600
 _UNCERTAIN: Final = (RedisTimeoutError, RedisConnectionError, TimeoutError, OSError)
+# How long a script is run again while its Cluster slot moves (a move takes about a second).
+SLOT_MOVE_PATIENCE_SECONDS: Final = 2.0
+
+
+def slot_moving(exc: ResponseError | ClusterError) -> bool:
+    """The script did not run because its slot is moving between Cluster nodes: Redis said
+    TRYAGAIN, stopped it at a key already moved, or redirected it until redis-py gave up
+    ("TTL exhausted", only ever after redirections)."""
+    if isinstance(exc, ClusterError):
+        return "TTL exhausted" in str(exc)
+    return isinstance(exc, TryAgainError) or "non local key" in str(exc)
 
 
 def new_request_id() -> str:
@@ -193,8 +206,20 @@ class RestoreSessionStore:
         return ensure_utc(self._clock.now())
 
     async def _run(self, script: AsyncScript, args: list[str]) -> Any:
-        # KEYS[1] only routes the script to the {restore} slot's node (see scripts.py).
-        return await script(keys=[self._open_key()], args=args)
+        """Run a script, again while its Cluster slot is being moved between nodes.
+
+        KEYS[1] only routes the script to the {restore} slot's node (see scripts.py). A
+        script that met a key already moved stopped before writing anything (every script
+        touches its keys first), so running it again is safe; so is a replay of a decision.
+        """
+        deadline = asyncio.get_running_loop().time() + SLOT_MOVE_PATIENCE_SECONDS
+        while True:
+            try:
+                return await script(keys=[self._open_key()], args=args)
+            except (ResponseError, ClusterError) as exc:
+                if not slot_moving(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
 
     async def _run_confirmed(self, script: AsyncScript, args: list[str]) -> Any:
         """The script, then ``WAIT 1`` on the same connection (a pipeline is one connection).
@@ -225,7 +250,9 @@ class RestoreSessionStore:
             if not self._replica_ack_ms:
                 return await self._run(script, args)
             return await self._run_confirmed(script, args)
-        except _UNCERTAIN as exc:
+        except (*_UNCERTAIN, ResponseError, ClusterError) as exc:
+            if isinstance(exc, (ResponseError, ClusterError)) and not slot_moving(exc):
+                raise
             raise StoreUncertain(
                 "Redis did not confirm a restore decision in time; it may have been made."
             ) from exc

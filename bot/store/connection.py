@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ClusterDownError, ClusterError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -33,7 +33,9 @@ from bot.errors import ConfigError
 from bot.redaction import redact
 
 # Redis did not answer (down, failing over, a slot in migration, a dropped connection).
+# ClusterError: redis-py gave up following redirections of a slot in migration.
 UNREACHABLE: Final = (
+    ClusterError,
     RedisConnectionError,
     RedisTimeoutError,
     ClusterDownError,
@@ -105,7 +107,7 @@ def build_redis(
         **options,
     }
     if endpoint.cluster:
-        cluster = RedisCluster.from_url(endpoint.url, reinitialize_steps=1, **common)
+        cluster = RedisCluster.from_url(endpoint.url, **common)
         # RedisCluster offers every command the stores use, with the same signatures; the
         # stores are typed against one client class.
         return cast(aioredis.Redis, cluster)
