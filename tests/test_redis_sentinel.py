@@ -36,6 +36,7 @@ from tests.test_restore_flow import (
     staged_for_consent,
     the_card,
 )
+from tests.test_restore_sessions import new_session
 from tests.test_tracker import finish, replies
 
 ACK_BOUND_SECONDS = 3.0
@@ -79,17 +80,7 @@ async def confirmed_writes_until(
     while not stop.is_set():
         unconfirmed = store.unconfirmed_decisions
         try:
-            created = await store.create(
-                backup_id="bkp-writer",
-                product="jira",
-                source_cloud_id="11111111-1111-4111-8111-111111111111",
-                dest_cloud_id="22222222-2222-4222-8222-222222222222",
-                dest_label="acme-sandbox",
-                include_attachments=False,
-                include_users_and_groups=False,
-                requester=ADMIN,
-                channel="C-WRITER",
-            )
+            created = await new_session(store)
         except (StoreUncertain, ConnectionError, OSError) as exc:
             failed.append(type(exc).__name__)
             await asyncio.sleep(0.1)
@@ -101,17 +92,7 @@ async def confirmed_writes_until(
 
 async def create_one(store: RestoreSessionStore) -> float:
     started = time.perf_counter()
-    await store.create(
-        backup_id="bkp-cost",
-        product="jira",
-        source_cloud_id="11111111-1111-4111-8111-111111111111",
-        dest_cloud_id="22222222-2222-4222-8222-222222222222",
-        dest_label="acme-sandbox",
-        include_attachments=False,
-        include_users_and_groups=False,
-        requester=ADMIN,
-        channel="C-COST",
-    )
+    await new_session(store)
     return time.perf_counter() - started
 
 

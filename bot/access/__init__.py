@@ -148,31 +148,26 @@ class AccessPolicy:
         """
         return self.role_refusal(user_id, channel_id, Role.ADMIN if changes_things else Role.VIEWER)
 
-    def start_refusal(self, user_id: str, requester: str) -> str | None:
-        """Why this user may not start a restore requested by ``requester``, or None."""
+    def _decider_refusal(
+        self, user_id: str, requester: str, doing: str, doing_here: str
+    ) -> str | None:
         grant = self._holds(user_id, Role.APPROVER)
         if not grant.granted:
             return self._unknown_refusal(grant, Role.APPROVER) or (
-                "Only restore approvers may start a restore. Ask the bot's operator to add you "
-                "to BOT_APPROVERS."
+                f"Only restore approvers may {doing}. Ask the bot's operator to add you to "
+                "BOT_APPROVERS."
             )
         if self.four_eyes and user_id == requester:
-            return (
-                "Four-eyes rule: a different approver than the requester must start this restore."
-            )
+            return f"Four-eyes rule: a different approver than the requester must {doing_here}."
         return None
+
+    def start_refusal(self, user_id: str, requester: str) -> str | None:
+        """Why this user may not start a restore requested by ``requester``, or None."""
+        return self._decider_refusal(user_id, requester, "start a restore", "start this restore")
 
     def consent_refusal(self, user_id: str, requester: str) -> str | None:
         """Consenting to a validation check is as destructive as starting: same rule."""
-        grant = self._holds(user_id, Role.APPROVER)
-        if not grant.granted:
-            return self._unknown_refusal(grant, Role.APPROVER) or (
-                "Only restore approvers may answer consent checks. Ask the bot's operator to add "
-                "you to BOT_APPROVERS."
-            )
-        if self.four_eyes and user_id == requester:
-            return "Four-eyes rule: a different approver than the requester must give consent."
-        return None
+        return self._decider_refusal(user_id, requester, "answer consent checks", "give consent")
 
     def cancel_refusal(self, user_id: str, requester: str) -> str | None:
         if user_id == requester:
