@@ -38,3 +38,11 @@ async def test_unreachable_sentinels_stop_start_up_with_one_line_and_no_password
     assert line.startswith("Redis (sentinel): cannot reach primary 'mymaster' through sentinels")
     assert "\n" not in line
     assert "pass" not in line
+
+
+def test_a_redis_url_is_described_without_its_user_or_password() -> None:
+    """Start-up lines name the host, port and database, never the ACL user or the password."""
+    endpoint = RedisEndpoint(url="rediss://bot-user:s3cret-pw@redis.internal:6380/2")
+    assert endpoint.describe() == "rediss://redis.internal:6380/2"
+    cluster = RedisEndpoint(url="redis://:s3cret-pw@node-1:7000/0", cluster=True)
+    assert cluster.describe() == "Cluster node redis://node-1:7000/0"

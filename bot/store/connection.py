@@ -68,7 +68,20 @@ class RedisEndpoint:
         if self.sentinels:
             hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
             return f"primary {self.sentinel_master!r} through sentinels {hosts}"
-        return f"{'Cluster node ' if self.cluster else ''}{redact(self.url)}"
+        return f"{'Cluster node ' if self.cluster else ''}{without_credentials(self.url)}"
+
+
+def without_credentials(url: str) -> str:
+    """The URL without its user and password (an ACL user name is not shown either)."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.username is None and parts.password is None:
+            return redact(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return redact(parts._replace(netloc=netloc).geturl())
+    except ValueError:
+        return "the configured URL"
 
 
 def _url_options(url: str) -> dict[str, Any]:
