@@ -24,9 +24,15 @@ price is that a family lives on one Cluster node: the bot's volume (sessions and
 human pace, operations by the hundred) is far below what one node serves, and the
 families are spread over the nodes. A new store picks a family of its own (a new
 ``{name}``) unless a script must touch its keys together with an existing family's, and
-builds every key with ``family_prefix``. A store whose keys are each touched alone (one
-key per command or script) may take a family per entity, ``{<entity id>}``, to spread
-them.
+builds every key with ``family_prefix``; ``tests/test_key_layout.py`` fails on a key
+outside the layout. A store whose keys are each touched alone (one key per command or
+script) may take a family per entity, ``{<entity id>}``, to spread them.
+
+Why not a slot per restore session or per operation: the indexes that find sessions and
+operations (open sessions by deadline, sessions by state, operations still polled, owed
+notifications) and the audit stream would then live in other slots than the entity, and
+each decision would become a script plus idempotent follow-ups that readers must tolerate
+half-done. At this bot's volume that buys nothing and costs the simplest guarantee.
 """
 
 from __future__ import annotations
