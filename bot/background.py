@@ -1,5 +1,5 @@
-"""The bot's background loops: the tracker, restore-session expiry and crash recovery, and
-the refresh of the user groups that grant roles.
+"""The bot's background loops: the tracker, the backup schedules, restore-session expiry and
+crash recovery, and the refresh of the user groups that grant roles.
 
 They run beside Slack handling in the same event loop and never block it: each loop awaits
 only network I/O and catches its own failures, so one bad cycle is logged and retried.
@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.assurance.scheduler import Scheduler
 from bot.runtime import Services
 from bot.slack.app import SlackBot
+from bot.slack.assurance import scheduler_for
 from bot.slack.tracker_slack import TrackerSlack
 from bot.tracking import Tracker
 
@@ -61,6 +63,16 @@ async def _housekeeping(bot: SlackBot, stop: asyncio.Event, interval: float) -> 
             await asyncio.wait_for(stop.wait(), interval)
 
 
+async def _schedules(scheduler: Scheduler, stop: asyncio.Event, interval: float) -> None:
+    while not stop.is_set():
+        try:
+            await scheduler.step()
+        except Exception:
+            log.exception("the backup schedules failed a step; retrying in %.0f s", interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
 async def start_background(
     bot: SlackBot,
     services: Services,
@@ -82,6 +94,11 @@ async def start_background(
     loops = [
         tracker.run(background.stop_event),
         _housekeeping(bot, background.stop_event, housekeeping_seconds),
+        _schedules(
+            scheduler_for(services, bot.gateway, process_id=tracker.process_id),
+            background.stop_event,
+            float(services.settings.bot_poll_seconds),
+        ),
     ]
     roster = services.access.groups
     if roster is not None:

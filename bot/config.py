@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
+from datetime import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -208,6 +209,14 @@ class Settings(LogSettings):
     bot_retention_days: int = Field(default=30, ge=2, le=3650)
     # Socket Mode only (HTTP mode serves /metrics on its own port): off unless set.
     bot_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Assurance: a policy whose newest COMPLETE backup is this old is alerted on.
+    bot_max_backup_age_days: int = Field(default=8, ge=1, le=365)
+    # A COMPLETE backup this much smaller than the median of the earlier ones is alerted on.
+    bot_size_drop_percent: float = Field(default=30.0, gt=0, lt=100)
+    # HH:MM (UTC): the daily digest in BOT_NOTIFY_CHANNEL; unset: no digest.
+    bot_digest_at: time | None = None
+    # Tries of one schedule slot's backup while it ends FAILED or INCOMPLETE.
+    bot_schedule_tries: int = Field(default=3, ge=1, le=10)
 
     @field_validator(
         "bot_metrics_port",
@@ -216,6 +225,7 @@ class Settings(LogSettings):
         "atlassian_backup_retention_days",
         "redis_sentinel_master",
         "redis_sentinel_password",
+        "bot_digest_at",
         mode="before",
     )
     @classmethod

@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 import httpx
 import redis.asyncio as aioredis
 
 from bot.access import AccessPolicy
 from bot.access.groups import GroupRoster
+from bot.assurance.status import StatusReport
+from bot.assurance.store import ScheduleStore
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.retry import RetryPolicy
 from bot.clock import Clock, SystemClock
@@ -73,6 +76,15 @@ class Services:
     access: AccessPolicy
     sites: SiteDirectory
     pending: PendingWork = field(default_factory=PendingWork)
+
+    @cached_property
+    def schedules(self) -> ScheduleStore:
+        """The bot's backup schedules, under the operations' key prefix."""
+        return ScheduleStore(self.redis, self.clock, key_prefix=self.operations.key_prefix)
+
+    @cached_property
+    def status_report(self) -> StatusReport:
+        return StatusReport(self.atlassian, self.schedules, self.sessions, self.clock, self.sites)
 
 
 def access_policy(settings: Settings, redis: aioredis.Redis, clock: Clock) -> AccessPolicy:

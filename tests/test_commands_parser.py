@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from datetime import time
 from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
 from bot.config import SiteDirectory
 from bot.errors import UsageError
@@ -43,8 +45,12 @@ from bot.slack.commands import (
     RestoreReport,
     RestoreShow,
     RestoreStart,
+    ScheduleChoice,
+    Schedules,
+    ScheduleSet,
     Sites,
     SlashCommand,
+    Status,
     StorageCreate,
     StorageList,
     StorageShow,
@@ -61,10 +67,14 @@ from bot.slack.commands.values import (
     DESTINATION,
     ID,
     PRODUCT,
+    SCHEDULE_CHOICE,
     SETTING,
     SITE,
     STORAGE_CHOICE,
     STORAGE_ID,
+    TIME_OF_DAY,
+    TIME_ZONE,
+    WEEKDAY,
     ValueType,
 )
 
@@ -165,6 +175,20 @@ HAPPY = [
         PolicyUpdate("pol-1", True, False, "stg-2"),
     ),
     ("/backup", "run pol-1", BackupRun("pol-1")),
+    ("/backup", "schedule pol-1 weekly", ScheduleSet("pol-1", ScheduleChoice.WEEKLY)),
+    (
+        "/backup",
+        "schedule pol-1 Weekly day=Tuesday at=3:30 tz=Europe/Berlin",
+        ScheduleSet("pol-1", ScheduleChoice.WEEKLY, Weekday.TUE, time(3, 30), "Europe/Berlin"),
+    ),
+    (
+        "/backup",
+        "schedule pol-1 daily at=23:59 tz=utc",
+        ScheduleSet("pol-1", ScheduleChoice.DAILY, None, time(23, 59), "UTC"),
+    ),
+    ("/backup", "schedule pol-1 off", ScheduleSet("pol-1", ScheduleChoice.OFF)),
+    ("/backup", "schedules", Schedules()),
+    ("/backup", "status", Status()),
     ("/backup", "list pol-1", BackupList("pol-1")),
     ("/backup", "show bkp.2024:01_a-b", BackupShow("bkp.2024:01_a-b")),
     ("/backup", "export bkp-1", Export(("bkp-1",))),
@@ -253,6 +277,48 @@ MISTAKES = [
         "`policy` needs one of `create`, `list`, `show`, `update`, `activate`.",
     ),
     ("/backup", "run", BackupRun.usage, "Missing the policy id."),
+    (
+        "/backup",
+        "schedule pol-1",
+        ScheduleSet.usage,
+        "Missing the schedule (weekly, daily or off).",
+    ),
+    (
+        "/backup",
+        "schedule pol-1 hourly",
+        ScheduleSet.usage,
+        "The schedule must be weekly, daily or off, not `hourly`.",
+    ),
+    (
+        "/backup",
+        "schedule pol-1 weekly day=someday",
+        ScheduleSet.usage,
+        "Option `day` must be a day such as mon, tue … sun, not `someday`.",
+    ),
+    (
+        "/backup",
+        "schedule pol-1 weekly at=25:00",
+        ScheduleSet.usage,
+        "Option `at` must be a time of day as HH:MM (24 h), not `25:00`.",
+    ),
+    (
+        "/backup",
+        "schedule pol-1 weekly tz=Moon/Base",
+        ScheduleSet.usage,
+        "Option `tz` must be a time zone such as Europe/Berlin or UTC, not `Moon/Base`.",
+    ),
+    (
+        "/backup",
+        "schedule pol-1 daily day=mon",
+        ScheduleSet.usage,
+        "Option `day` is only for a weekly schedule.",
+    ),
+    (
+        "/backup",
+        "schedule pol-1 off at=02:00",
+        ScheduleSet.usage,
+        "`off` takes no options: it stops the schedule.",
+    ),
     ("/backup", "show", BackupShow.usage, "Missing the backup id."),
     ("/backup", "storage show", StorageShow.usage, "Missing the storage id."),
     ("/backup", "export-status", ExportStatus.usage, "Missing the export id."),
@@ -607,6 +673,7 @@ def test_changes_things_marks_exactly_the_commands_that_start_or_change_work() -
         PolicyUpdate,
         PolicyActivate,
         BackupRun,
+        ScheduleSet,
         Export,
         Import,
         RestoreStart,
@@ -635,6 +702,7 @@ def test_public_surface_is_pinned() -> None:
         "CommandSpec",
         "NotFound",
         "ParsedCommand",
+        "ScheduleChoice",
         "SlashCommand",
         "escape_mrkdwn",
         "help_text",
@@ -1004,6 +1072,12 @@ VALUES: dict[ValueType[Any], st.SearchStrategy[tuple[str, Any]]] = {
     DESTINATION: SITE_VALUES.map(lambda typed: (typed[0], (typed[1], typed[2]))),
     STORAGE_CHOICE: STORAGE_CHOICES.map(lambda v: (v, expected_storage(v))),
     STORAGE_ID: STORAGE_CHOICES.map(lambda v: (v, None if v.lower() == "atlassian" else v)),
+    SCHEDULE_CHOICE: st.sampled_from(list(ScheduleChoice)).map(lambda c: (c.value, c)),
+    WEEKDAY: st.sampled_from(list(Weekday)).map(lambda d: (d.word, d)),
+    TIME_OF_DAY: st.times().map(lambda t: (f"{t:%H:%M}", time(t.hour, t.minute))),
+    TIME_ZONE: st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"]).map(
+        lambda z: (z, z)
+    ),
 }
 # Help's topic words are resolved against the registry; `no_arguments` covers it.
 ROUND_TRIPPED = [spec for spec in REGISTRY if spec.command is not Help]

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bot.console import run_console
 from bot.console.local import LocalOptions
 from bot.console.render import ControlNumbers, Names, mrkdwn, mrkdwn_plain, render_surface
 from bot.console.terminal import StepFailed, parse_wait
+from bot.console.timeshift import parse_shift
 from tests.fixtures.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +100,37 @@ async def test_schedules_example_shows_activates_and_runs_policies_on_v2() -> No
     assert "slot 02:00 UTC" in output
     assert "activated a backup policy" in output
     assert "Atlassian starts the next backup" in output
+
+
+async def test_weekly_assurance_example_shows_a_schedule_alerts_and_expiry() -> None:
+    """examples/weekly-assurance.txt passes: /clock moves weeks, the schedule runs its
+    backup, and the freshness alerts come and go."""
+    code, output, errors = await run_lines(
+        example("weekly-assurance.txt"), name="weekly-assurance.txt"
+    )
+    assert code == 0, errors + output
+    assert "Schedule set." in output
+    assert "is covered again by bkp-" in output
+    assert "🔴 Jira on acme (pol-acme-jira) has no restorable backup" in output
+    assert "The clock is now" in output
+    assert "weekly-assurance.txt: every step passed." in output
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [("7d", "is not a move forward"), ("+7x", "is not a move forward"), ("+0d", "more than 0")],
+)
+async def test_clock_refuses_anything_but_a_move_forward(typed: str, problem: str) -> None:
+    """`/clock` takes +7d, +12h, +30m or a mix; anything else fails the step, saying how."""
+    code, output, errors = await run_lines([f"/clock {typed}"])
+    assert code != 0
+    assert problem in errors + output
+
+
+def test_clock_shifts_combine_days_hours_and_minutes() -> None:
+    """+1d6h30m is a day, six hours and thirty minutes."""
+    assert parse_shift("+1d6h30m") == timedelta(days=1, hours=6, minutes=30)
+    assert parse_shift(" +7D ") == timedelta(days=7)
 
 
 async def test_activation_on_v1_is_answered_in_one_sentence() -> None:

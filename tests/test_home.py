@@ -234,3 +234,22 @@ async def test_app_home_opened_event_publishes_the_tab_through_bolt(
 
     assert "bkp-running-1" in home_text(slack_api, ADMIN)
     assert ACME_JIRA_POLICY in home_text(slack_api, ADMIN)
+
+
+async def test_home_starts_with_the_status_could_we_restore_today(
+    services: Services, slack_api: SlackWebApi
+) -> None:
+    """The top of Home is `/backup status`: each policy's loss window and open restores."""
+    await add_waiting_session(services)
+    client = AsyncWebClient(token="xoxb-test", base_url=slack_api.url)
+
+    await publish_home(client, services, ADMIN)
+
+    home = slack_api.home(ADMIN)
+    assert home is not None
+    top = json.dumps(home.blocks[:6])
+    assert "Could we restore today?" in top
+    assert f"`{ACME_JIRA_POLICY}`" in top
+    assert "restoring now loses 8 days" in top
+    assert "1 restore open" in json.dumps(home.blocks)
+    assert view_errors({"type": "home", "blocks": home.blocks}) == []

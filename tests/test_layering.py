@@ -17,6 +17,7 @@ CORE_PACKAGES = [
     "bot.tracking",
     "bot.access",
     "bot.messages",
+    "bot.assurance",
 ]
 
 

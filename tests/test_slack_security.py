@@ -48,6 +48,7 @@ CHANGING_COMMANDS = [
     ("/backup", f"policy update {ACME_JIRA_POLICY} attachments=no"),
     ("/backup", f"policy activate {ACME_CONFLUENCE_POLICY}"),
     ("/backup", f"run {ACME_JIRA_POLICY}"),
+    ("/backup", f"schedule {ACME_JIRA_POLICY} weekly"),
     ("/backup", f"export {JIRA_COMPLETE_BACKUP}"),
     ("/backup", f"import {JIRA_COMPLETE_BACKUP}"),
     ("/restore", f"start {JIRA_COMPLETE_BACKUP} to=acme-sandbox"),
@@ -65,6 +66,8 @@ READ_ONLY_COMMANDS = [
     ("/backup", f"list {ACME_JIRA_POLICY}"),
     ("/backup", f"show {JIRA_COMPLETE_BACKUP}"),
     ("/backup", "exports"),
+    ("/backup", "schedules"),
+    ("/backup", "status"),
     ("/restore", "list"),
 ]
 

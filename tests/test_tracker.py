@@ -991,25 +991,26 @@ async def test_expiry_reminder_is_posted_once_48_hours_before_expiry(
     assert len(mentions(fake_slack.messages(NOTIFY_CHANNEL), "expires in about")) == 1
 
 
-async def test_idle_policy_is_nudged_once_per_missing_period(
+async def test_a_stale_policy_is_alerted_once_by_the_freshness_watch(
     services: Services,
     simulator: RunningSimulator,
     fake_slack: SlackWebApi,
     slack_client: AsyncWebClient,
 ) -> None:
-    """The demo policies' complete backups are 8 days old: one nudge each, however often polled."""
+    """The demo policies' complete backups are 8 days old: one alert each, however often polled
+    (the freshness watch took over the idle-policy nudge: one rule, one message)."""
     tracker = make_tracker(services, slack_client)
     await tracker.poll_once()
     for _ in range(3):
         simulator.clock.advance(timedelta(hours=2).total_seconds())
         await tracker.poll_once()
 
-    nudges = mentions(fake_slack.messages(NOTIFY_CHANNEL), "No complete")
-    assert sorted(n.text for n in nudges) == [
-        "No complete Confluence backup of acme in the last 7 days",
-        "No complete Jira backup of acme in the last 7 days",
+    alerts = mentions(fake_slack.messages(NOTIFY_CHANNEL), "no complete backup from the last 8")
+    assert sorted(a.text.split(" has ")[0] for a in alerts) == [
+        ":alarm_clock: *Confluence* on *acme* (`pol-acme-confluence`)",
+        ":alarm_clock: *Jira* on *acme* (`pol-acme-jira`)",
     ]
-    assert f"/backup run {ACME_JIRA_POLICY}" in str(nudges)
+    assert f"/backup run {ACME_JIRA_POLICY}" in str(alerts)
 
 
 # --------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from bot.store.outbox import (
     Destination,
     ExpiryReminder,
     FinalPost,
+    NoticePost,
     Notification,
     PolicyNudge,
     ReportPost,
@@ -85,6 +86,16 @@ STORED_FORMS: list[tuple[Notification, dict[str, Any]]] = [
             "last_complete": None,
         },
     ),
+    (
+        NoticePost(to=Destination.NOTIFY, text="covered again", channel="CSCHEDULE"),
+        {
+            "type": "post",
+            "to": "notify",
+            "what": "notice",
+            "text": "covered again",
+            "channel": "CSCHEDULE",
+        },
+    ),
 ]
 
 
@@ -109,6 +120,7 @@ def test_each_notification_is_stored_as_earlier_versions_stored_it(
         '{"type": "post", "what": "reminder", "to": "thread", "expiry": "soon"}',
         '{"type": "post", "what": "report", "to": "thread", "report_url": null}',
         '{"type": "post", "what": "nudge", "to": "thread", "policy_id": "p", "product": "JIRA"}',
+        '{"type": "post", "what": "notice", "to": "thread", "text": ""}',
     ],
 )
 def test_anything_else_is_unreadable(raw: str) -> None:

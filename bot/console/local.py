@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.versions import ApiVersion
 from bot.background import Background, start_background
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock
 from bot.config import Settings, redis_url_problem
 from bot.errors import ConfigError
 from bot.localslack import SlackDriver, SlackWebApi
@@ -171,7 +171,8 @@ def console_settings(
         bot_approvers=[ALICE.user_id, BOB.user_id],
         bot_four_eyes=options.four_eyes,
         bot_channels=[],
-        bot_notify_channel=None,
+        # Alerts, digests and expiry reminders show in #backups beside the cards.
+        bot_notify_channel=CHANNEL,
         bot_poll_seconds=options.poll_seconds,
     )
     settings.register_secrets()
@@ -250,6 +251,8 @@ class LocalBot:
     background: Background
     store: StoreChoice
     options: LocalOptions
+    # Shared by the bot, the simulator and the stand-in Slack: `/clock +7d` moves all three.
+    clock: ShiftableClock
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -276,15 +279,15 @@ class LocalBot:
 
 async def start_local_bot(options: LocalOptions) -> LocalBot:
     """Start the simulator, the stand-in Slack, the bot and its background loops."""
-    clock = SystemClock()
+    clock = ShiftableClock()
     run_id = secrets.token_hex(4)
     bot_token = f"xoxb-console-{secrets.token_hex(12)}"
     signing_secret = secrets.token_hex(16)
     store = await choose_store(options, run_id)
     started: list[object] = []
     try:
-        # Real time, shiftable like the simulator command's, so operations take op_seconds.
-        world = World.demo(clock=ShiftableClock(), op_seconds=options.op_seconds, api=options.api)
+        # Real time, shiftable, so operations take op_seconds and `/clock` skips ahead.
+        world = World.demo(clock=clock, op_seconds=options.op_seconds, api=options.api)
         simulator = SimulatorServer(world, org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
         await simulator.start(host="127.0.0.1", port=0)
         started.append(simulator)
@@ -329,6 +332,7 @@ async def start_local_bot(options: LocalOptions) -> LocalBot:
         background=background,
         store=store,
         options=options,
+        clock=clock,
     )
 
 

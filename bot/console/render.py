@@ -40,6 +40,12 @@ EMOJI: Final[Mapping[str, str]] = {
     "lock": "🔒",
     "information_source": "ℹ️",
     "bell": "🔔",
+    "alarm_clock": "⏰",
+    "red_circle": "🔴",
+    "calendar": "📅",
+    "repeat": "🔁",
+    "chart_with_downwards_trend": "📉",
+    "sunrise": "🌅",
 }
 
 STYLE_BOLD: Final = "bold"

@@ -22,6 +22,7 @@ from rich.table import Table
 from bot.console.local import CHANNEL, USERS, ConsoleUser, LocalBot
 from bot.console.render import Control
 from bot.console.screen import Screen, Surface, view_key
+from bot.console.timeshift import ShiftError, parse_shift
 from bot.localslack import OpenView, SlackResponse
 
 DEFAULT_WAIT_SECONDS: Final = 30.0
@@ -46,6 +47,7 @@ Console commands (the bot's own: /backup help)
   /users · /whoami        who is who, with their roles
   /home                   open the bot's App Home tab
   /screen                 show again everything with buttons, with their numbers
+  /clock [+7d|+12h|+30m]  move the clock of the bot and Atlassian forward (alone: show it)
   /help · /quit
 Scripts also take:
   expect <text>           fail unless <text> was shown since the last action
@@ -115,6 +117,8 @@ class Terminal:
         elif lowered == "/screen":
             self.screen.refresh()
             self.screen.redraw()
+        elif lowered == "/clock":
+            await self._action(self.move_clock(rest))
         elif lowered == "expect":
             self.expect(rest)
         elif lowered == "wait":
@@ -142,6 +146,18 @@ class Terminal:
         if not await self.local.settle():
             self.screen.note("The bot is still working on that; its answer will show up here.")
         self.screen.refresh()
+
+    async def move_clock(self, rest: str) -> None:
+        clock = self.local.clock
+        if rest:
+            try:
+                shift = parse_shift(rest)
+            except ShiftError as exc:
+                raise StepFailed(str(exc)) from None
+            clock.advance(shift.total_seconds())
+            # One poll interval, so the background loops see the new time before the next step.
+            await asyncio.sleep(2 * self.local.options.poll_seconds)
+        self.screen.note(f"The clock is now {clock.now():%A %Y-%m-%d %H:%M} UTC.")
 
     # -- the bot's slash commands -------------------------------------------------------
 

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from bot.atlassian.models import (
     BackupStatus,
@@ -434,6 +434,26 @@ class QueuedFault:
         }
 
 
+@dataclass(frozen=True)
+class BackupEnding:
+    """How the next backup started through the API ends, instead of the seeded draw."""
+
+    status: BackupStatus
+    # Its data size in GB; None: the size the site's content gives.
+    data_size_gb: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status.value, "dataSizeGb": self.data_size_gb}
+
+
+_ENDING_MESSAGES: Final = {
+    BackupStatus.FAILED: (
+        "The backup could not be completed because of an internal error; run it again."
+    ),
+    BackupStatus.INCOMPLETE: "Some content could not be backed up; run the backup again.",
+}
+
+
 class Faults:
     """Random and queued misbehaviour of the service, for testing the bot's resilience."""
 
@@ -442,6 +462,7 @@ class Faults:
         self.rate_limit_rate: float = 0.0
         self.latency_ms: float = 0.0
         self._queue: list[QueuedFault] = []
+        self._endings: list[BackupEnding] = []
         # Separate from the world's generator so injected faults never shift ids or outcomes.
         self._rng = random.Random(rng_seed)
 
@@ -478,6 +499,20 @@ class Faults:
     def queued(self) -> list[QueuedFault]:
         return list(self._queue)
 
+    def end_next_backup(
+        self, status: BackupStatus, *, data_size_gb: float | None = None
+    ) -> BackupEnding:
+        """The next backup started through the API ends ``status`` (COMPLETE, INCOMPLETE or
+        FAILED), holding ``data_size_gb``; several calls queue endings for later backups."""
+        if status not in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE, BackupStatus.FAILED):
+            raise ValueError("a backup ends COMPLETE, INCOMPLETE or FAILED")
+        ending = BackupEnding(status, data_size_gb)
+        self._endings.append(ending)
+        return ending
+
+    def take_backup_ending(self) -> BackupEnding | None:
+        return self._endings.pop(0) if self._endings else None
+
     def clear_queue(self) -> None:
         self._queue.clear()
 
@@ -500,6 +535,7 @@ class Faults:
             "rate_limit_rate": self.rate_limit_rate,
             "latency_ms": self.latency_ms,
             "queue": [fault.to_json() for fault in self._queue],
+            "backupEndings": [ending.to_json() for ending in self._endings],
         }
 
 
@@ -1058,16 +1094,19 @@ class World:
                 f"a new backup can run from {_when(allowed_from)}.",
             )
         failed = self._fails()
+        outcome = BackupStatus.FAILED if failed else BackupStatus.COMPLETE
+        ending = self.faults.take_backup_ending()
+        if ending is not None:
+            outcome = ending.status
         backup = self.add_backup(
             policy_id,
-            status=BackupStatus.FAILED if failed else BackupStatus.COMPLETE,
+            status=outcome,
             created_at=now,
-            status_message=(
-                "The backup could not be completed because of an internal error; run it again."
-                if failed
-                else None
-            ),
+            status_message=_ENDING_MESSAGES.get(outcome),
         )
+        if ending is not None and ending.data_size_gb is not None:
+            backup.data_size_gb = ending.data_size_gb
+            backup.attachments_size_gb = 0.0
         backup.finishes_at = now + self.op_duration
         return backup
 

@@ -24,6 +24,7 @@ from bot.restore.workflow import RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
+from bot.slack.assurance import audit_detail
 from bot.slack.gateway import SlackGateway, gateway_for
 from bot.slack.handlers import (
     CommandHandlers,
@@ -153,6 +154,11 @@ def build_app(
             await ack(
                 response_type="ephemeral", **blocks.error_message(refusal, trusted=True).as_kwargs()
             )
+            if isinstance(parsed, cmd.ScheduleSet):
+                # A schedule's trail shows who tried to change it too, after the ack.
+                await services.schedules.audit_refused(
+                    parsed.policy_id, who.user_id, audit_detail(parsed)
+                )
             return
         if isinstance(parsed, cmd.Help):
             await ack(response_type="ephemeral", **help_message(parsed.topic).as_kwargs())

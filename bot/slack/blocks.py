@@ -563,6 +563,11 @@ def expiry_reminder_message(
     )
 
 
+def notice_message(text: str) -> Message:
+    """A sentence assurance worded when it queued it (``bot.messages.assurance``)."""
+    return Message(text=text.split("\n", 1)[0], blocks=[section(text)])
+
+
 def policy_nudge_message(
     *,
     policy_id: str,

@@ -37,6 +37,7 @@ from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks, operation_cards, policy_blocks
 from bot.slack import commands as cmd
+from bot.slack.assurance import AssuranceCommands
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import escape_mrkdwn
 from bot.slack.gateway import SlackGateway, gateway_for
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 Reply = Callable[[Message], Awaitable[None]]
 
 
-class CommandHandlers:
+class CommandHandlers(AssuranceCommands):
     def __init__(
         self, services: Services, slack: AsyncWebClient, *, gateway: SlackGateway | None = None
     ) -> None:

@@ -24,6 +24,8 @@ from bot.atlassian.models import Backup, BackupStatus, Policy, normalise_product
 from bot.clock import ensure_utc
 from bot.config import SiteDirectory
 from bot.errors import AtlassianError
+from bot.messages import assurance as assurance_words
+from bot.messages.assurance import StatusFacts
 from bot.restore.session import RestoreSession
 from bot.runtime import Services
 from bot.slack.blocks import (
@@ -136,14 +138,18 @@ def home_view(
     atlassian_note: str | None,
     running: Sequence[TrackedOperation],
     awaiting: Sequence[RestoreSession],
+    status: Sequence[StatusFacts] = (),
 ) -> dict[str, Any]:
     """The Home tab: at most 100 blocks, every API and user text escaped."""
     blocks: list[Block] = [
         header("Atlassian backups"),
         context(f"As of {when(now)}. Open the tab again to refresh."),
-        divider(),
-        section("*Waiting for your decision*"),
     ]
+    if status:
+        shown_status = list(status[:MAX_POLICIES])
+        blocks += [divider(), section(assurance_words.status_heading())]
+        blocks += _sections([assurance_words.status_line(line, now) for line in shown_status])
+    blocks += [divider(), section("*Waiting for your decision*")]
     if awaiting:
         shown = list(awaiting[:MAX_AWAITING])
         blocks += _sections([awaiting_line(session, sites) for session in shown])
@@ -211,6 +217,12 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
     awaiting = await services.sessions.open_sessions_awaiting(
         user_id, {user_id} if access.is_approver(user_id) else set(), four_eyes=access.four_eyes
     )
+    status: list[StatusFacts] = []
+    if note is None:
+        try:
+            status = await services.status_report.lines()
+        except AtlassianError as exc:
+            log.warning("App Home status: %s", exc)
     return home_view(
         now=services.clock.now(),
         sites=services.sites,
@@ -218,6 +230,7 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
         atlassian_note=note,
         running=running,
         awaiting=awaiting,
+        status=status,
     )
 
 

@@ -19,7 +19,14 @@ from bot.slack.blocks import Message, OperationCard, OperationOutcome
 from bot.slack.commands import escape_mrkdwn
 from bot.slack.gateway import SlackGateway
 from bot.store.operations import OperationKind, TrackedOperation
-from bot.store.outbox import ExpiryReminder, FinalPost, PolicyNudge, Post, ReportPost
+from bot.store.outbox import (
+    ExpiryReminder,
+    FinalPost,
+    NoticePost,
+    PolicyNudge,
+    Post,
+    ReportPost,
+)
 from bot.tracking.status import item_of, restore_for_workflow
 
 if TYPE_CHECKING:
@@ -81,6 +88,8 @@ class TrackerSlack:
     def _render(
         self, notice: Post, operation: TrackedOperation | None, card_channel: str | None
     ) -> Message:
+        if isinstance(notice, NoticePost):
+            return blocks.notice_message(notice.text)
         if isinstance(notice, PolicyNudge):
             return blocks.policy_nudge_message(
                 policy_id=notice.policy_id,

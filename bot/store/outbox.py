@@ -84,7 +84,20 @@ class PolicyNudge:
         return Destination.NOTIFY
 
 
-Post = FinalPost | ReportPost | ExpiryReminder | PolicyNudge
+@dataclass(frozen=True, slots=True)
+class NoticePost:
+    """A sentence worded when it was queued (``bot.messages``): an alert, a retry, a digest.
+
+    It goes to the card's thread (``THREAD``), the notify channel (``NOTIFY``), or, with
+    ``channel``, to that channel (where a schedule was set).
+    """
+
+    to: Destination
+    text: str
+    channel: str | None = None
+
+
+Post = FinalPost | ReportPost | ExpiryReminder | PolicyNudge | NoticePost
 Notification = RestoreHook | Announce | Post
 
 
@@ -122,6 +135,8 @@ def encode(notification: Notification) -> str:
                 "cloud_id": cloud_id,
                 "last_complete": last.isoformat() if last is not None else None,
             }
+        case NoticePost(to=to, text=text, channel=channel):
+            data = {"what": "notice", "to": to.value, "text": text, "channel": channel}
         case _:
             assert_never(notification)
     if "what" in data:
@@ -212,6 +227,11 @@ _READERS: Final[Mapping[str, Callable[[Mapping[str, Any]], Notification]]] = {
     ),
     "post:reminder": _reminder,
     "post:nudge": _nudge,
+    "post:notice": lambda data: NoticePost(
+        to=_destination(data),
+        text=_text(data, "text"),
+        channel=_optional_text(data, "channel"),
+    ),
 }
 
 
@@ -220,6 +240,7 @@ __all__ = [
     "Destination",
     "ExpiryReminder",
     "FinalPost",
+    "NoticePost",
     "Notification",
     "PolicyNudge",
     "Post",

@@ -22,7 +22,14 @@ from typing import Final
 
 from bot.errors import SlackNotAuthorized, SlackRateLimited, SlackRefused, SlackUnavailable
 from bot.store.operations import OperationStore, TrackedOperation
-from bot.store.outbox import Announce, Destination, Notification, PolicyNudge, RestoreHook
+from bot.store.outbox import (
+    Announce,
+    Destination,
+    NoticePost,
+    Notification,
+    PolicyNudge,
+    RestoreHook,
+)
 from bot.tracking.cycle import CycleStats
 from bot.tracking.ports import RestoreOutcomes, SlackPort
 from bot.tracking.status import GONE_STATUS, restore_for_workflow
@@ -82,7 +89,9 @@ class Delivery:
             return await self._restore_hook(operation)
         if isinstance(notice, Announce):
             return await self._announce(operation, stats)
-        if notice.to is Destination.THREAD:
+        if isinstance(notice, NoticePost) and notice.channel:
+            channel, thread_ts = notice.channel, None
+        elif notice.to is Destination.THREAD:
             if operation is None or not operation.channel or not operation.card_ts:
                 return DONE
             channel, thread_ts = operation.channel, operation.card_ts
@@ -93,7 +102,7 @@ class Delivery:
                 # Its card, and so its thread, is already in the notify channel.
                 return DONE
             channel, thread_ts = self._notify_channel, None
-        if operation is None and not isinstance(notice, PolicyNudge):
+        if operation is None and not isinstance(notice, PolicyNudge | NoticePost):
             return DONE
         return await self._send(
             f"a notification for {owner} in {channel}",

@@ -5,7 +5,8 @@ One poll cycle (``Tracker.poll_once``):
 1. Shards: renew this process's leases on its fair share of the shards (``shards``).
 2. Fetching: ask Atlassian about this process's running operations (``poller``).
 3. Recording: store each change once, with the notifications it causes (``changes``).
-4. Reminders and nudges that came due (``reminders``); at most once an hour across all
+4. Expiry reminders that came due (``reminders``); the assurance watch (freshness and size
+   alerts, the daily digest: ``bot.assurance.watch``); at most once an hour across all
    processes, forget the operations that ended longer than ``BOT_RETENTION_DAYS`` ago.
 5. Sending: what this process's outboxes owe Slack, within the budgets (``sender``).
 
@@ -24,6 +25,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
+from bot.assurance.watch import AssuranceWatch
+from bot.errors import AtlassianError
+from bot.store.intervals import OncePerInterval
 from bot.store.operations import TrackedOperation
 from bot.tracking.adoption import Adopter
 from bot.tracking.changes import ChangeRecorder
@@ -31,7 +35,7 @@ from bot.tracking.cycle import CycleStats
 from bot.tracking.delivery import Delivery
 from bot.tracking.poller import Poller
 from bot.tracking.ports import RestoreOutcomes, SlackPort
-from bot.tracking.reminders import OncePerInterval, Reminders
+from bot.tracking.reminders import Reminders
 from bot.tracking.sender import Sender
 from bot.tracking.shards import ShardLeases
 
@@ -86,8 +90,15 @@ class Tracker:
             notify_channel=notify_channel,
             restore_hook=restore_outcomes is not None,
         )
-        self._reminders = Reminders(
-            store, atlassian, clock, self._shards, notify_channel=notify_channel
+        self._reminders = Reminders(store, clock, self._shards)
+        self._assurance = AssuranceWatch(
+            store,
+            atlassian,
+            services.schedules,
+            services.status_report,
+            clock,
+            services.settings,
+            services.sites,
         )
         self._adopter = Adopter(
             store,
@@ -212,7 +223,11 @@ class Tracker:
                 self._poller.remember(operation)
         for owner in await self._reminders.queue_expiry_reminders():
             self._sender.touch(owner)
-        await self._reminders.nudge_idle_policies(stats)
+        try:
+            await self._assurance.check()
+        except AtlassianError as exc:
+            stats.errors += 1
+            log.warning("the assurance check could not reach Atlassian (%s)", exc)
         if await self._retention_check.due():
             forgotten = await self._store.forget_ended()
             if forgotten:

@@ -28,7 +28,10 @@ from bot.slack.commands.backup import (
     PolicyShow,
     PolicyUpdate,
     Regions,
+    Schedules,
+    ScheduleSet,
     Sites,
+    Status,
     StorageCreate,
     StorageList,
     StorageShow,
@@ -46,7 +49,12 @@ from bot.slack.commands.restore import (
     RestoreStart,
 )
 from bot.slack.commands.spec import Answer, CommandSpec, NotFound, SlashCommand
-from bot.slack.commands.values import ATLASSIAN_STORAGE, AtlassianStorage, escape_mrkdwn
+from bot.slack.commands.values import (
+    ATLASSIAN_STORAGE,
+    AtlassianStorage,
+    ScheduleChoice,
+    escape_mrkdwn,
+)
 
 BACKUP_OVERVIEW: Final = overview(BACKUP)
 RESTORE_OVERVIEW: Final = overview(RESTORE)
@@ -82,8 +90,12 @@ __all__ = [
     "RestoreReport",
     "RestoreShow",
     "RestoreStart",
+    "ScheduleChoice",
+    "ScheduleSet",
+    "Schedules",
     "Sites",
     "SlashCommand",
+    "Status",
     "StorageCreate",
     "StorageList",
     "StorageShow",

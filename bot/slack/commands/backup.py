@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from typing import Final
 
 from bot.access import Role
+from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
 from bot.slack.commands.grammar import (
     PRODUCT_OPTION,
@@ -20,11 +22,16 @@ from bot.slack.commands.values import (
     BOOLEAN,
     ID,
     PRODUCT,
+    SCHEDULE_CHOICE,
     SETTING,
     SITE,
     STORAGE_CHOICE,
     STORAGE_ID,
+    TIME_OF_DAY,
+    TIME_ZONE,
+    WEEKDAY,
     AtlassianStorage,
+    ScheduleChoice,
 )
 
 BACKUP: Final = CommandSet("/backup", "*Backups* (`/backup`)")
@@ -246,6 +253,68 @@ class PolicyActivate(SlashCommand):
 @dataclass(frozen=True, slots=True)
 class BackupRun(SlashCommand):
     policy_id: str
+
+
+def _schedule_options_fit(command: SlashCommand) -> str | None:
+    assert isinstance(command, ScheduleSet)
+    if command.choice is ScheduleChoice.OFF and (command.day, command.at, command.tz) != (
+        None,
+        None,
+        None,
+    ):
+        return "`off` takes no options: it stops the schedule."
+    if command.choice is ScheduleChoice.DAILY and command.day is not None:
+        return "Option `day` is only for a weekly schedule."
+    return None
+
+
+@BACKUP.command(
+    "schedule",
+    Positional("policy_id", ID, "policy id"),
+    Positional("choice", SCHEDULE_CHOICE, "schedule"),
+    Option("day", WEEKDAY),
+    Option("at", TIME_OF_DAY),
+    Option("tz", TIME_ZONE),
+    summary="let the bot back a policy up weekly (default mon at 02:00 UTC) or daily; off stops it",
+    example="/backup schedule pol-123 weekly day=mon at=02:00 tz=Europe/Berlin",
+    handler="schedule",
+    role=Role.ADMIN,
+    answer=Answer.CARD,
+    not_found=_POLICY_NOT_FOUND,
+    checks=[_schedule_options_fit],
+)
+@dataclass(frozen=True, slots=True)
+class ScheduleSet(SlashCommand):
+    """None: the default (weekly on Monday, at 02:00, in UTC)."""
+
+    policy_id: str
+    choice: ScheduleChoice
+    day: Weekday | None = None
+    at: time | None = None
+    tz: str | None = None
+
+
+@BACKUP.command(
+    "schedules",
+    summary="list the backup schedules (the bot's, or Atlassian's under the current API)",
+    example="/backup schedules",
+    handler="schedules",
+)
+@dataclass(frozen=True, slots=True)
+class Schedules(SlashCommand):
+    pass
+
+
+@BACKUP.command(
+    "status",
+    summary="could we restore today, and how much would we lose: one line per site and product",
+    example="/backup status",
+    handler="status",
+    usage_hint=True,
+)
+@dataclass(frozen=True, slots=True)
+class Status(SlashCommand):
+    pass
 
 
 @BACKUP.command(

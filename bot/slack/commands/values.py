@@ -11,8 +11,11 @@ import enum
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import time
 from typing import Final, Generic, NamedTuple, TypeAlias, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
 from bot.config import SiteDirectory
 
@@ -165,3 +168,68 @@ DESTINATION: Final = ValueType(_destination, "SITE")
 STORAGE_CHOICE: Final = ValueType(_storage_choice, "STORAGE_ID|atlassian")
 #: For something new: Atlassian's storage is the API's null, the same as not saying.
 STORAGE_ID: Final = ValueType(_storage_id, "STORAGE_ID|atlassian")
+
+
+class ScheduleChoice(enum.StrEnum):
+    """What `/backup schedule` asks for: a cadence, or no schedule any more."""
+
+    WEEKLY = "weekly"
+    DAILY = "daily"
+    OFF = "off"
+
+
+_TIME_PATTERN = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+_DAY_WORDS: Final[Mapping[str, Weekday]] = {
+    **{day.word: day for day in Weekday},
+    **{
+        name: day
+        for day, name in zip(
+            Weekday,
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+            strict=True,
+        )
+    },
+}
+
+
+def _schedule_choice(text: str, subject: Subject, sites: SiteDirectory) -> ScheduleChoice:
+    try:
+        return ScheduleChoice(text.lower())
+    except ValueError:
+        raise Mistake(f"The schedule must be weekly, daily or off, not {shown(text)}.") from None
+
+
+def _weekday(text: str, subject: Subject, sites: SiteDirectory) -> Weekday:
+    day = _DAY_WORDS.get(text.lower())
+    if day is None:
+        raise Mistake(f"{subject.label} must be a day such as mon, tue … sun, not {shown(text)}.")
+    return day
+
+
+def _time_of_day(text: str, subject: Subject, sites: SiteDirectory) -> time:
+    match = _TIME_PATTERN.fullmatch(text)
+    if match is None:
+        raise Mistake(f"{subject.label} must be a time of day as HH:MM (24 h), not {shown(text)}.")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _time_zone(text: str, subject: Subject, sites: SiteDirectory) -> str:
+    if text.upper() == "UTC":
+        return "UTC"
+    try:
+        if text in available_timezones():
+            ZoneInfo(text)
+            return text
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise Mistake(
+        f"{subject.label} must be a time zone such as Europe/Berlin or UTC, not {shown(text)}."
+    )
+
+
+SCHEDULE_CHOICE: Final = ValueType(
+    _schedule_choice, "weekly|daily|off", hint="weekly, daily or off"
+)
+WEEKDAY: Final = ValueType(_weekday, "mon..sun")
+TIME_OF_DAY: Final = ValueType(_time_of_day, "HH:MM")
+TIME_ZONE: Final = ValueType(_time_zone, "AREA/CITY")
