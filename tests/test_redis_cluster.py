@@ -1,4 +1,5 @@
-"""The restore and tracking tests, run unchanged against a three-primary Redis Cluster.
+"""The restore, tracking and digest tests, run unchanged against a three-primary Redis
+Cluster.
 
 ``redis_backend`` is overridden here, so every client these tests build (the bot's, the
 test's own) is redis-py's ``RedisCluster`` on the session's cluster. A script whose keys
@@ -18,6 +19,7 @@ from bot.localslack.driver import SlackResponse
 from bot.restore.session import SessionState
 from tests.fixtures.bot_harness import APPROVER, HarnessFactory
 from tests.fixtures.redis_topologies import ClusterBackend, RedisBackend
+from tests.test_assurance_watch import test_the_daily_digest_posts_once_a_day_with_three_bots
 from tests.test_restore_flow import (
     GROUP,
     LICENCE,
@@ -63,6 +65,7 @@ __all__ = [
     "test_restore_show_lists_the_decisions_and_the_audit_stream_records_them",
     "test_staging_restore_runs_after_three_consents",
     "test_start_clicks_spread_over_two_bot_processes_make_one_create_call",
+    "test_the_daily_digest_posts_once_a_day_with_three_bots",
     "test_the_tracker_ends_the_card_with_the_outcome_and_the_report",
     "test_three_processes_announce_each_of_200_operations_once_even_when_one_dies",
     "test_two_processes_starting_together_adopt_each_running_operation_once",
