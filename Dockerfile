@@ -18,7 +18,7 @@ WORKDIR /src
 RUN python -m venv /opt/backup-bot
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN /opt/backup-bot/bin/pip install --no-cache-dir .
+RUN /opt/backup-bot/bin/pip install --no-cache-dir '.[speed]'
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="atlassian-backup-bot" \

@@ -343,7 +343,10 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
 
     await bounded([lambda item=item: post_card(item) for item in tracked], 64)
     setup = time.perf_counter() - setup_started
-    print(f"\n== {size:,} tracked operations ({setup:.1f} s to set up)")
+    print(
+        f"\n== {size:,} tracked operations ({setup:.1f} s to set up; peak memory so far "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, before the tracker)"
+    )
 
     tracker = Tracker(
         services, TrackerSlack(gateway_for(services, slack), services), process_id="bench"

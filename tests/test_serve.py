@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.localslack import SlackWebApi
 from bot.localslack.driver import SlackDriver
 from bot.simulator.seed import DEMO_ORG_ID, DEMO_TOKEN
-from bot.slack.serve import http_application
+from bot.slack.serve import http_application, loop_factory
 from tests.fixtures.bot_harness import ADMIN, CHANNEL, DEMO_SITES, BotHarness
 from tests.fixtures.bot_harness import SIGNING_SECRET as HARNESS_SIGNING_SECRET
 from tests.fixtures.redis_server import RedisServer, free_port
@@ -364,3 +365,14 @@ async def test_serve_runs_on_a_cluster_and_behind_sentinel_with_roles_from_a_use
     (reply,) = slack_api.responses(response.response_url)
     assert "as a member of the Slack user group <!subteam^SOPS>" in str(reply.blocks)
     assert [call.ok for call in slack_api.calls_to("usergroups.users.list")] == [True]
+
+
+def test_the_bot_serves_on_uvloop_where_it_is_installed() -> None:
+    """The speed extra's loop, when present; the project's dev install brings it."""
+    factory = loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()

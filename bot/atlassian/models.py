@@ -14,9 +14,10 @@ from the retention of the version that answered (``Backup.retention``, set by th
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -128,12 +129,21 @@ _STATUS_SYNONYMS = {
 E = TypeVar("E", bound=enum.StrEnum)
 
 
+_SEPARATORS: Final = re.compile(r"[\s\-_]+")
+
+
 def normalise_status(raw: object, kind: type[E]) -> E | str:
     """Map any known spelling of a status onto ``kind``; return anything else verbatim."""
     if isinstance(raw, kind):
         return raw
     text = "" if raw is None else str(raw)
-    key = re.sub(r"[\s\-_]+", "_", text.strip())
+    # Thousands of items a cycle carry a handful of spellings: each is worked out once.
+    return _normalised(text, kind)
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised(text: str, kind: type[E]) -> E | str:
+    key = _SEPARATORS.sub("_", text.strip())
     if not key.isascii():
         # Unicode case mapping would turn look-alikes such as "ſ" into status letters.
         return text
@@ -148,7 +158,11 @@ def normalise_status(raw: object, kind: type[E]) -> E | str:
 def normalise_product(raw: object) -> Product | str:
     if isinstance(raw, Product):
         return raw
-    text = "" if raw is None else str(raw)
+    return _product("" if raw is None else str(raw))
+
+
+@functools.lru_cache(maxsize=64)
+def _product(text: str) -> Product | str:
     try:
         return Product(text.strip().upper())
     except ValueError:

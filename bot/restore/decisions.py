@@ -17,6 +17,7 @@ answer had come at once.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Final
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 # Waits (seconds) between asking Redis again about a decision it did not confirm: about a
 # minute in all, after which housekeeping goes on asking once a cycle.
 SETTLE_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# Sessions whose card is remembered in memory (see ``Decisions._allowed``).
+MAX_REMEMBERED_CARDS: Final = 4096
 
 
 class Decisions:
@@ -62,6 +65,10 @@ class Decisions:
         # Decisions Redis has not confirmed yet, by request id, and those being asked now.
         self._unsettled: dict[str, PendingDecision] = {}
         self._settling: set[str] = set()
+        # Sessions as read when their card was already attached, the latest clicked last:
+        # only their requester, workspace and card are ever read from here (they never
+        # change after the card is attached), never their state.
+        self._carded: OrderedDict[str, RestoreSession] = OrderedDict()
 
     async def clicked(
         self,
@@ -137,14 +144,24 @@ class Decisions:
     ) -> RestoreSession | ClickResult:
         """The session, when it exists, the click was made on its card and ``user`` may
         decide on it; else why not. The session read here is the only read before the
-        decision: where its card is comes with it."""
+        decision: where its card is comes with it.
+
+        For a Start or a consent only what never changes once the card is up is needed (the
+        requester, the workspace, the card's channel and message), so a session with its
+        card attached is read once per process: in a storm of clicks on one card each later
+        click costs the one decision script, which refuses it if it lost. A cancel reads
+        the session afresh, since its audit entry says what the cancel leaves pending.
+        """
         sessions = self._ctx.sessions
-        session = await sessions.get(session_id) if session_id else None
+        session = self._carded.get(session_id) if decision is not Decision.CANCEL else None
         if session is None:
-            await sessions.record_refusal(
-                session_id or "-", actor=user, action=decision.value, reason=Refusal.UNKNOWN
-            )
-            return Refused(session_id, Refusal.UNKNOWN)
+            session = await sessions.get(session_id) if session_id else None
+            if session is None:
+                await sessions.record_refusal(
+                    session_id or "-", actor=user, action=decision.value, reason=Refusal.UNKNOWN
+                )
+                return Refused(session_id, Refusal.UNKNOWN)
+            self._remember_card(session)
         if not origin.is_on_card_of(session):
             await sessions.record_refusal(
                 session_id, actor=user, action=decision.value, reason=Refusal.WRONG_CARD
@@ -161,6 +178,14 @@ class Decisions:
             await sessions.record_refusal(session_id, actor=user, action=decision.value, reason=why)
             return NotAllowed(session_id, why)
         return session
+
+    def _remember_card(self, session: RestoreSession) -> None:
+        if session.card_ts is None:
+            return  # not attached yet: its card's place may still change
+        self._carded[session.session_id] = session
+        self._carded.move_to_end(session.session_id)
+        while len(self._carded) > MAX_REMEMBERED_CARDS:
+            self._carded.popitem(last=False)
 
     async def _decide(self, pending: PendingDecision) -> ClickResult:
         try:

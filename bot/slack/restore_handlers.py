@@ -9,6 +9,7 @@ decides anything about a restore.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -17,18 +18,24 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.restore.clicks import Checking, ClickOrigin, ClickResult
+from bot.restore.clicks import Checking, ClickOrigin, ClickResult, NotAllowed, Refused
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
 from bot.slack import restore_texts as rt
+from bot.slack.answer_window import AnswerWindow
 from bot.slack.handlers import Invocation, Reply, make_reply, run_reporting_failures
 
 log = logging.getLogger(__name__)
 
 ClickWork = Callable[[str, str, str, ClickOrigin], Awaitable[ClickResult]]
+
+#: Clicks whose post-ack work may run at once; a storm of clicks on one card waits its turn,
+#: already acknowledged, instead of asking Redis for a connection per click (its pool is
+#: bounded, and a click that found it full would fail).
+MAX_CONCURRENT_CLICKS = 32
 
 
 class RestoreHandlers:
@@ -40,6 +47,8 @@ class RestoreHandlers:
         self._services = services
         self._workflow = workflow
         self._slack = slack
+        self._click_slots = asyncio.Semaphore(MAX_CONCURRENT_CLICKS)
+        self._refusals_told = AnswerWindow(services.clock)
 
     def register(self, app: AsyncApp) -> None:
         app.action(rb.ACTION_START)(self._on_start_click)
@@ -117,20 +126,36 @@ class RestoreHandlers:
             reply = make_reply(respond, self._slack, Invocation(user_id=user, channel_id=channel))
             session_id = str(action.get("value", ""))
             action_id = str(action.get("action_id", ""))
-            origin = click_origin(body)
+            click = work(session_id, user, action_id, click_origin(body))
             await run_reporting_failures(
-                what, reply, self._answer_click(reply, work(session_id, user, action_id, origin))
+                what, reply, self._answer_click(reply, (user, action_id), click)
             )
 
-    async def _answer_click(self, reply: Reply, click: Awaitable[ClickResult]) -> None:
-        result = await click
-        said = rt.click_reply(result)
-        if said is not None:
-            await reply(blocks.error_message(said, trusted=True))
+    async def _answer_click(
+        self, reply: Reply, clicker: tuple[str, str], click: Awaitable[ClickResult]
+    ) -> None:
+        """Run the click in a slot and tell the clicker what came of it.
+
+        ``clicker`` is the user and the button they pressed: with the sentence, what makes
+        a refusal identical to one told just now.
+        """
+        async with self._click_slots:
+            result = await click
+            said = rt.click_reply(result)
+            if said is not None and self._tell(clicker, result, said):
+                await reply(blocks.error_message(said, trusted=True))
         if isinstance(result, Checking):
             # Told first, settled after: the clicker must not wait in silence for Redis.
             settled = await self._workflow.settle(result)
             await reply(blocks.error_message(rt.settled_reply(settled), trusted=True))
+
+    def _tell(self, clicker: tuple[str, str], result: ClickResult, said: str) -> bool:
+        """Whether to say ``said``: a refusal told to this person for this button just now
+        is not said again."""
+        if not isinstance(result, Refused | NotAllowed):
+            return True
+        user, action_id = clicker
+        return self._refusals_told.first_in_window(user, result.session_id, action_id, said)
 
 
 def click_origin(body: dict[str, Any]) -> ClickOrigin:

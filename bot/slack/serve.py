@@ -18,14 +18,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -47,6 +48,7 @@ from bot.observability.sampler import StateSampler
 from bot.restore.session import FINAL_STATES, OPEN_STATES, SessionState
 from bot.runtime import Services, open_services
 from bot.slack.app import build_app
+from bot.slack.bolt_request import to_bolt_request
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +85,46 @@ def run(args: argparse.Namespace) -> int:
     if not settings.bot_admins:
         log.warning("BOT_ADMINS is empty: nobody can change anything until it is set")
     metrics_port = args.metrics_port if args.metrics_port is not None else settings.bot_metrics_port
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            _serve(
-                settings,
-                socket_mode=socket_mode,
-                host=args.host,
-                port=args.port,
-                metrics_port=metrics_port,
-            )
-        )
+    serving = _serve(
+        settings, socket_mode=socket_mode, host=args.host, port=args.port, metrics_port=metrics_port
+    )
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory()) as r:
+        r.run(serving)
     return 0
+
+
+#: Allocations between two young-generation collections (Python's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_collector() -> None:
+    """Keep the cycle collector's pauses short under load; called once start-up is done.
+
+    Everything built at start-up (modules, the app, its clients) lives as long as the
+    process, so it is frozen out of the collector's scans; and young collections run
+    every 10,000 allocations instead of 700. In a click storm thousands of acknowledged
+    clicks wait for their turn, each holding its request, and the collector's repeated
+    scans of them were pauses of up to a quarter of a second in front of acknowledgements.
+    Memory is still freed as soon as nothing refers to it; only cycles wait a little longer.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (the ``speed`` extra), else asyncio's.
+
+    The loop runs every request's socket reads and writes and every task switch; with
+    uvloop the bot answered measurably more requests per second (README, Benchmarks).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def make_web_client(
@@ -216,7 +247,7 @@ def http_application(
             # One line, never the body: it carries a response_url that works for 30 minutes.
             log.warning("refused a Slack request with %s from %s", problem, request.remote)
             return web.json_response({"error": "invalid request"}, status=401)
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        bolt_response = await app.async_dispatch(to_bolt_request(request, body))
         return await to_aiohttp_response(bolt_response)
 
     application = web.Application()
@@ -326,6 +357,7 @@ async def _serve(
             bot_identity=identity,
         )
         readiness = Readiness(services.redis, stopping=stop)
+        tune_collector()
         background = await start_background(bot, services, web_client)
         version_check = asyncio.create_task(report_api_version(services))
         probes: web.AppRunner | None = None

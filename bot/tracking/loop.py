@@ -212,7 +212,7 @@ class Tracker:
         stats.shards_held = len(await self._shards.refresh())
         operations = await self._poller.load_mine()
         stats.operations_polled = len(operations)
-        observed = await self._poller.observe(operations, stats)
+        observed = await self._poller.observe(operations, stats, self._clock.now())
         results = await self._changes.record_observed(operations, observed, stats)
         results.update(await self._changes.retry_reports(operations, stats))
         for key, operation in results.items():

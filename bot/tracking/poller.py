@@ -18,16 +18,19 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime
 
 from bot.atlassian.client import AtlassianClient
 from bot.store.operations import OperationKind, OperationStore, TrackedOperation
 from bot.tracking.cycle import CycleStats, bounded, call_atlassian
 from bot.tracking.shards import ShardLeases, shard_of
-from bot.tracking.status import ApiItem, Observed
+from bot.tracking.status import ApiItem, Observed, observed_status
 
 log = logging.getLogger(__name__)
 
 FETCH_CONCURRENCY = 8
+#: Operations read from Redis and parsed at a time when a process takes them on.
+LOAD_CHUNK = 500
 
 
 class Poller:
@@ -57,9 +60,13 @@ class Poller:
             or shard_of(key, self._shards.shards) not in self._known_shards
         ]
         fresh: dict[str, TrackedOperation] = {}
-        for key, raw in zip(stale, await self._store.load_raw(stale), strict=True):
-            if raw is not None:
-                fresh[key] = TrackedOperation.from_json(raw)
+        # A chunk at a time, parsed as it comes: the stored JSON of thousands of operations
+        # never sits in memory all at once beside what it parses to.
+        for start in range(0, len(stale), LOAD_CHUNK):
+            chunk = stale[start : start + LOAD_CHUNK]
+            for key, raw in zip(chunk, await self._store.load_raw(chunk), strict=True):
+                if raw is not None:
+                    fresh[key] = TrackedOperation.from_json(raw)
         known: dict[str, TrackedOperation] = {}
         for key in keys:
             operation = fresh.get(key) or self._known.get(key)
@@ -80,11 +87,15 @@ class Poller:
         self._known.pop(key, None)
 
     async def observe(
-        self, operations: Sequence[TrackedOperation], stats: CycleStats
+        self, operations: Sequence[TrackedOperation], stats: CycleStats, now: datetime
     ) -> dict[str, Observed]:
-        """What Atlassian says of each of ``operations`` still running, by operation key.
+        """What Atlassian says of each of ``operations`` still running, by operation key,
+        where it differs from what is recorded (status or message, as of ``now``).
 
-        An operation missing from the answer could not be looked up this cycle.
+        An operation missing from the answer either is unchanged or could not be looked up
+        this cycle. Items that match their record are let go as soon as their page is
+        read: at thousands of operations, keeping every parsed item to the end of the
+        cycle made the collector sweep the whole heap each quiet cycle.
         """
         observed: dict[str, Observed] = {}
         singles: list[TrackedOperation] = []
@@ -107,7 +118,7 @@ class Poller:
         async def list_policy(policy_id: str, group: list[TrackedOperation]) -> None:
             listed = await call_atlassian(stats, self._atlassian.list_backups(policy_id))
             if isinstance(listed, list):
-                _match(group, {b.backup_id: b for b in listed}, observed, singles)
+                _match(group, {b.backup_id: b for b in listed}, observed, singles, now)
 
         await bounded(
             (list_policy(policy_id, group) for policy_id, group in by_policy.items()),
@@ -116,18 +127,20 @@ class Poller:
         if exports:
             listed_exports = await call_atlassian(stats, self._atlassian.list_exports())
             if isinstance(listed_exports, list):
-                _match(exports, {e.export_id: e for e in listed_exports}, observed, singles)
+                exports_by_id = {e.export_id: e for e in listed_exports}
+                _match(exports, exports_by_id, observed, singles, now)
         if restores:
             listed_restores = await call_atlassian(stats, self._atlassian.list_restores())
             if isinstance(listed_restores, list):
-                _match(restores, {r.restore_id: r for r in listed_restores}, observed, singles)
+                restores_by_id = {r.restore_id: r for r in listed_restores}
+                _match(restores, restores_by_id, observed, singles, now)
 
         async def fetch_one(operation: TrackedOperation) -> None:
             call = self._get_one(operation)
             if call is None:
                 return
             item = await call_atlassian(stats, call)
-            if item is not None:
+            if item is not None and _changed(operation, item, now):
                 observed[operation.key] = item
 
         await bounded((fetch_one(operation) for operation in singles), FETCH_CONCURRENCY)
@@ -152,13 +165,18 @@ def _match(
     listed: Mapping[str, ApiItem],
     observed: dict[str, Observed],
     singles: list[TrackedOperation],
+    now: datetime,
 ) -> None:
     for operation in group:
         item = listed.get(operation.operation_id)
         if item is None:
             singles.append(operation)
-        else:
+        elif _changed(operation, item, now):
             observed[operation.key] = item
 
 
-__all__ = ["FETCH_CONCURRENCY", "Poller"]
+def _changed(operation: TrackedOperation, item: Observed, now: datetime) -> bool:
+    return observed_status(item, now) != (operation.status, operation.status_message)
+
+
+__all__ = ["FETCH_CONCURRENCY", "LOAD_CHUNK", "Poller"]
