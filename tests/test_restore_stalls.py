@@ -159,10 +159,12 @@ async def test_a_decision_redis_ran_after_the_caller_gave_up_is_answered_again_n
 async def test_a_click_redis_does_not_answer_before_deciding_is_not_recorded_and_can_be_repeated(
     make_bot_harness: HarnessFactory, redis_server: RedisServer
 ) -> None:
-    """Redis frozen before the click could be decided: "not recorded, press again", and the
-    second press, once Redis answers, takes effect."""
-    harness = await make_bot_harness(redis_timeout=0.3, redis_retries=1)
-    session_id = await staged_for_consent(harness)
+    """Redis frozen before the click could be decided (on a bot process that must first read
+    the session): "not recorded, press again", and the second press, once Redis answers,
+    takes effect."""
+    first = await make_bot_harness()
+    session_id = await staged_for_consent(first)
+    harness = await make_bot_harness(slack=first.slack, redis_timeout=0.3, redis_retries=1)
 
     redis_server.pause()
     try:
