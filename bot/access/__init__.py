@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.access.groups import Grant, GroupRoster, is_group_id
+from bot.messages import access as words
 from bot.messages import roles as role_texts
 
 
@@ -102,21 +103,11 @@ class AccessPolicy:
         minutes = self.groups.problem_minutes(grant.unknown) if self.groups else None
         return role_texts.membership_unknown(role.value, grant.unknown, minutes)
 
-    def _who_grants(self) -> str:
-        if not self.admins:
-            return "Nobody is an admin yet: the bot's operator must set BOT_ADMINS."
-        listed = ", ".join(
-            role_texts.group_mention(admin) if is_group_id(admin) else f"<@{admin}>"
-            for admin in sorted(self.admins)[:5]
-        )
-        return f"Ask an admin ({listed}) or the bot's operator to add you to BOT_ADMINS."
-
     def channel_refusal(self, channel_id: str) -> str | None:
         """Why this channel may not be used, or None when it may."""
         if not self.channels or channel_id in self.channels:
             return None
-        listed = ", ".join(f"<#{channel}>" for channel in sorted(self.channels)[:5])
-        return f"This bot only answers in {listed}; run the command there."
+        return words.only_in_channels(self.channels)
 
     def role_refusal(self, user_id: str, channel_id: str, needs: Role) -> str | None:
         """Why this user may not run a command needing ``needs`` here, or None when they may."""
@@ -132,13 +123,8 @@ class AccessPolicy:
         if unknown:
             return unknown
         if needs is Role.ADMIN:
-            return f"Only bot admins may run commands that change things. {self._who_grants()}"
-        if needs is Role.APPROVER:
-            return (
-                "Only restore approvers may run this command. Ask the bot's operator to add you "
-                "to BOT_APPROVERS."
-            )
-        return None
+            return words.only_admins_change_things(self.admins)
+        return words.only_approvers("run this command", self.admins, self.approvers)
 
     def command_refusal(self, user_id: str, channel_id: str, *, changes_things: bool) -> str | None:
         """Why this user may not run this command here, or None when they may.
@@ -153,12 +139,11 @@ class AccessPolicy:
     ) -> str | None:
         grant = self._holds(user_id, Role.APPROVER)
         if not grant.granted:
-            return self._unknown_refusal(grant, Role.APPROVER) or (
-                f"Only restore approvers may {doing}. Ask the bot's operator to add you to "
-                "BOT_APPROVERS."
+            return self._unknown_refusal(grant, Role.APPROVER) or words.only_approvers(
+                doing, self.admins, self.approvers
             )
         if self.four_eyes and user_id == requester:
-            return f"Four-eyes rule: a different approver than the requester must {doing_here}."
+            return words.four_eyes(doing_here, requester, self.approvers)
         return None
 
     def start_refusal(self, user_id: str, requester: str) -> str | None:
@@ -175,7 +160,6 @@ class AccessPolicy:
         grant = self._holds(user_id, Role.APPROVER)
         if grant.granted:
             return None
-        return (
-            self._unknown_refusal(grant, Role.APPROVER)
-            or "Only the requester or a restore approver may cancel this restore."
-        )
+        return self._unknown_refusal(
+            grant, Role.APPROVER
+        ) or words.only_requester_or_approver_cancels(requester)
