@@ -1,5 +1,5 @@
 """The bot's background loops: the tracker, the backup schedules, restore-session expiry and
-crash recovery.
+crash recovery, and the refresh of the user groups that grant roles.
 
 They run beside Slack handling in the same event loop and never block it: each loop awaits
 only network I/O and catches its own failures, so one bad cycle is logged and retried.
@@ -91,7 +91,7 @@ async def start_background(
         await tracker.adopt_running()
     except Exception:
         log.exception("could not adopt running operations at start-up; the tracker will go on")
-    for work in (
+    loops = [
         tracker.run(background.stop_event),
         _housekeeping(bot, background.stop_event, housekeeping_seconds),
         _schedules(
@@ -99,7 +99,13 @@ async def start_background(
             background.stop_event,
             float(services.settings.bot_poll_seconds),
         ),
-    ):
+    ]
+    roster = services.access.groups
+    if roster is not None:
+        # Read once before serving, so a group's members are known from the first request.
+        await roster.refresh()
+        loops.append(roster.run(background.stop_event))
+    for work in loops:
         task = asyncio.create_task(work)
         background.tasks.add(task)
     return background

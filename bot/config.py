@@ -53,6 +53,45 @@ def redis_url_problem(url: str) -> str | None:
     return None
 
 
+def _parse_sentinels(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    addresses: list[tuple[str, int]] = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"entry {entry!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def redis_mode_problem(
+    url: str,
+    sentinels: list[tuple[str, int]],
+    master: str | None,
+    cluster: bool,
+    replica_ack_ms: int = 0,
+) -> str | None:
+    """What is wrong with the combination of Redis settings, naming them; None when fine."""
+    if sentinels and cluster:
+        return "REDIS_SENTINELS and REDIS_CLUSTER=true exclude each other: choose one mode"
+    if sentinels and not master:
+        return "REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the primary"
+    if master and not sentinels:
+        return "REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not: list host:port,…"
+    if cluster and replica_ack_ms:
+        return "REDIS_REPLICA_ACK_MS needs a standalone or Sentinel Redis, not REDIS_CLUSTER"
+    if cluster:
+        parts = urlsplit(url.strip())
+        if parts.scheme == "unix":
+            return "REDIS_CLUSTER=true needs a redis:// or rediss:// REDIS_URL naming one node"
+        if parts.path.strip("/") not in ("", "0"):
+            return "REDIS_CLUSTER=true: a Cluster has only database 0, so REDIS_URL must end /0"
+    return None
+
+
 def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in re.split(r"[,\s]+", value) if item.strip()]
@@ -149,10 +188,21 @@ class Settings(LogSettings):
     atlassian_sites: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Sentinel mode: the sentinels' addresses and the name of the primary they watch.
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str | None = None
+    redis_sentinel_password: SecretStr | None = None
+    # Cluster mode: REDIS_URL names any node; the client discovers the others.
+    redis_cluster: bool = False
+    # Each restore decision waits up to this long for a replica's acknowledgement; 0: never.
+    redis_replica_ack_ms: int = Field(default=0, ge=0, le=2000)
 
     bot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_four_eyes: bool = False
+    # User-group members are read again after this long, and trusted at most the second.
+    bot_group_cache_seconds: int = Field(default=60, ge=5, le=3600)
+    bot_group_stale_seconds: int = Field(default=900, ge=5, le=86400)
     bot_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bot_notify_channel: str | None = None
     bot_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -174,6 +224,8 @@ class Settings(LogSettings):
         "atlassian_api_version",
         "atlassian_account_id",
         "atlassian_backup_retention_days",
+        "redis_sentinel_master",
+        "redis_sentinel_password",
         "bot_digest_at",
         mode="before",
     )
@@ -190,6 +242,7 @@ class Settings(LogSettings):
         _split_list
     )
     _sites = field_validator("atlassian_sites", mode="before")(_parse_sites)
+    _sentinels = field_validator("redis_sentinels", mode="before")(_parse_sentinels)
 
     @field_validator("atlassian_sites")
     @classmethod
@@ -215,6 +268,28 @@ class Settings(LogSettings):
         if not re.match(r"^https?://[^\s/]+", url):
             raise ValueError("must be an http(s) URL")
         return url.rstrip("/") + "/"
+
+    @model_validator(mode="after")
+    def _check_redis_mode(self) -> Settings:
+        problem = redis_mode_problem(
+            self.redis_url,
+            self.redis_sentinels,
+            self.redis_sentinel_master,
+            self.redis_cluster,
+            self.redis_replica_ack_ms,
+        )
+        if problem:
+            raise ConfigError(f"{problem}.")
+        return self
+
+    @model_validator(mode="after")
+    def _group_bounds(self) -> Settings:
+        if self.bot_group_stale_seconds < self.bot_group_cache_seconds:
+            raise ConfigError(
+                "BOT_GROUP_STALE_SECONDS must be at least BOT_GROUP_CACHE_SECONDS: a reading of "
+                "a user group is trusted at least as long as it is cached."
+            )
+        return self
 
     @model_validator(mode="after")
     def _approvers_default_to_admins(self) -> Settings:
@@ -302,6 +377,7 @@ class Settings(LogSettings):
             self.slack_signing_secret,
             self.slack_app_token,
             self.atlassian_api_token,
+            self.redis_sentinel_password,
         ):
             if secret is not None:
                 redact.add(secret.get_secret_value())

@@ -19,15 +19,15 @@ import httpx
 import redis.asyncio as aioredis
 
 from bot.access import AccessPolicy
+from bot.access.groups import GroupRoster
 from bot.assurance.status import StatusReport
 from bot.assurance.store import ScheduleStore
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.retry import RetryPolicy
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, SiteDirectory
-from bot.errors import ConfigError
-from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
+from bot.store.connection import RedisEndpoint, connect
 from bot.store.operations import OperationStore
 
 log = logging.getLogger(__name__)
@@ -92,17 +92,40 @@ class Services:
         return StatusReport(self.atlassian, self.schedules, self.sessions, self.clock, self.sites)
 
 
-async def connect_redis(url: str) -> aioredis.Redis:
-    """Connect and ping, so a wrong REDIS_URL stops start-up with one line."""
-    client = aioredis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+def access_policy(settings: Settings, redis: aioredis.Redis, clock: Clock) -> AccessPolicy:
+    """Who may do what, with a roster of the user groups BOT_ADMINS / BOT_APPROVERS name."""
+    groups = AccessPolicy.group_ids(settings.bot_admins, settings.bot_approvers)
+    roster = (
+        GroupRoster(
+            groups,
+            None,
+            redis,
+            clock,
+            ttl=timedelta(seconds=settings.bot_group_cache_seconds),
+            stale_after=timedelta(seconds=settings.bot_group_stale_seconds),
+        )
+        if groups
+        else None
     )
-    try:
-        await client.ping()
-    except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
-        await client.aclose()
-        raise ConfigError(f"REDIS_URL: cannot reach Redis at {redact(url)} ({exc}).") from None
-    return client
+    return AccessPolicy.build(
+        admins=settings.bot_admins,
+        approvers=settings.bot_approvers,
+        channels=settings.bot_channels,
+        four_eyes=settings.bot_four_eyes,
+        groups=roster,
+    )
+
+
+def redis_endpoint(settings: Settings) -> RedisEndpoint:
+    """Where the settings say Redis is, in whichever mode they choose."""
+    password = settings.redis_sentinel_password
+    return RedisEndpoint(
+        url=settings.redis_url,
+        sentinels=tuple(settings.redis_sentinels),
+        sentinel_master=settings.redis_sentinel_master,
+        sentinel_password=password.get_secret_value() if password else None,
+        cluster=settings.redis_cluster,
+    )
 
 
 @asynccontextmanager
@@ -116,7 +139,7 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     clock = clock or SystemClock()
     own_redis = redis is None
-    redis_client = redis if redis is not None else await connect_redis(settings.redis_url)
+    redis_client = redis if redis is not None else await connect(redis_endpoint(settings))
     atlassian = AtlassianClient.from_settings(
         settings, transport=transport, retry=retry, clock=clock
     )
@@ -130,14 +153,12 @@ async def open_services(
                 redis_client, clock, retention=timedelta(days=settings.bot_retention_days)
             ),
             sessions=RestoreSessionStore(
-                redis_client, clock, final_retention=timedelta(days=settings.bot_retention_days)
+                redis_client,
+                clock,
+                final_retention=timedelta(days=settings.bot_retention_days),
+                replica_ack_ms=settings.redis_replica_ack_ms,
             ),
-            access=AccessPolicy.build(
-                admins=settings.bot_admins,
-                approvers=settings.bot_approvers,
-                channels=settings.bot_channels,
-                four_eyes=settings.bot_four_eyes,
-            ),
+            access=access_policy(settings, redis_client, clock),
             sites=settings.sites,
         )
     finally:

@@ -46,6 +46,7 @@ SCOPES_BY_METHOD: dict[str, frozenset[str]] = {
     "views_update": frozenset(),
     "views_push": frozenset(),
     "views_publish": frozenset(),
+    "usergroups_users_list": frozenset({"usergroups:read"}),
 }
 #: The stand-ins for Slack and Atlassian are not the bot and call nothing on Slack.
 NOT_THE_BOT = ("bot/localslack/", "bot/simulator/")
@@ -204,7 +205,7 @@ def test_bot_scopes_are_exactly_what_the_bots_calls_need(manifest: dict[str, Any
     assert {"chat_postMessage", "chat_update", "views_publish"} <= set(calls)
     needed = {"commands"} | {scope for name in calls for scope in SCOPES_BY_METHOD[name]}
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
-    assert needed == {"commands", "chat:write"}
+    assert needed == {"commands", "chat:write", "usergroups:read"}
 
 
 # -- what the app listens for -----------------------------------------------------------------
@@ -224,7 +225,7 @@ async def test_every_subscribed_event_has_a_listener(
 ) -> None:
     """Each bot event the manifest subscribes to is handled; opening Home publishes the tab."""
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
-    assert "app_home_opened" in events
+    assert {"app_home_opened", "subteam_members_changed"} <= set(events)
     for event_type in events:
         assert await dispatch(bot, event_body(slack_api, event_type)) == 200, event_type
     assert await dispatch(bot, event_body(slack_api, "reaction_added")) == 404

@@ -619,13 +619,13 @@ async def test_final_sessions_carry_a_ttl_and_live_ones_do_not(
     running = await session_in(store, S.RUNNING)
     waiting = await new_session(store)
     for final_key in (
-        f"bbot:restore:session:{done.session_id}",
-        f"bbot:restore:audit:{done.session_id}",
+        f"{store.key_prefix}session:{done.session_id}",
+        f"{store.key_prefix}trail:{done.session_id}",
     ):
         assert 29 * 86400 < await redis_client.ttl(final_key) <= 30 * 86400
     for live in (running, waiting):
-        assert await redis_client.ttl(f"bbot:restore:session:{live.session_id}") == -1
-    index_ttl = await redis_client.ttl(f"bbot:restore:by-restore:r-{running.session_id}")
+        assert await redis_client.ttl(f"{store.key_prefix}session:{live.session_id}") == -1
+    index_ttl = await redis_client.ttl(f"{store.key_prefix}by-restore:r-{running.session_id}")
     assert index_ttl == -1
 
 

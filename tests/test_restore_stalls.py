@@ -154,3 +154,29 @@ async def test_a_decision_redis_ran_after_the_caller_gave_up_is_answered_again_n
     trail = await store.audit_trail(staged.session_id)
     assert [(t.action, t.outcome) for t in trail][-2:] == [("consent", "ok"), ("revalidate", "ok")]
     assert sum(t.action == "consent" for t in trail) == 1
+
+
+async def test_a_click_redis_does_not_answer_before_deciding_is_not_recorded_and_can_be_repeated(
+    make_bot_harness: HarnessFactory, redis_server: RedisServer
+) -> None:
+    """Redis frozen before the click could be decided (on a bot process that must first read
+    the session): "not recorded, press again", and the second press, once Redis answers,
+    takes effect."""
+    first = await make_bot_harness()
+    session_id = await staged_for_consent(first)
+    harness = await make_bot_harness(slack=first.slack, redis_timeout=0.3, redis_retries=1)
+
+    redis_server.pause()
+    try:
+        response = await harness.driver.click(the_card(harness), answer(SPACE), user="UAPPROVER")
+        assert response.status == 200
+        await harness.settle(within=10)
+    finally:
+        redis_server.resume()
+
+    told = private_text(harness, response)
+    assert "Your click was not recorded" in told
+    assert "Something went wrong" not in told
+    assert SPACE not in (await session(harness, session_id)).answers
+    await click(harness, answer(SPACE))
+    assert SPACE in (await session(harness, session_id)).answers

@@ -335,6 +335,54 @@ async def test_serve_on_the_wrong_api_version_says_so_in_one_line_and_keeps_serv
                 assert answer in shown
 
 
+async def test_sentinels_without_a_primary_name_stop_start_up_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """REDIS_SENTINELS alone is a malformed combination: exit 2 and one line naming both."""
+    code, lines = await run_serve(serve_env(REDIS_SENTINELS="127.0.0.1:26379"), tmp_path)
+    assert code == 2
+    assert lines == [
+        "backup-bot: REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the primary."
+    ]
+
+
+@pytest.mark.parametrize("topology", ["redis_cluster", "redis_sentinel_set"])
+async def test_serve_runs_on_a_cluster_and_behind_sentinel_with_roles_from_a_user_group(
+    tmp_path: Path, slack_api: SlackWebApi, topology: str, request: pytest.FixtureRequest
+) -> None:
+    """`serve` built from REDIS_CLUSTER or REDIS_SENTINELS is ready, reads the admin group at
+    start-up and answers through it."""
+    backend = request.getfixturevalue(topology)
+    backend.flush()
+    redis_env = {name.upper(): str(value) for name, value in backend.settings().items()}
+    slack_api.set_usergroup("SOPS", [ADMIN])
+    async with simulator_process(tmp_path) as banner:
+        simulator_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
+        env = serve_env(
+            SLACK_API_URL=slack_api.url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            ATLASSIAN_API_URL=simulator_url,
+            ATLASSIAN_API_TOKEN=DEMO_TOKEN,
+            BOT_ADMINS="SOPS",
+            **redis_env,
+        )
+        async with serving(env, tmp_path) as (_bot, events_url):
+            async with httpx.AsyncClient() as http:
+                ready = await http.get(events_url.replace("/slack/events", "/readyz"))
+            assert ready.status_code == 200
+            async with SlackDriver(events_url, SIGNING_SECRET, slack_api) as driver:
+                response = await driver.slash(
+                    command="/backup", text="whoami", user=ADMIN, channel=CHANNEL
+                )
+                assert response.status == 200
+                await slack_api.wait_for(
+                    lambda api: bool(api.responses(response.response_url)), START_TIMEOUT
+                )
+    (reply,) = slack_api.responses(response.response_url)
+    assert "as a member of the Slack user group <!subteam^SOPS>" in str(reply.blocks)
+    assert [call.ok for call in slack_api.calls_to("usergroups.users.list")] == [True]
+
+
 async def test_a_refused_atlassian_token_at_start_up_is_one_clear_error_line(
     tmp_path: Path, slack_api: SlackWebApi, redis_server: RedisServer
 ) -> None:

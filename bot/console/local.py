@@ -25,7 +25,6 @@ from pydantic import ValidationError
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessPolicy
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.versions import ApiVersion
 from bot.background import Background, start_background
@@ -36,7 +35,7 @@ from bot.localslack import SlackDriver, SlackWebApi
 from bot.messages import console as console_words
 from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
-from bot.runtime import Services
+from bot.runtime import Services, access_policy
 from bot.simulator import (
     DEMO_ORG_ID,
     DEMO_SITES,
@@ -222,12 +221,7 @@ def build_services(
             key_prefix=key_prefix,
             final_retention=timedelta(days=settings.bot_retention_days),
         ),
-        access=AccessPolicy.build(
-            admins=settings.bot_admins,
-            approvers=settings.bot_approvers,
-            channels=settings.bot_channels,
-            four_eyes=settings.bot_four_eyes,
-        ),
+        access=access_policy(settings, redis, clock),
         sites=settings.sites,
     )
 

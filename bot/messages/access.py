@@ -12,7 +12,14 @@ from bot.messages.text import listing, mention
 
 
 def _people(users: Collection[str]) -> str:
-    return listing([mention(user) for user in sorted(users)[:5]], "or")
+    # BOT_ADMINS and BOT_APPROVERS may name Slack user groups (S…) beside people.
+    return listing(
+        [
+            f"<!subteam^{user}>" if user.startswith("S") else mention(user)
+            for user in sorted(users)[:5]
+        ],
+        "or",
+    )
 
 
 def who_grants(admins: Collection[str], setting: str) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Final, assert_never
 
 from bot.atlassian.models import ConsentCheck, Product
+from bot.messages import storage
 from bot.messages.text import (
     FINAL_OPERATION_TEXT,
     STATUS_EMOJI,
@@ -29,7 +30,14 @@ from bot.messages.text import (
 )
 from bot.restore import notices
 from bot.restore.blocking import PendingAtAtlassian
-from bot.restore.clicks import Accepted, Checking, ClickResult, NotAllowed, Refused
+from bot.restore.clicks import (
+    Accepted,
+    Checking,
+    ClickResult,
+    NotAllowed,
+    NotRecorded,
+    Refused,
+)
 from bot.restore.session import Refusal, RestoreSession, SessionState, is_custom_group_check
 
 # -- refused clicks and restore form submissions ----------------------------------------
@@ -198,6 +206,8 @@ def click_reply(result: ClickResult) -> str | None:
             return refusal_message(reason, answered_by=answered_by)
         case NotAllowed(why=why):
             return why
+        case NotRecorded():
+            return storage.click_not_recorded()
         case _:
             assert_never(result)
 

@@ -2,10 +2,12 @@
 
 A click either took effect (``Accepted``: the card and its thread show what followed),
 changed nothing for a reason the store decided (``Refused``) or the access rules decided
-(``NotAllowed``), or its outcome is not known yet because Redis failed after the decision
-may have been made (``Checking``): the clicker must then hear that the bot is finding out,
-never that nothing changed. ``Checking`` carries the decision as it was put to the store,
-so the workflow can ask again (``RestoreWorkflow.settle``) and learn what happened.
+(``NotAllowed``), or did not reach a decision because Redis did not answer before it was
+put (``NotRecorded``: press again), or its outcome is not known yet because Redis failed
+after the decision may have been made (``Checking``): the clicker must then hear that the
+bot is finding out, never that nothing changed. ``Checking`` carries the decision as it was
+put to the store, so the workflow can ask again (``RestoreWorkflow.settle``) and learn what
+happened.
 """
 
 from __future__ import annotations
@@ -90,7 +92,14 @@ class Checking:
     pending: PendingDecision
 
 
-ClickResult = Accepted | Refused | NotAllowed | Checking
+@dataclass(frozen=True, slots=True)
+class NotRecorded:
+    """Redis did not answer before the decision was put to it: nothing was written."""
+
+    session_id: str
+
+
+ClickResult = Accepted | Refused | NotAllowed | Checking | NotRecorded
 
 __all__ = [
     "Accepted",
@@ -99,6 +108,7 @@ __all__ = [
     "ClickResult",
     "Decision",
     "NotAllowed",
+    "NotRecorded",
     "PendingDecision",
     "Refusal",
     "Refused",

@@ -47,7 +47,7 @@ class RestoreContext:
     leases: Leases
 
     def key(self, suffix: str) -> str:
-        return f"{self.sessions.key_prefix}restore:{suffix}"
+        return f"{self.sessions.key_prefix}{suffix}"
 
     def call_lease_key(self, session_id: str) -> str:
         """Held by whoever is talking to Atlassian about this session: a live click or recovery."""

@@ -35,6 +35,7 @@ from bot.restore.clicks import (
     ClickResult,
     Decision,
     NotAllowed,
+    NotRecorded,
     PendingDecision,
     Refused,
 )
@@ -43,6 +44,7 @@ from bot.restore.records import NAME_LIMIT
 from bot.restore.recovery import IN_FLIGHT_GRACE, Recovery
 from bot.restore.session import Answer, Refusal, RestoreSession, SessionState, Transition
 from bot.restore.store import new_request_id
+from bot.store.connection import UNREACHABLE
 from bot.store.leases import Lease
 
 log = logging.getLogger(__name__)
@@ -80,8 +82,13 @@ class Decisions:
         consent: str = "",
     ) -> ClickResult:
         """A button pressed by ``user`` on the message ``origin`` names: refused, accepted
-        (and followed up) or ``Checking``."""
-        allowed = await self._allowed(decision, session_id, user, origin)
+        (and followed up), ``NotRecorded`` or ``Checking``."""
+        try:
+            allowed = await self._allowed(decision, session_id, user, origin)
+        except UNREACHABLE:
+            # Only reads (and a refusal's audit) ran: no decision was put to Redis.
+            log.warning("Redis did not answer before a %s click was decided", decision.value)
+            return NotRecorded(session_id)
         if isinstance(allowed, RestoreSession):
             detail = _cancel_detail(allowed) if decision is Decision.CANCEL else None
             return await self._decide(

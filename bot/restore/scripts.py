@@ -2,9 +2,13 @@
 
 Every script receives one JSON argument ``p`` (prefix, rules, the clock's "now" and the
 operation's own parameters) and starts with the shared prelude. The scripts build key names
-from the prefix, so the store needs one Redis server (not Redis Cluster). The audit entry
-for a change is written by the same script as the change. A decision run again with the
-same request id (``p.request``) answers what its first run decided.
+from the prefix, which carries the ``{restore}`` hash tag (``bot.store.keys``): every key
+they touch is in one slot, so each script is one atomic step on a single server, behind
+Sentinel and on a Cluster alike; KEYS[1] is the open-sessions index, named only so that a
+Cluster client routes the script to that slot's node. The audit entry for a change (in the
+session's trail and in the audit stream) is written by the same script as the change. A
+decision run again with the same request id (``p.request``) answers what its first run
+decided.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ local FINAL = as_set(p.rules.final)
 local ALLOWED = {}
 for from, targets in pairs(p.rules.allowed) do ALLOWED[from] = as_set(targets) end
 
-local OPEN_KEY = prefix .. 'restore:open'
-local FINAL_KEY = prefix .. 'restore:final'
+-- Every key below shares the prefix's hash tag ({restore}) with KEYS[1], the key the
+-- caller names so that Redis Cluster runs the script on the node holding that slot.
+local OPEN_KEY = prefix .. 'open'
+local FINAL_KEY = prefix .. 'final'
 local AUDIT_KEY = prefix .. 'audit'
-local function session_key(id) return prefix .. 'restore:session:' .. id end
-local function trail_key(id) return prefix .. 'restore:audit:' .. id end
-local function facts_key(id) return prefix .. 'restore:facts:' .. id end
-local function state_key(state) return prefix .. 'restore:state:' .. state end
+local function session_key(id) return prefix .. 'session:' .. id end
+local function trail_key(id) return prefix .. 'trail:' .. id end
+local function facts_key(id) return prefix .. 'facts:' .. id end
+local function state_key(state) return prefix .. 'state:' .. state end
 local function restore_index_key(restore_id)
-  return prefix .. 'restore:by-restore:' .. restore_id
+  return prefix .. 'by-restore:' .. restore_id
 end
 
 local function present(value) return value ~= nil and value ~= cjson.null and value ~= '' end
@@ -46,7 +52,7 @@ local function as_table(value) if type(value) == 'table' then return value end r
 -- retrying after a timeout, or the caller settling a click Redis did not confirm), it
 -- answers what the first run decided instead of deciding again.
 local REQUEST_KEY = nil
-if present(p.request) then REQUEST_KEY = prefix .. 'restore:request:' .. p.request end
+if present(p.request) then REQUEST_KEY = prefix .. 'request:' .. p.request end
 local function replayed()
   if not REQUEST_KEY then return nil end
   local raw = redis.call('GET', REQUEST_KEY)
@@ -59,6 +65,32 @@ local function remember(result)
   end
   return result
 end
+
+-- Touch every key a script may write before it writes any. While a Cluster moves this
+-- slot to another node, keys already moved make Redis stop the script with "non local key"
+-- at the first command that names one; touched first, that happens before any write, so a
+-- script runs entirely or not at all and the store runs it again once the move is done.
+local STATES = {}
+for from, targets in pairs(p.rules.allowed) do
+  STATES[from] = true
+  for _, to in ipairs(targets) do STATES[to] = true end
+end
+-- reach({session ids}, restore id, ...): the restore ids may be nil.
+local function reach(ids, ...)
+  redis.call('EXISTS', OPEN_KEY, FINAL_KEY, AUDIT_KEY)
+  if REQUEST_KEY then redis.call('EXISTS', REQUEST_KEY) end
+  for state, _ in pairs(STATES) do redis.call('EXISTS', state_key(state)) end
+  for _, id in ipairs(ids) do
+    redis.call('EXISTS', session_key(id), trail_key(id), facts_key(id))
+  end
+  for i = 1, select('#', ...) do
+    local restore_id = select(i, ...)
+    if type(restore_id) == 'string' and restore_id ~= '' then
+      redis.call('EXISTS', restore_index_key(restore_id))
+    end
+  end
+end
+local function restore_of(doc) if doc then return doc.restore_id end return nil end
 
 local function load(id)
   local raw = redis.call('GET', session_key(id))
@@ -137,6 +169,7 @@ CREATE: Final = r"""
 local seen = replayed()
 if seen then return seen end
 local doc = p.session
+reach({doc.session_id})
 if redis.call('EXISTS', session_key(doc.session_id)) == 1 then return 0 end
 reset_deadline(doc)
 save(doc, nil)
@@ -147,6 +180,7 @@ return remember(1)
 ATTACH_CARD: Final = r"""
 local doc = load(p.session_id)
 if not doc then return 0 end
+reach({p.session_id}, doc.restore_id)
 doc.channel = p.channel
 doc.card_ts = p.card_ts
 doc.updated_at = p.now
@@ -160,6 +194,7 @@ local seen = replayed()
 if seen then return seen end
 local id, to = p.session_id, p.to
 local doc = load(id)
+reach({id}, restore_of(doc), as_table(p.updates).restore_id)
 if not doc then
   audit(id, false, p.actor, p.action, 'refused', '', to, 'unknown')
   return {0, 'unknown', '', '', 0}
@@ -207,6 +242,7 @@ if seen then return seen end
 local id, check, consent = p.session_id, p.check, p.consent
 local detail = check .. ' = ' .. consent
 local doc = load(id)
+reach({id}, restore_of(doc))
 if not doc then
   audit(id, false, p.actor, p.action, 'refused', '', '', detail .. ' (unknown)')
   return {0, 'unknown', '', '', 0, '', ''}
@@ -269,6 +305,7 @@ return remember({1, '', previous, cjson.encode(doc), 0, '', ''})
 
 RECORD_REFUSAL: Final = r"""
 local doc = load(p.session_id)
+reach({p.session_id})
 local from = ''
 if doc then from = doc.state end
 audit(p.session_id, doc ~= nil, p.actor, p.action, 'refused', from, '', p.reason)
@@ -280,9 +317,14 @@ EXPIRE_DUE: Final = r"""
 local seen = replayed()
 if seen then return seen end
 local ids = redis.call('ZRANGEBYSCORE', OPEN_KEY, '-inf', p.now_epoch, 'LIMIT', 0, p.batch)
+local docs = {}
+for i, id in ipairs(ids) do
+  docs[i] = load(id)
+  reach({id}, restore_of(docs[i]))
+end
 local result = {#ids}
-for _, id in ipairs(ids) do
-  local doc = load(id)
+for i, id in ipairs(ids) do
+  local doc = docs[i]
   if doc and OPEN[doc.state] then
     expire(doc)
     table.insert(result, cjson.encode(doc))
@@ -308,8 +350,13 @@ RULES: Final = {
 FORGET: Final = r"""
 local cutoff = p.now_epoch - p.retention_seconds
 local ids = redis.call('ZRANGEBYSCORE', FINAL_KEY, '-inf', cutoff, 'LIMIT', 0, p.batch)
-for _, id in ipairs(ids) do
-  local doc = load(id)
+local docs = {}
+for i, id in ipairs(ids) do
+  docs[i] = load(id)
+  reach({id}, restore_of(docs[i]))
+end
+for i, id in ipairs(ids) do
+  local doc = docs[i]
   if doc and present(doc.restore_id) then
     local index = restore_index_key(doc.restore_id)
     if redis.call('GET', index) == id then redis.call('DEL', index) end

@@ -9,15 +9,19 @@ and is passed into the scripts, so tests expire sessions by moving a ManualClock
 
 Keys, all under the prefix:
 
-    restore:session:{id}          the session as JSON
-    restore:audit:{id}            the session's own audit stream
-    restore:open                  sorted set of OPEN sessions, scored by decision deadline
-    restore:state:{STATE}         set of session ids per non-final state
-    restore:by-restore:{restoreId} the session that created an Atlassian restore
-    restore:facts:{id}            what the card shows about the backup
-    restore:final                 sorted set of final sessions, scored by when they ended
-    restore:request:{requestId}   a decision's answer, for a replay (an hour)
-    audit                         the global audit stream (capped)
+    {restore}:session:<id>          the session as JSON
+    {restore}:trail:<id>            the session's own audit stream
+    {restore}:open                  sorted set of OPEN sessions, scored by decision deadline
+    {restore}:state:<STATE>         set of session ids per non-final state
+    {restore}:by-restore:<restoreId> the session that created an Atlassian restore
+    {restore}:facts:<id>            what the card shows about the backup
+    {restore}:final                 sorted set of final sessions, scored by when they ended
+    {restore}:request:<requestId>   a decision's answer, for a replay (an hour)
+    {restore}:call:<id>, :fence     the call leases of the restore flow and their fence
+    {restore}:audit                 the audit stream of every session (capped)
+
+The ``{restore}`` hash tag puts them all in one slot (``bot.store.keys``), so on a Redis
+Cluster each script is still one atomic step and the MGET of many sessions is one command.
 
 Retention: a final session, its audit trail (capped at ``SESSION_TRAIL_MAXLEN``), its
 backup facts and its index entry are forgotten by ``forget_finished`` once
@@ -28,8 +32,10 @@ sessions are never forgotten and never carry a TTL.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import logging
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
@@ -37,6 +43,7 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ClusterError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -75,6 +82,9 @@ from bot.restore.session import (
     iso,
     valid_consents,
 )
+from bot.store.keys import RESTORE, family_prefix
+
+log = logging.getLogger(__name__)
 
 _EXPIRE_BATCH: Final = 200
 # A session's own audit trail holds at most this many entries, refusals at most half.
@@ -85,6 +95,17 @@ SESSION_TRAIL_MAXLEN: Final = 500
 # having moved on, is refused: never a second call.
 REQUEST_MEMORY_SECONDS: Final = 3600
 _UNCERTAIN: Final = (RedisTimeoutError, RedisConnectionError, TimeoutError, OSError)
+# How long a script is run again while its Cluster slot moves (a move takes about a second).
+SLOT_MOVE_PATIENCE_SECONDS: Final = 2.0
+
+
+def slot_moving(exc: ResponseError | ClusterError) -> bool:
+    """The script did not run because its slot is moving between Cluster nodes: Redis said
+    TRYAGAIN, stopped it at a key already moved, or redirected it until redis-py gave up
+    ("TTL exhausted", only ever after redirections)."""
+    if isinstance(exc, ClusterError):
+        return "TTL exhausted" in str(exc)
+    return isinstance(exc, TryAgainError) or "non local key" in str(exc)
 
 
 _REQUEST_PREFIX: Final = secrets.token_hex(8)
@@ -113,16 +134,21 @@ class RestoreSessionStore:
         final_retention: timedelta = timedelta(days=30),
         audit_maxlen: int = 100_000,
         trail_maxlen: int = SESSION_TRAIL_MAXLEN,
+        replica_ack_ms: int = 0,
     ) -> None:
         if final_retention <= decision_window:
             raise ValueError("final sessions must be kept longer than the decision window")
         self._redis = redis
         self._clock = clock
         self._window = decision_window
-        self._prefix = key_prefix
+        self._prefix = family_prefix(key_prefix, RESTORE)
         self._retention_seconds = int(final_retention.total_seconds())
         self._audit_maxlen = audit_maxlen
         self._trail_maxlen = trail_maxlen
+        # Wait this long for a replica to confirm each decision (REDIS_REPLICA_ACK_MS); 0: not.
+        self._replica_ack_ms = replica_ack_ms
+        # Decisions no replica confirmed in time: a failover before replication loses them.
+        self.unconfirmed_decisions = 0
         self._create = redis.register_script(scripts.PRELUDE + scripts.CREATE)
         self._attach_card = redis.register_script(scripts.PRELUDE + scripts.ATTACH_CARD)
         self._transition = redis.register_script(scripts.PRELUDE + scripts.TRANSITION)
@@ -143,23 +169,23 @@ class RestoreSessionStore:
     # -- keys -----------------------------------------------------------------------------
 
     def _session_key(self, session_id: str) -> str:
-        return f"{self._prefix}restore:session:{session_id}"
+        return f"{self._prefix}session:{session_id}"
 
     def _trail_key(self, session_id: str) -> str:
-        return f"{self._prefix}restore:audit:{session_id}"
+        return f"{self._prefix}trail:{session_id}"
 
     def _state_key(self, state: SessionState) -> str:
-        return f"{self._prefix}restore:state:{state.value}"
+        return f"{self._prefix}state:{state.value}"
 
     @property
     def audit_stream_key(self) -> str:
         return f"{self._prefix}audit"
 
     def _restore_index_key(self, restore_id: str) -> str:
-        return f"{self._prefix}restore:by-restore:{restore_id}"
+        return f"{self._prefix}by-restore:{restore_id}"
 
     def _open_key(self) -> str:
-        return f"{self._prefix}restore:open"
+        return f"{self._prefix}open"
 
     # -- script plumbing ------------------------------------------------------------------
 
@@ -188,8 +214,41 @@ class RestoreSessionStore:
     def _now(self) -> datetime:
         return ensure_utc(self._clock.now())
 
-    @staticmethod
-    async def _decide(script: AsyncScript, *, args: list[str]) -> Any:
+    async def _run(self, script: AsyncScript, args: list[str]) -> Any:
+        """Run a script, again while its Cluster slot is being moved between nodes.
+
+        KEYS[1] only routes the script to the {restore} slot's node (see scripts.py). A
+        script that met a key already moved stopped before writing anything (every script
+        touches its keys first), so running it again is safe; so is a replay of a decision.
+        """
+        deadline = asyncio.get_running_loop().time() + SLOT_MOVE_PATIENCE_SECONDS
+        while True:
+            try:
+                return await script(keys=[self._open_key()], args=args)
+            except (ResponseError, ClusterError) as exc:
+                if not slot_moving(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
+
+    async def _run_confirmed(self, script: AsyncScript, args: list[str]) -> Any:
+        """The script, then ``WAIT 1`` on the same connection (a pipeline is one connection).
+
+        WAIT counts the replicas that have this connection's writes, so a decision it
+        confirms survives the primary's loss. Unconfirmed in time, the decision still
+        stands on the primary; the warning says that a failover now could lose it.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await script(keys=[self._open_key()], args=args, client=pipe)
+            pipe.wait(1, self._replica_ack_ms)
+            answer, replicas = await pipe.execute()
+        if int(replicas) < 1:
+            self.unconfirmed_decisions += 1
+            log.warning(
+                "no replica confirmed a restore decision within %d ms", self._replica_ack_ms
+            )
+        return answer
+
+    async def _decide(self, script: AsyncScript, *, args: list[str]) -> Any:
         """Run a decision; ``StoreUncertain`` when Redis failed after it may have run it.
 
         A timeout or a dropped connection says nothing about whether the script ran (a
@@ -197,8 +256,12 @@ class RestoreSessionStore:
         request id, so running it again with that id tells the caller what happened.
         """
         try:
-            return await script(args=args)
-        except _UNCERTAIN as exc:
+            if not self._replica_ack_ms:
+                return await self._run(script, args)
+            return await self._run_confirmed(script, args)
+        except (*_UNCERTAIN, ResponseError, ClusterError) as exc:
+            if isinstance(exc, (ResponseError, ClusterError)) and not slot_moving(exc):
+                raise
             raise StoreUncertain(
                 "Redis did not confirm a restore decision in time; it may have been made."
             ) from exc
@@ -394,8 +457,9 @@ class RestoreSessionStore:
 
         Refusals decided by ``transition`` and ``answer_check`` are audited by them already.
         """
-        await self._record_refusal(
-            args=[
+        await self._run(
+            self._record_refusal,
+            [
                 self._params(
                     self._now(),
                     session_id=bounded_id(session_id),
@@ -409,7 +473,7 @@ class RestoreSessionStore:
     # -- what the card shows about the backup ---------------------------------------------
 
     def _facts_key(self, session_id: str) -> str:
-        return f"{self._prefix}restore:facts:{session_id}"
+        return f"{self._prefix}facts:{session_id}"
 
     async def save_facts(self, session_id: str, facts: BackupFacts) -> None:
         """Keep the backup's facts beside the session; they go when the session is forgotten."""
@@ -449,7 +513,7 @@ class RestoreSessionStore:
         forgotten = 0
         while True:
             looked_at = int(
-                await self._forget(args=[self._params(self._now(), batch=_EXPIRE_BATCH)])
+                await self._run(self._forget, [self._params(self._now(), batch=_EXPIRE_BATCH)])
             )
             forgotten += looked_at
             if looked_at < _EXPIRE_BATCH:

@@ -99,7 +99,7 @@ class RestoreWorkflow:
         surface: RestoreSurface,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        leases = Leases(sessions.redis, clock, fence_key=f"{sessions.key_prefix}restore:fence")
+        leases = Leases(sessions.redis, clock, fence_key=f"{sessions.key_prefix}fence")
         self._ctx = RestoreContext(
             atlassian=atlassian,
             sessions=sessions,

@@ -40,6 +40,7 @@ from bot.slack.restore_handlers import RestoreHandlers
 from bot.slack.restore_modal import RestoreModal
 from bot.slack.restore_surface import RestoreCards, SlackRestoreSurface
 from bot.slack.unhandled import AnswerUnhandled, MalformedActions
+from bot.slack.usergroups import SlackGroupMembers, register_group_events
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,10 @@ def build_app(
     restore_form.register(app)
 
     register_home(app, services)
+    roster = services.access.groups
+    if roster is not None:
+        roster.source = SlackGroupMembers(web_client)
+    register_group_events(app, roster)
     return SlackBot(
         app=app,
         commands=handlers,

@@ -26,6 +26,7 @@ from bot.atlassian.models import (
 from bot.config import SiteDirectory
 from bot.messages import backups as said
 from bot.messages import operations as operation_words
+from bot.messages import roles as role_texts
 from bot.messages.restore import check_text
 from bot.messages.text import (
     FINAL_OPERATION_TEXT,
@@ -128,12 +129,16 @@ def _chunks(markdown: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
     return chunks
 
 
-def whoami_message(user_id: str, roles: Sequence[str]) -> Message:
+def whoami_message(
+    user_id: str, roles: Sequence[str], sources: Sequence[tuple[str, str | None]] = ()
+) -> Message:
+    """``sources``: each role with the user group it comes through (None: listed by id)."""
     role_text = ", ".join(roles)
-    return Message(
-        text=f"Your role: {role_text}",
-        blocks=[section(said.your_role(user_id, role_text))],
-    )
+    parts = [section(said.your_role(user_id, role_text))]
+    if any(group is not None for _role, group in sources):
+        lines = [role_texts.role_line(esc(role), group) for role, group in sources]
+        parts.append(section("\n".join(f"• {line}" for line in lines)))
+    return Message(text=f"Your role: {role_text}", blocks=parts)
 
 
 def sites_message(sites: SiteDirectory) -> Message:

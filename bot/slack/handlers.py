@@ -218,8 +218,10 @@ class CommandHandlers(AssuranceCommands, PolicyCommands):
     # -- read-only ---------------------------------------------------------------------
 
     async def whoami(self, command: cmd.WhoAmI, who: Invocation, reply: Reply) -> None:
-        roles = [role.value for role in self._services.access.roles(who.user_id)]
-        await reply(blocks.whoami_message(who.user_id, roles))
+        access = self._services.access
+        roles = [role.value for role in access.roles(who.user_id)]
+        sources = [(grant.role.value, grant.via_group) for grant in access.grants(who.user_id)]
+        await reply(blocks.whoami_message(who.user_id, roles, sources))
 
     async def sites(self, command: cmd.Sites, who: Invocation, reply: Reply) -> None:
         await reply(blocks.sites_message(self._sites))

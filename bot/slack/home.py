@@ -213,8 +213,9 @@ async def build_home(services: Services, user_id: str) -> dict[str, Any]:
     running = sorted(
         await services.operations.active(), key=lambda op: op.registered_at, reverse=True
     )
+    access = services.access
     awaiting = await services.sessions.open_sessions_awaiting(
-        user_id, services.access.approvers, four_eyes=services.access.four_eyes
+        user_id, {user_id} if access.is_approver(user_id) else set(), four_eyes=access.four_eyes
     )
     status: list[StatusFacts] = []
     if note is None:

@@ -73,17 +73,24 @@ redis.call('SET', KEYS[1], holder .. '|' .. fence .. '|' .. expiry, 'PX', ttl + 
 return {tonumber(fence), expiry}
 """
 
-# KEYS[1] the lease. ARGV[1] "holder|fence|", ARGV[2] now_ms, ARGV[3] ttl_ms, ARGV[4] cleanup.
-# Extends the lease only while it is still held with that fence and has not lapsed: 1 or 0.
+# KEYS the leases (of one key family, so of one hash slot). ARGV[1] now_ms, ARGV[2] ttl_ms,
+# ARGV[3] cleanup, then "holder|fence|" for each lease. Extends each lease only while it is
+# still held with that fence and has not lapsed: a 1 or a 0 for each.
 _RENEW: Final = """
-local value = redis.call('GET', KEYS[1])
-local prefix = ARGV[1]
-if not value or string.sub(value, 1, #prefix) ~= prefix then return 0 end
-local now = tonumber(ARGV[2])
-if tonumber(string.sub(value, #prefix + 1)) <= now then return 0 end
-local expiry = now + tonumber(ARGV[3])
-redis.call('SET', KEYS[1], prefix .. expiry, 'PX', tonumber(ARGV[3]) + tonumber(ARGV[4]))
-return 1
+local now, ttl, cleanup = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  local prefix = ARGV[3 + i]
+  local answer = 0
+  if value and string.sub(value, 1, #prefix) == prefix
+      and tonumber(string.sub(value, #prefix + 1)) > now then
+    redis.call('SET', key, prefix .. (now + ttl), 'PX', ttl + cleanup)
+    answer = 1
+  end
+  answers[i] = answer
+end
+return answers
 """
 
 # KEYS[1] the lease. ARGV[1] "holder|fence|". Deletes it only if still held with that fence.
@@ -168,14 +175,16 @@ class Leases:
         return renewed
 
     async def renew_all(self, leases: Sequence[Lease], ttl: timedelta) -> list[Lease | None]:
-        """``renew`` for each of ``leases``, in one round trip (each renewal on its own)."""
+        """``renew`` for each of ``leases``, in one script (so one round trip, also on a
+        Cluster: the leases must be of one key family, as the shard leases are)."""
+        if not leases:
+            return []
         ttl_ms = _ttl_ms(ttl)
         now = self.now_ms()
-        args = [str(now), str(ttl_ms), str(_CLEANUP_MS)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for lease in leases:
-                await self._renew(keys=[lease.key], args=[lease.guard, *args], client=pipe)
-            answers = await pipe.execute()
+        answers = await self._renew(
+            keys=[lease.key for lease in leases],
+            args=[str(now), str(ttl_ms), str(_CLEANUP_MS), *(lease.guard for lease in leases)],
+        )
         renewed: list[Lease | None] = []
         for lease, answer in zip(leases, answers, strict=True):
             if not int(answer):

@@ -3,7 +3,7 @@
 This is what the tracker polls and what lets ``export-status`` and ``import-status`` remember
 an operation's site. Everything lives in Redis so a restarted or second bot process sees it.
 
-Keys, all under the prefix (``bbot:`` by default)::
+Keys, all under the prefix (``bbot:{tracking}:`` by default)::
 
     op:{kind}:{id}        the operation as JSON; ``version`` grows with every recorded change
     ops:active            set of ``{kind}:{id}`` still being polled
@@ -22,8 +22,9 @@ A change of an operation's status and the notifications it causes are written by
 script (``record``): the write happens only if nobody changed the operation since it was
 read (its ``version``), so two processes that see the same change record it once, and the
 outbox can never hold a notification for a change that was not recorded, nor miss one for
-a change that was. The scripts build key names from the prefix, so the store needs one Redis
-server (not Redis Cluster).
+a change that was. Every key carries the ``{tracking}`` hash tag (``bot.store.keys``), and so
+do the keys of the tracker, the outboxes and the send budgets built from ``key_prefix``:
+every script touches one slot and stays one atomic step on a Redis Cluster too.
 
 Retention: a finished operation, its outbox and its set-aside entries are forgotten
 ``retention`` after it ended, measured on the injected clock (``forget_ended``, which the
@@ -44,6 +45,7 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 
 from bot.clock import Clock, ensure_utc
+from bot.store.keys import TRACKING, family_prefix
 from bot.store.outbox import Notification, encode
 from bot.store.outboxes import Outboxes
 
@@ -256,13 +258,13 @@ class OperationStore:
     ) -> None:
         self._redis = redis
         self._clock = clock
-        self._prefix = key_prefix
+        self._prefix = family_prefix(key_prefix, TRACKING)
         self.retention = retention
         self._record = redis.register_script(_RECORD)
         self._create = redis.register_script(_CREATE)
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
         self._forget_ended = redis.register_script(_FORGET_ENDED)
-        self.outboxes = Outboxes(redis, clock, key_prefix=key_prefix)
+        self.outboxes = Outboxes(redis, clock, key_prefix=self._prefix)
 
     @property
     def redis(self) -> aioredis.Redis:

@@ -27,6 +27,7 @@ from typing import Final
 import redis.asyncio as aioredis
 
 from bot.clock import Clock, ensure_utc
+from bot.store.keys import TRACKING, family_prefix
 from bot.store.outbox import Notification, UnreadableNotification, decode
 
 CARD_FIELD: Final = "card"
@@ -144,7 +145,7 @@ class Outboxes:
     def __init__(self, redis: aioredis.Redis, clock: Clock, *, key_prefix: str) -> None:
         self._redis = redis
         self._clock = clock
-        self._prefix = key_prefix
+        self._prefix = family_prefix(key_prefix, TRACKING)
         self._claim = redis.register_script(_CLAIM)
         self._ack = redis.register_script(_ACK)
         self._unclaim = redis.register_script(_UNCLAIM)

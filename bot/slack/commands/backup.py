@@ -60,7 +60,7 @@ class Help(SlashCommand):
 
 @BACKUP.command(
     "whoami",
-    summary="your role: admin, approver or viewer",
+    summary="your role: admin, approver or viewer, and the user group it comes through",
     example="/backup whoami",
     handler="whoami",
 )
