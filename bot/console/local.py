@@ -119,7 +119,7 @@ def configured_redis_url() -> str | None:
         raw = os.environ.get("REDIS_URL") or None
         problem = redis_url_problem(raw) if raw else None
         if problem:
-            raise ConfigError(f"REDIS_URL is invalid: {problem}.") from None
+            raise ConfigError(console_words.redis_url_invalid(problem)) from None
         return raw
     return settings.redis_url if "redis_url" in settings.model_fields_set else None
 
