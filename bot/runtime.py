@@ -26,6 +26,7 @@ from bot.atlassian.retry import RetryPolicy
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, SiteDirectory
 from bot.errors import ConfigError
+from bot.messages import settings as settings_words
 from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
 from bot.store.operations import OperationStore
@@ -96,7 +97,7 @@ async def connect_redis(url: str) -> aioredis.Redis:
         await client.ping()
     except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
         await client.aclose()
-        raise ConfigError(f"REDIS_URL: cannot reach Redis at {redact(url)} ({exc}).") from None
+        raise ConfigError(settings_words.redis_unreachable(redact(url), exc)) from None
     return client
 
 

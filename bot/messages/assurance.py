@@ -58,6 +58,10 @@ class PolicyName:
 
 # ---- schedules ---------------------------------------------------------------------------
 
+#: The one line that stands for a schedule change where only a short line fits.
+SCHEDULE_SET_LINE: Final = "Schedule set."
+SCHEDULE_OFF_LINE: Final = "Schedule off."
+
 
 def describe_schedule(schedule: BackupSchedule) -> str:
     """ "weekly on Monday at 02:00 Europe/Berlin", "daily at 02:00 UTC"."""
@@ -288,6 +292,8 @@ def digest_text(lines: Sequence[StatusFacts], now: datetime) -> str:
 
 
 __all__ = [
+    "SCHEDULE_OFF_LINE",
+    "SCHEDULE_SET_LINE",
     "PolicyName",
     "StatusFacts",
     "atlassian_schedule_line",

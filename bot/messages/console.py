@@ -53,21 +53,6 @@ def banner_you(name: str, roles: str) -> str:
     )
 
 
-__all__ = [
-    "BANNER_TITLE",
-    "FOUR_EYES_OFF",
-    "FOUR_EYES_ON",
-    "NO_REDIS_URL",
-    "banner_atlassian",
-    "banner_slack",
-    "banner_state",
-    "banner_you",
-    "nothing_to_submit",
-    "store_in_memory",
-    "store_in_redis",
-]
-
-
 # ---- notes and refusals of the console's own commands ------------------------------------
 
 
@@ -134,3 +119,39 @@ def not_a_shift(typed: str) -> str:
 
 def redis_url_invalid(problem: str) -> str:
     return f"REDIS_URL is invalid: {problem}."
+
+
+__all__ = [
+    "ARE_YOU_SURE",
+    "BANNER_TITLE",
+    "CLOCK_BACKWARDS",
+    "FOUR_EYES_NOTE",
+    "FOUR_EYES_OFF",
+    "FOUR_EYES_ON",
+    "MESSAGE_DELETED",
+    "MODAL_CLOSED",
+    "NOTHING_TO_USE",
+    "NOT_CLICKED",
+    "NO_REDIS_URL",
+    "STILL_WORKING",
+    "banner_atlassian",
+    "banner_slack",
+    "banner_state",
+    "banner_you",
+    "clock_now",
+    "is_a_button",
+    "is_a_field",
+    "is_a_select",
+    "not_a_command",
+    "not_a_command_here",
+    "not_a_shift",
+    "not_an_option",
+    "not_shown_since",
+    "not_shown_within",
+    "nothing_to_submit",
+    "redis_url_invalid",
+    "store_in_memory",
+    "store_in_redis",
+    "takes_one_option",
+    "you_are_now",
+]

@@ -47,12 +47,27 @@ def atlassian_refused_token(hint: str) -> str:
     return f"Atlassian refused the bot's credentials at start-up. {hint}"
 
 
+def slack_refused_token(name: str, error: str) -> str:
+    return f"{name} was refused by Slack ({error})."
+
+
+def slack_unreachable(problem: object) -> str:
+    return f"SLACK_API_URL: cannot reach Slack ({problem})."
+
+
+def redis_unreachable(url: str, problem: object) -> str:
+    return f"REDIS_URL: cannot reach Redis at {url} ({problem})."
+
+
 __all__ = [
     "BACKUP_BOT_DESCRIPTION",
     "BACKUP_BOT_EPILOG",
     "NO_SLACK_MODE",
     "atlassian_refused_token",
     "missing_settings",
+    "redis_unreachable",
     "simulator_settings",
+    "slack_refused_token",
+    "slack_unreachable",
     "wrong_token_prefix",
 ]

@@ -116,3 +116,32 @@ GRAMMAR_NOTE = (
     " (default: as the backup has them) and `users=` whether its users and groups are"
     " (default yes; no keeps the destination's own users, groups and permissions as they are)."
 )
+
+
+__all__ = [
+    "DAY_ONLY_WEEKLY",
+    "GRAMMAR_NOTE",
+    "OFF_TAKES_NO_OPTIONS",
+    "PERSONAL_SPACES_CONFLUENCE_ONLY",
+    "given_twice",
+    "id_after_option",
+    "missing_argument",
+    "missing_options",
+    "not_a_day",
+    "not_a_product",
+    "not_a_schedule",
+    "not_a_setting",
+    "not_a_time_of_day",
+    "not_a_time_zone",
+    "not_an_id",
+    "not_yes_or_no",
+    "nothing_to_change",
+    "nothing_to_explain",
+    "option_twice",
+    "option_without_value",
+    "spaces_around_equals",
+    "unexpected_argument",
+    "unknown_command",
+    "unknown_option",
+    "unknown_site",
+]

@@ -67,7 +67,9 @@ class AssuranceCommands:
             if not had:
                 await reply(blocks.info_message(text))
                 return
-            await self.announce_change(who, reply, blocks.info_message(text), "Schedule off.")
+            await self.announce_change(
+                who, reply, blocks.info_message(text), words.SCHEDULE_OFF_LINE
+            )
             return
         schedule = BackupSchedule(
             policy_id=policy.policy_id,
@@ -82,7 +84,7 @@ class AssuranceCommands:
         await store.put(schedule, audit_detail(command))
         name = policy_name(policy, self._services.sites)
         text = words.schedule_set(name, schedule, schedule.next_slot(now))
-        await self.announce_change(who, reply, blocks.info_message(text), "Schedule set.")
+        await self.announce_change(who, reply, blocks.info_message(text), words.SCHEDULE_SET_LINE)
 
     async def schedules(self, command: cmd.Schedules, who: Invocation, reply: Reply) -> None:
         atlassian = self._services.atlassian
