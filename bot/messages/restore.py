@@ -470,6 +470,11 @@ def _accepted(action: str, to: SessionState | None, detail: str, session: Restor
             return "stopped following the restore: Atlassian no longer reports it"
         case "recovered_not_started":
             return "found no such restore at Atlassian, so nothing was started"
+        case "finished":
+            # Worded afresh from Atlassian's final status: the outcome stored back then may
+            # be in words older than today's, or Atlassian's own.
+            ended = ENDING_WORDS.get(session.final_status or "", STATE_WORDS[to or session.state])
+            return f"saw the restore end: it {ended}"
     if to is SessionState.FAILED:
         return "recorded that the restore failed" + (
             f": {esc(session.outcome.rstrip('.'))}" if session.outcome else ""
