@@ -609,6 +609,15 @@ def cancelled_outcome(user: str) -> str:
     return f"Cancelled by {mention(user)}."
 
 
+def nothing_restored_yet_held(left: PendingAtAtlassian, dest: str) -> str:
+    """A cancelled request whose restore still waits at Atlassian: it holds, nothing ran."""
+    return f":warning: {still_pending(left, dest)} Nothing was restored."
+
+
+def none_restorable(product_label: str) -> str:
+    return f"No {product_label} backup can be restored right now."
+
+
 __all__ = [
     "CANCEL_LABEL",
     "CANCEL_TITLE",
@@ -651,6 +660,8 @@ __all__ = [
     "form_pick_a_destination",
     "form_pick_offered_options",
     "mention",
+    "none_restorable",
+    "nothing_restored_yet_held",
     "notice_line",
     "open_card",
     "refusal_message",
