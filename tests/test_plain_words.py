@@ -170,6 +170,38 @@ async def test_every_card_and_answer_of_the_example_scripts_reads_as_plain_words
     assert_plain(await transcript(example(name), dataclasses.replace(FAST, api=api)))
 
 
+ASSURANCE = [
+    "/backup status",
+    "/backup schedule pol-acme-jira weekly day=mon at=02:00 tz=Europe/Berlin",
+    "/backup schedules",
+    "/backup schedule pol-acme-jira daily day=mon",
+    "/backup schedule pol-acme-jira weekly at=25:00",
+    "/backup schedule pol-acme-jira off",
+    "/backup schedule pol-acme-jira off",
+]
+
+
+@pytest.mark.parametrize("api", [ApiVersion.V1, ApiVersion.V2])
+async def test_the_assurance_answers_read_as_plain_words_under_both_api_versions(
+    api: ApiVersion,
+) -> None:
+    """Status, schedules and their refusals: set and stopped under v1, refused under v2
+    (Atlassian schedules there), and both listed in plain words."""
+    result = await transcript(ASSURANCE, dataclasses.replace(FAST, api=api))
+    # A refusal in the acknowledgement is shown by the console, never posted; the console
+    # shows code spans without their backticks.
+    raw = "\n".join([*result.raw, result.shown]).replace("`", "")
+    assert "Could we restore today?" in raw
+    assert "Option day is only for a weekly schedule." in raw
+    assert "must be a time of day as HH:MM (24 h), not 25:00." in raw
+    if api is ApiVersion.V1:
+        assert "weekly on Monday at 02:00 Europe/Berlin" in raw
+        assert "Policy pol-acme-jira had no schedule; nothing changed." in raw
+    else:
+        assert "Atlassian runs each policy's schedule itself" in raw
+    assert_plain(result)
+
+
 def test_the_checks_catch_what_they_look_for() -> None:
     """Each kind of internal the guard looks for is found in a sentence that has it."""
     assert problems("Site 11111111-1111-4111-8111-111111111111 has none")
