@@ -117,10 +117,6 @@ def not_a_shift(typed: str) -> str:
     )
 
 
-def redis_url_invalid(problem: str) -> str:
-    return f"REDIS_URL is invalid: {problem}."
-
-
 __all__ = [
     "ARE_YOU_SURE",
     "BANNER_TITLE",
@@ -149,7 +145,6 @@ __all__ = [
     "not_shown_since",
     "not_shown_within",
     "nothing_to_submit",
-    "redis_url_invalid",
     "store_in_memory",
     "store_in_redis",
     "takes_one_option",
