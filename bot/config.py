@@ -285,10 +285,7 @@ class Settings(LogSettings):
     @model_validator(mode="after")
     def _group_bounds(self) -> Settings:
         if self.bot_group_stale_seconds < self.bot_group_cache_seconds:
-            raise ConfigError(
-                "BOT_GROUP_STALE_SECONDS must be at least BOT_GROUP_CACHE_SECONDS: a reading of "
-                "a user group is trusted at least as long as it is cached."
-            )
+            raise ConfigError(settings_words.GROUP_TRUST_SHORTER_THAN_CACHE)
         return self
 
     @model_validator(mode="after")
@@ -319,11 +316,7 @@ class Settings(LogSettings):
         """Stop with one line when the API version needs ATLASSIAN_ACCOUNT_ID and it is unset."""
         profile = self.api_profile
         if profile.needs_account_id and not self.atlassian_account_id:
-            raise ConfigError(
-                f"ATLASSIAN_ACCOUNT_ID is not set; {profile.name} needs the org admin's "
-                "Atlassian account id (sent as X-Atl-Account-Id) to activate policies: set it, "
-                "or set ATLASSIAN_API_VERSION=v1 for an org in the EAP."
-            )
+            raise ConfigError(settings_words.account_id_needed(profile.name))
 
     @property
     def sites(self) -> SiteDirectory:
@@ -390,7 +383,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     message = str(first["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"{name} is invalid: {message}.")
+    return ConfigError(settings_words.setting_invalid(name, message))
 
 
 def load_log_settings(**overrides: Any) -> LogSettings:

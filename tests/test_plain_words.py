@@ -25,6 +25,7 @@ from bot.console import run_script
 from bot.console.local import ALICE, LocalBot, LocalOptions, start_local_bot
 from bot.console.screen import Screen
 from bot.console.terminal import Terminal
+from bot.simulator.world import World
 from bot.slack.commands.registry import REGISTRY
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -96,13 +97,17 @@ async def transcript(
     lines: Sequence[str],
     options: LocalOptions = FAST,
     then: Callable[[list[str]], list[str]] | None = None,
+    world: Callable[[World], None] | None = None,
 ) -> Transcript:
     """Run script lines in the console; what it showed and every text Slack received.
 
-    ``then`` makes more lines from what Slack received so far (an id the bot made up).
+    ``then`` makes more lines from what Slack received so far (an id the bot made up);
+    ``world`` sets up the simulated Atlassian first (a fault to inject).
     """
     out = io.StringIO()
     local = await start_local_bot(options)
+    if world is not None:
+        world(local.world)
     try:
         screen = Screen(local.slack, Console(file=out, width=200, color_system=None), ALICE.user_id)
         terminal = Terminal(local, screen, user=ALICE)
@@ -163,6 +168,38 @@ async def test_every_card_and_answer_of_the_example_scripts_reads_as_plain_words
 ) -> None:
     """No cloud id, API enum name, Python repr or unescaped user text in any example's words."""
     assert_plain(await transcript(example(name), dataclasses.replace(FAST, api=api)))
+
+
+ASSURANCE = [
+    "/backup status",
+    "/backup schedule pol-acme-jira weekly day=mon at=02:00 tz=Europe/Berlin",
+    "/backup schedules",
+    "/backup schedule pol-acme-jira daily day=mon",
+    "/backup schedule pol-acme-jira weekly at=25:00",
+    "/backup schedule pol-acme-jira off",
+    "/backup schedule pol-acme-jira off",
+]
+
+
+@pytest.mark.parametrize("api", [ApiVersion.V1, ApiVersion.V2])
+async def test_the_assurance_answers_read_as_plain_words_under_both_api_versions(
+    api: ApiVersion,
+) -> None:
+    """Status, schedules and their refusals: set and stopped under v1, refused under v2
+    (Atlassian schedules there), and both listed in plain words."""
+    result = await transcript(ASSURANCE, dataclasses.replace(FAST, api=api))
+    # A refusal in the acknowledgement is shown by the console, never posted; the console
+    # shows code spans without their backticks.
+    raw = "\n".join([*result.raw, result.shown]).replace("`", "")
+    assert "Could we restore today?" in raw
+    assert "Option day is only for a weekly schedule." in raw
+    assert "must be a time of day as HH:MM (24 h), not 25:00." in raw
+    if api is ApiVersion.V1:
+        assert "weekly on Monday at 02:00 Europe/Berlin" in raw
+        assert "Policy pol-acme-jira had no schedule; nothing changed." in raw
+    else:
+        assert "Atlassian runs each policy's schedule itself" in raw
+    assert_plain(result)
 
 
 def test_the_checks_catch_what_they_look_for() -> None:
@@ -234,6 +271,29 @@ async def test_restore_show_tells_the_decisions_in_plain_lines() -> None:
     assert "<@UBOB> gave the last answer needed; Atlassian was asked to revalidate." in shown
     assert "the bot saw the restore end: it finished." in shown
     assert "|2026-" in shown  # every line starts with when, as <!date^…|fallback>
+    assert_plain(result)
+
+
+def _every_operation_fails(world: World) -> None:
+    world.faults.fail_rate = 1.0
+
+
+async def test_restore_show_words_a_failed_restore_afresh() -> None:
+    """A restore Atlassian failed: its decision line is worded from the final status today,
+    not the outcome sentence stored when it ended."""
+    result = await transcript(
+        [
+            "/restore start bkp-acme-jira-complete to=acme-sandbox",
+            "click Start restore",
+            "wait The restore failed",
+        ],
+        then=_show_the_restore,
+        world=_every_operation_fails,
+    )
+    shown = "\n".join(text for text in result.raw if "*Decisions*" in text)
+    assert "the bot saw the restore end: it failed." in shown
+    assert "recorded that the restore failed" not in shown
+    assert "Atlassian reports" not in shown
     assert_plain(result)
 
 

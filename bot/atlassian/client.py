@@ -118,6 +118,7 @@ from bot.errors import (
     Unavailable,
     UnexpectedResponse,
 )
+from bot.messages import settings as settings_words
 from bot.observability import metrics
 from bot.redaction import redact
 
@@ -682,8 +683,7 @@ class AtlassianClient:
     def _require_account_id(self, operation: str) -> None:
         if operation in self.profile.account_id_required_for and not self.account_id:
             raise ConfigError(
-                f"ATLASSIAN_ACCOUNT_ID is not set; {self.profile.name} needs it to "
-                f"{operation.replace('_', ' ')}."
+                settings_words.account_id_needed_to(self.profile.name, operation.replace("_", " "))
             )
 
     def _path(self, *segments: str) -> str:

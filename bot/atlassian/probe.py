@@ -37,27 +37,22 @@ class ProbeResult:
 async def probe_api_version(client: AtlassianClient) -> ProbeResult:
     profile = client.profile
     other = PROFILES[ApiVersion.V2 if profile.version is ApiVersion.V1 else ApiVersion.V1]
-    switch = (
-        f"if the org uses {other.name}, set ATLASSIAN_API_VERSION={other.version.value} "
-        f"(and ATLASSIAN_API_URL to {other.default_url} or your proxy of it)"
-    )
+    switch = settings_words.api_version_switch(other.name, other.version.value, other.default_url)
     tried = f"{profile.name} at {client.base_url}"
     try:
         policies = await client.read_policy_page()
     except NotFoundError as exc:
-        return ProbeResult(0, f"Atlassian answered {exc.status or 404} to {tried}; {switch}.")
+        return ProbeResult(0, settings_words.probe_answered(str(exc.status or 404), tried, switch))
     except UnexpectedResponse as exc:
         if exc.status == _GONE:
-            return ProbeResult(0, f"Atlassian answered 410 (gone) to {tried}; {switch}.")
-        return ProbeResult(
-            0, f"The policy list from {tried} could not be read ({exc.message}); {switch}."
-        )
+            return ProbeResult(0, settings_words.probe_answered("410 (gone)", tried, switch))
+        return ProbeResult(0, settings_words.probe_unreadable(tried, exc.message, switch))
     except AuthError as exc:
         return ProbeResult(
             0, settings_words.atlassian_refused_token(exc.default_hint), refused=True
         )
     except AtlassianError as exc:
-        return ProbeResult(0, f"The policy list from {tried} could not be read: {exc.user_message}")
+        return ProbeResult(0, settings_words.probe_unreadable(tried, exc.user_message))
     return ProbeResult(len(policies))
 
 

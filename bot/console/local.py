@@ -33,6 +33,7 @@ from bot.config import Settings, redis_url_problem
 from bot.errors import ConfigError
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.messages import console as console_words
+from bot.messages import settings as settings_words
 from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
 from bot.runtime import Services, access_policy
@@ -118,7 +119,7 @@ def configured_redis_url() -> str | None:
         raw = os.environ.get("REDIS_URL") or None
         problem = redis_url_problem(raw) if raw else None
         if problem:
-            raise ConfigError(f"REDIS_URL is invalid: {problem}.") from None
+            raise ConfigError(settings_words.setting_invalid("REDIS_URL", problem)) from None
         return raw
     return settings.redis_url if "redis_url" in settings.model_fields_set else None
 

@@ -18,6 +18,8 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.text import Text
 
+from bot.messages import console as console_words
+
 JsonDict = dict[str, Any]
 SurfaceKey = tuple[str, ...]
 #: Turns a Slack user or channel id into the name a person knows it by.
@@ -277,7 +279,9 @@ class _Builder:
         confirm = element.get("confirm")
         confirm_text = None
         if isinstance(confirm, dict):
-            confirm_text = text_object(confirm.get("text"), self.names).plain or "Are you sure?"
+            confirm_text = (
+                text_object(confirm.get("text"), self.names).plain or console_words.ARE_YOU_SURE
+            )
         self.controls.append(
             Control(
                 number=number,

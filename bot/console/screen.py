@@ -19,6 +19,7 @@ from rich.text import Text
 
 from bot.console.render import Control, ControlNumbers, JsonDict, Names, SurfaceKey, render_surface
 from bot.localslack import Ephemeral, Message, OpenView, SlackWebApi
+from bot.messages import console as console_words
 
 Surface = Message | Ephemeral | OpenView
 
@@ -158,9 +159,9 @@ class Screen:
             self._consider(key, view.hash, view)
         for key in [key for key in self._seen if key[0] in ("view", "message")]:
             if key[0] == "view" and key not in open_views:
-                self._gone(key, "The modal was closed.")
+                self._gone(key, console_words.MODAL_CLOSED)
             elif key[0] == "message" and self.slack.message(key[1], key[2]) is None:
-                self._gone(key, "A message was deleted.")
+                self._gone(key, console_words.MESSAGE_DELETED)
         return self.mark() != before
 
     def redraw(self) -> None:
@@ -174,7 +175,7 @@ class Screen:
         if modal is not None and view_key(modal) not in shown:
             self._show(view_key(modal), modal, updated=False)
         if not shown and modal is None:
-            self.note("Nothing on the screen has buttons or fields right now.")
+            self.note(console_words.NOTHING_TO_USE)
 
     def show_reply(self, title: str, body: JsonDict) -> None:
         """An acknowledgement's own answer (help, a refusal): only the sender sees it."""

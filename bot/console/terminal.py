@@ -138,9 +138,9 @@ class Terminal:
         elif word.isdigit():
             await self._action(self.use_number(int(word), rest))
         elif word.startswith("/"):
-            raise StepFailed(f"{word} is not a command here; /help lists them.")
+            raise StepFailed(console_words.not_a_command_here(word))
         else:
-            raise StepFailed(f"{line!r} is not a command; /help lists them.")
+            raise StepFailed(console_words.not_a_command(line))
 
     async def _action(self, work: Awaitable[None]) -> None:
         """Something that makes the bot act: what it shows next is what ``expect`` checks."""
@@ -148,7 +148,7 @@ class Terminal:
         self._action_mark = self.screen.mark()
         await work
         if not await self.local.settle():
-            self.screen.note("The bot is still working on that; its answer will show up here.")
+            self.screen.note(console_words.STILL_WORKING)
         self.screen.refresh()
 
     async def move_clock(self, rest: str) -> None:
@@ -161,7 +161,7 @@ class Terminal:
             clock.advance(shift.total_seconds())
             # One poll interval, so the background loops see the new time before the next step.
             await asyncio.sleep(2 * self.local.options.poll_seconds)
-        self.screen.note(f"The clock is now {clock.now():%A %Y-%m-%d %H:%M} UTC.")
+        self.screen.note(console_words.clock_now(f"{clock.now():%A %Y-%m-%d %H:%M}"))
 
     # -- the bot's slash commands -------------------------------------------------------
 
@@ -188,7 +188,7 @@ class Terminal:
             raise StepFailed(f"there is nobody called {name!r}; try one of {known}.")
         self.user = user
         self.screen.viewer = user.user_id
-        self.screen.note(f"You are now {user.name} ({self.roles(user)}).")
+        self.screen.note(console_words.you_are_now(user.name, self.roles(user)))
         self.screen.refresh()
 
     def roles(self, user: ConsoleUser) -> str:
@@ -205,7 +205,7 @@ class Terminal:
             table.add_row(person.name + marker, person.user_id, self.roles(person))
         self.screen.out.print(table)
         if self.local.services.access.four_eyes:
-            self.screen.note("Four-eyes is on: whoever requests a restore cannot approve it.")
+            self.screen.note(console_words.FOUR_EYES_NOTE)
 
     async def open_home(self) -> None:
         """Open the bot's App Home tab, as clicking the app in Slack's sidebar does."""
@@ -247,20 +247,20 @@ class Terminal:
         control, surface = found
         if control.is_button:
             if rest:
-                raise StepFailed(f"{number} is a button: type just {number} to click it.")
+                raise StepFailed(console_words.is_a_button(number))
             await self.click(control, surface)
         elif control.is_choice:
             await self.choose(control, surface, rest or await self._ask_option(control))
         else:
             if not rest:
-                raise StepFailed(f"{number} is a field: type {number} followed by the text.")
+                raise StepFailed(console_words.is_a_field(number))
             await self.fill(control, surface, rest)
 
     async def click(self, control: Control, surface: Surface) -> None:
         if control.confirm and self._ask is not None:
             answer = await self._ask(f"{control.confirm} [{control.label}? y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
-                self.screen.note("Not clicked.")
+                self.screen.note(console_words.NOT_CLICKED)
                 return
         elif control.confirm:
             self.screen.note(f"Confirmed: {control.confirm}", style="dim")
@@ -278,9 +278,7 @@ class Terminal:
 
     async def _ask_option(self, control: Control) -> str:
         if self._ask is None:
-            raise StepFailed(
-                f"{control.number} is a select: add the option's number, e.g. {control.number} 1."
-            )
+            raise StepFailed(console_words.is_a_select(control.number))
         listed = ", ".join(f"{i}) {option.text}" for i, option in enumerate(control.options, 1))
         return await self._ask(f"{control.label}: {listed} › ")
 
@@ -289,13 +287,12 @@ class Terminal:
         if not picks:
             raise StepFailed("no option was chosen.")
         if len(picks) > 1 and not control.takes_many:
-            raise StepFailed(f"{control.label!r} takes one option.")
+            raise StepFailed(console_words.takes_one_option(control.label))
         values, labels = [], []
         for pick in picks:
             if not pick.isdigit() or not 1 <= int(pick) <= len(control.options):
                 raise StepFailed(
-                    f"{pick!r} is not an option of {control.label!r}; "
-                    f"pick 1 to {len(control.options)}."
+                    console_words.not_an_option(pick, control.label, len(control.options))
                 )
             option = control.options[int(pick) - 1]
             values.append(option.value)
@@ -400,7 +397,7 @@ class Terminal:
             raise StepFailed("expect needs the text to look for.")
         self.screen.refresh()
         if not self.screen.contains_since(self._action_mark, text):
-            raise StepFailed(f"{text!r} was not shown since the last action.")
+            raise StepFailed(console_words.not_shown_since(text))
 
     async def wait(self, rest: str) -> None:
         text, seconds = parse_wait(rest)
@@ -411,7 +408,7 @@ class Terminal:
             if self.screen.contains_since(self._action_mark, text):
                 return
             if loop.time() >= deadline:
-                raise StepFailed(f"{text!r} was not shown within {seconds:g} s.")
+                raise StepFailed(console_words.not_shown_within(text, seconds))
             await asyncio.sleep(WAIT_STEP_SECONDS)
 
 

@@ -11,6 +11,8 @@ import re
 from datetime import timedelta
 from typing import Final
 
+from bot.messages import console as console_words
+
 _PART: Final = re.compile(r"(\d+)([dhm])")
 _UNITS: Final = {"d": "days", "h": "hours", "m": "minutes"}
 
@@ -25,15 +27,12 @@ def parse_shift(text: str) -> timedelta:
     body = spec[1:] if spec.startswith("+") else ""
     parts = _PART.findall(body)
     if not parts or "".join(number + unit for number, unit in parts) != body:
-        raise ShiftError(
-            f"{text.strip() or 'Nothing'} is not a move forward: write /clock +7d, +12h, "
-            "+30m or a mix such as +1d6h."
-        )
+        raise ShiftError(console_words.not_a_shift(text.strip()))
     shift = timedelta()
     for number, unit in parts:
         shift += timedelta(**{_UNITS[unit]: int(number)})
     if shift <= timedelta(0):
-        raise ShiftError("The clock only moves forward: give more than 0.")
+        raise ShiftError(console_words.CLOCK_BACKWARDS)
     return shift
 
 

@@ -82,6 +82,14 @@ def something_went_wrong(what: str, reference: str) -> str:
     )
 
 
+def not_tracked(kind: str, operation_ids: str, status_command: str) -> str:
+    return (
+        f"The {kind} {operation_ids} started, but the bot could not save it for tracking, "
+        f"so its card will not update; follow it with `{status_command}` and do not start "
+        "it again."
+    )
+
+
 __all__ = [
     "CANNOT_POST_HERE",
     "SLACK_DID_NOT_ANSWER",
@@ -92,6 +100,7 @@ __all__ = [
     "no_report_yet",
     "no_such_id",
     "no_such_restore",
+    "not_tracked",
     "posting_too_fast",
     "report_not_yet",
     "something_went_wrong",

@@ -53,16 +53,100 @@ def banner_you(name: str, roles: str) -> str:
     )
 
 
+# ---- notes and refusals of the console's own commands ------------------------------------
+
+
+def not_a_command_here(word: str) -> str:
+    return f"{word} is not a command here; /help lists them."
+
+
+def not_a_command(line: str) -> str:
+    return f"{line!r} is not a command; /help lists them."
+
+
+STILL_WORKING = "The bot is still working on that; its answer will show up here."
+FOUR_EYES_NOTE = "Four-eyes is on: whoever requests a restore cannot approve it."
+NOT_CLICKED = "Not clicked."
+MODAL_CLOSED = "The modal was closed."
+MESSAGE_DELETED = "A message was deleted."
+NOTHING_TO_USE = "Nothing on the screen has buttons or fields right now."
+ARE_YOU_SURE = "Are you sure?"
+CLOCK_BACKWARDS = "The clock only moves forward: give more than 0."
+
+
+def clock_now(now: str) -> str:
+    return f"The clock is now {now} UTC."
+
+
+def you_are_now(name: str, roles: str) -> str:
+    return f"You are now {name} ({roles})."
+
+
+def is_a_button(number: int) -> str:
+    return f"{number} is a button: type just {number} to click it."
+
+
+def is_a_field(number: int) -> str:
+    return f"{number} is a field: type {number} followed by the text."
+
+
+def is_a_select(number: int) -> str:
+    return f"{number} is a select: add the option's number, e.g. {number} 1."
+
+
+def takes_one_option(label: str) -> str:
+    return f"{label!r} takes one option."
+
+
+def not_an_option(pick: str, label: str, how_many: int) -> str:
+    return f"{pick!r} is not an option of {label!r}; pick 1 to {how_many}."
+
+
+def not_shown_since(text: str) -> str:
+    return f"{text!r} was not shown since the last action."
+
+
+def not_shown_within(text: str, seconds: float) -> str:
+    return f"{text!r} was not shown within {seconds:g} s."
+
+
+def not_a_shift(typed: str) -> str:
+    return (
+        f"{typed or 'Nothing'} is not a move forward: write /clock +7d, +12h, "
+        "+30m or a mix such as +1d6h."
+    )
+
+
 __all__ = [
+    "ARE_YOU_SURE",
     "BANNER_TITLE",
+    "CLOCK_BACKWARDS",
+    "FOUR_EYES_NOTE",
     "FOUR_EYES_OFF",
     "FOUR_EYES_ON",
+    "MESSAGE_DELETED",
+    "MODAL_CLOSED",
+    "NOTHING_TO_USE",
+    "NOT_CLICKED",
     "NO_REDIS_URL",
+    "STILL_WORKING",
     "banner_atlassian",
     "banner_slack",
     "banner_state",
     "banner_you",
+    "clock_now",
+    "is_a_button",
+    "is_a_field",
+    "is_a_select",
+    "not_a_command",
+    "not_a_command_here",
+    "not_a_shift",
+    "not_an_option",
+    "not_shown_since",
+    "not_shown_within",
     "nothing_to_submit",
     "store_in_memory",
     "store_in_redis",
+    "takes_one_option",
+    "you_are_now",
 ]

@@ -70,11 +70,17 @@ def next_step(
     return None
 
 
+def parts_left_out(how_many: str) -> str:
+    """How many earlier parts of a long decision log a card leaves out."""
+    return f"{how_many} left out."
+
+
 __all__ = [
     "FINISHED_STATUSES",
     "could_not_start",
     "finished_at",
     "next_step",
+    "parts_left_out",
     "running_since",
     "who_to_tell",
 ]

@@ -109,10 +109,18 @@ def schedule_runs_next(policy_id: str, schedule: str, at: datetime) -> str:
     )
 
 
+def no_policy_activation(api_name: str) -> str:
+    return (
+        f"{api_name[0].upper()}{api_name[1:]} has no policy activation: its policies are active "
+        "from the start and back up when `/backup run` asks."
+    )
+
+
 __all__ = [
     "ATLASSIAN_STORAGE",
     "NO_POLICIES",
     "next_scheduled_backup",
+    "no_policy_activation",
     "no_such_policy",
     "no_such_storage",
     "policy_activated",

@@ -480,6 +480,11 @@ def _accepted(action: str, to: SessionState | None, detail: str, session: Restor
             return "stopped following the restore: Atlassian no longer reports it"
         case "recovered_not_started":
             return "found no such restore at Atlassian, so nothing was started"
+        case "finished":
+            # Worded afresh from Atlassian's final status: the outcome stored back then may
+            # be in words older than today's, or Atlassian's own.
+            ended = ENDING_WORDS.get(session.final_status or "", STATE_WORDS[to or session.state])
+            return f"saw the restore end: it {ended}"
     if to is SessionState.FAILED:
         return "recorded that the restore failed" + (
             f": {esc(session.outcome.rstrip('.'))}" if session.outcome else ""
@@ -614,6 +619,15 @@ def cancelled_outcome(user: str) -> str:
     return f"Cancelled by {mention(user)}."
 
 
+def nothing_restored_yet_held(left: PendingAtAtlassian, dest: str) -> str:
+    """A cancelled request whose restore still waits at Atlassian: it holds, nothing ran."""
+    return f":warning: {still_pending(left, dest)} Nothing was restored."
+
+
+def none_restorable(product_label: str) -> str:
+    return f"No {product_label} backup can be restored right now."
+
+
 __all__ = [
     "CANCEL_LABEL",
     "CANCEL_TITLE",
@@ -656,6 +670,8 @@ __all__ = [
     "form_pick_a_destination",
     "form_pick_offered_options",
     "mention",
+    "none_restorable",
+    "nothing_restored_yet_held",
     "notice_line",
     "open_card",
     "refusal_message",

@@ -47,12 +47,78 @@ def atlassian_refused_token(hint: str) -> str:
     return f"Atlassian refused the bot's credentials at start-up. {hint}"
 
 
+def slack_refused_token(name: str, error: str) -> str:
+    return f"{name} was refused by Slack ({error})."
+
+
+def slack_unreachable(problem: object) -> str:
+    return f"SLACK_API_URL: cannot reach Slack ({problem})."
+
+
+def redis_unreachable(url: str, problem: object) -> str:
+    return f"REDIS_URL: cannot reach Redis at {url} ({problem})."
+
+
+GROUP_TRUST_SHORTER_THAN_CACHE = (
+    "BOT_GROUP_STALE_SECONDS must be at least BOT_GROUP_CACHE_SECONDS: a reading of "
+    "a user group is trusted at least as long as it is cached."
+)
+
+
+def redis_mode_unreachable(mode: str, where: str, problem: object) -> str:
+    return f"Redis ({mode}): cannot reach {where} ({problem})."
+
+
+def setting_invalid(name: str, problem: str) -> str:
+    return f"{name} is invalid: {problem}."
+
+
+def account_id_needed_to(api_name: str, operation: str) -> str:
+    return f"ATLASSIAN_ACCOUNT_ID is not set; {api_name} needs it to {operation}."
+
+
+def account_id_needed(api_name: str) -> str:
+    return (
+        f"ATLASSIAN_ACCOUNT_ID is not set; {api_name} needs the org admin's "
+        "Atlassian account id (sent as X-Atl-Account-Id) to activate policies: set it, "
+        "or set ATLASSIAN_API_VERSION=v1 for an org in the EAP."
+    )
+
+
+def api_version_switch(api_name: str, version: str, default_url: str) -> str:
+    return (
+        f"if the org uses {api_name}, set ATLASSIAN_API_VERSION={version} "
+        f"(and ATLASSIAN_API_URL to {default_url} or your proxy of it)"
+    )
+
+
+def probe_answered(status: str, tried: str, switch: str) -> str:
+    return f"Atlassian answered {status} to {tried}; {switch}."
+
+
+def probe_unreadable(tried: str, problem: str, switch: str | None = None) -> str:
+    if switch is None:
+        return f"The policy list from {tried} could not be read: {problem}"
+    return f"The policy list from {tried} could not be read ({problem}); {switch}."
+
+
 __all__ = [
     "BACKUP_BOT_DESCRIPTION",
     "BACKUP_BOT_EPILOG",
+    "GROUP_TRUST_SHORTER_THAN_CACHE",
     "NO_SLACK_MODE",
+    "account_id_needed",
+    "account_id_needed_to",
+    "api_version_switch",
     "atlassian_refused_token",
     "missing_settings",
+    "probe_answered",
+    "probe_unreadable",
+    "redis_mode_unreachable",
+    "redis_unreachable",
+    "setting_invalid",
     "simulator_settings",
+    "slack_refused_token",
+    "slack_unreachable",
     "wrong_token_prefix",
 ]

@@ -24,6 +24,7 @@ from typing import Final
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, Restore, RestoreStatus
 from bot.clock import ensure_utc
+from bot.messages import endings as said
 from bot.restore.session import RestoreSession, SessionState
 
 PENDING_RESTORE_LAPSE: Final = timedelta(hours=24)
@@ -56,26 +57,16 @@ def pending_of(session: RestoreSession) -> PendingAtAtlassian | None:
     return PendingAtAtlassian(session.restore_id, pending_until(session.restore_created_at))
 
 
-def _until_words(until: datetime | None, now: datetime) -> str:
-    if until is None:
-        return "until Atlassian lets it lapse, about 24 hours after it was requested"
-    if until <= now:
-        return "until Atlassian lets it lapse, which is due any moment now"
-    return f"until {rules.format_time(until)}, when Atlassian lets it lapse"
-
-
 def pending_problem(
     restore: Restore, dest_label: str, cancelled: bool, now: datetime
 ) -> rules.Problem:
     """A pending restore holding the destination, as a problem about the destination."""
     until = pending_until(restore.created_at)
-    cancelled_here = ", though it was cancelled here" if cancelled else ""
     return rules.Problem(
         rules.Concern.DESTINATION,
-        f"Restore {restore.restore_id} onto {dest_label} is still waiting for consent at "
-        f"Atlassian{cancelled_here}; Atlassian offers no way to cancel it, so it blocks "
-        f"{dest_label} {_until_words(until, now)}: restore onto another site meanwhile, or "
-        "ask again after that.",
+        said.pending_holds_destination(
+            restore.restore_id, dest_label, cancelled=cancelled, until=until, now=now
+        ),
         until if until is not None and until > now else None,
     )
 

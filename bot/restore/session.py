@@ -30,6 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, fie
 
 from bot.atlassian.models import ConsentCheck, Product, normalise_product
 from bot.clock import ensure_utc
+from bot.messages import endings
 
 
 class Refusal(enum.StrEnum):
@@ -86,7 +87,7 @@ CUSTOM_GROUP_CONSENTS: Final = (
 )
 
 SYSTEM_ACTOR: Final = "system"
-EXPIRED_OUTCOME: Final = "Expired: nobody decided within the decision window."
+EXPIRED_OUTCOME: Final = endings.EXPIRED_OUTCOME
 
 # Actions the store writes itself; handlers name their own (e.g. "start", "cancel").
 ACTION_REQUESTED: Final = "requested"

@@ -375,7 +375,9 @@ def restore_message(
         room = MAX_BLOCKS - len(blocks) - 1
         if len(chunks) > room:
             # The latest decisions matter most; the audit stream keeps the rest.
-            blocks.append(context(f"{count(len(chunks) - room, 'earlier part')} left out."))
+            blocks.append(
+                context(operation_words.parts_left_out(count(len(chunks) - room, "earlier part")))
+            )
             chunks = chunks[-room:]
         blocks.extend(section(chunk) for chunk in chunks)
     return Message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import BotError
+from bot.messages import commands as command_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +27,7 @@ class NotTracked(BotError):
     """Work started at Atlassian, but the bot could not save it for tracking."""
 
     def __init__(self, kind: str, operation_ids: str, status_command: str) -> None:
-        super().__init__(
-            f"The {kind} {operation_ids} started, but the bot could not save it for tracking, "
-            f"so its card will not update; follow it with `{status_command}` and do not start "
-            "it again."
-        )
+        super().__init__(command_words.not_tracked(kind, operation_ids, status_command))
 
 
 class SlackPostFailed(BotError):

@@ -158,10 +158,7 @@ class PolicyCommands:
     ) -> None:
         profile = self._atlassian.profile
         if not profile.has_activation:
-            raise Refused(
-                f"{profile.name[0].upper()}{profile.name[1:]} has no policy activation: its "
-                "policies are active from the start and back up when `/backup run` asks."
-            )
+            raise Refused(policy_words.no_policy_activation(profile.name))
         await self._atlassian.activate_policy(command.policy_id)
         policy = await self._atlassian.get_policy(command.policy_id)
         await self.announce_change(

@@ -24,7 +24,6 @@ from bot.messages.restore import (
     mention,
     notice_line,
     started_line,
-    still_pending,
 )
 from bot.messages.text import code, status_label, when, yes_no
 from bot.restore import notices
@@ -175,7 +174,7 @@ def restore_card(
     blocks.append(section(state_line))
     left = pending_of(session) if session.state is SessionState.CANCELLED else None
     if left is not None:
-        blocks.append(section(f":warning: {still_pending(left, dest)} Nothing was restored."))
+        blocks.append(section(words.nothing_restored_yet_held(left, dest)))
     if session.started_by:
         detail = started_line(
             session.started_by,
@@ -362,7 +361,7 @@ def restore_modal(
             }
         )
     elif product is not None:
-        blocks.append(section(f"No {product.label} backup can be restored right now."))
+        blocks.append(section(words.none_restorable(product.label)))
     if product is not None and backups:
         attachments_option = _option("Include attachments", "attachments")
         users_option = _option("Include users and groups", "users")

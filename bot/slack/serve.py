@@ -37,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.atlassian.probe import probe_api_version
 from bot.config import Settings, load_log_settings, load_settings
 from bot.errors import ConfigError
+from bot.messages import settings as settings_words
 from bot.observability.logs import configure_logging
 from bot.observability.probes import (
     Readiness,
@@ -153,9 +154,9 @@ async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
         response = await client.auth_test()
     except SlackApiError as exc:
         error = exc.response.get("error", "error") if exc.response else "error"
-        raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({error}).") from None
+        raise ConfigError(settings_words.slack_refused_token("SLACK_BOT_TOKEN", error)) from None
     except OSError as exc:
-        raise ConfigError(f"SLACK_API_URL: cannot reach Slack ({exc}).") from None
+        raise ConfigError(settings_words.slack_unreachable(exc)) from None
     return AuthorizeResult(
         enterprise_id=response.get("enterprise_id"),
         team_id=response.get("team_id"),
@@ -175,9 +176,9 @@ async def open_socket_url(client: AsyncWebClient, app_token: str) -> str:
         response = await client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
         error = exc.response.get("error", "error") if exc.response else "error"
-        raise ConfigError(f"SLACK_APP_TOKEN was refused by Slack ({error}).") from None
+        raise ConfigError(settings_words.slack_refused_token("SLACK_APP_TOKEN", error)) from None
     except OSError as exc:
-        raise ConfigError(f"SLACK_API_URL: cannot reach Slack ({exc}).") from None
+        raise ConfigError(settings_words.slack_unreachable(exc)) from None
     return str(response["url"])
 
 

@@ -30,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.errors import ConfigError
+from bot.messages import settings as said
 from bot.redaction import redact
 
 # Redis did not answer (down, failing over, a slot in migration, a dropped connection).
@@ -157,9 +158,9 @@ async def connect(endpoint: RedisEndpoint, **options: Any) -> aioredis.Redis:
             else redact(str(exc))
         )
         raise ConfigError(
-            f"REDIS_URL: cannot reach Redis at {endpoint.describe()} ({reason})."
+            said.redis_unreachable(endpoint.describe(), reason)
             if endpoint.mode == "standalone"
-            else f"Redis ({endpoint.mode}): cannot reach {endpoint.describe()} ({reason})."
+            else said.redis_mode_unreachable(endpoint.mode, endpoint.describe(), reason)
         ) from None
     return client
 

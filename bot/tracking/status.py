@@ -32,6 +32,7 @@ from bot.atlassian.models import (
     Restore,
     RestoreStatus,
 )
+from bot.messages import endings
 from bot.store.operations import OperationKind, TrackedOperation
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def status_of(item: ApiItem, now: datetime) -> tuple[str, str | None]:
 
 def observed_status(item: Observed, now: datetime) -> tuple[str, str | None]:
     if isinstance(item, Gone):
-        return GONE_STATUS, "Atlassian no longer knows this operation."
+        return GONE_STATUS, endings.GONE_MESSAGE
     return status_of(item, now)
 
 

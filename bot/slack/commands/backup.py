@@ -9,6 +9,7 @@ from typing import Final
 from bot.access import Role
 from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
+from bot.messages import usage
 from bot.slack.commands.grammar import (
     PRODUCT_OPTION,
     SITE_OPTION,
@@ -147,7 +148,7 @@ class StorageShow(SlashCommand):
 
 def _personal_spaces_only_in_confluence(command: PolicyCreate) -> str | None:
     if command.include_personal_spaces is not None and command.product is not Product.CONFLUENCE:
-        return "Option `personal-spaces` applies only to Confluence policies."
+        return usage.PERSONAL_SPACES_CONFLUENCE_ONLY
     return None
 
 
@@ -262,9 +263,9 @@ def _schedule_options_fit(command: SlashCommand) -> str | None:
         None,
         None,
     ):
-        return "`off` takes no options: it stops the schedule."
+        return usage.OFF_TAKES_NO_OPTIONS
     if command.choice is ScheduleChoice.DAILY and command.day is not None:
-        return "Option `day` is only for a weekly schedule."
+        return usage.DAY_ONLY_WEEKLY
     return None
 
 

@@ -31,6 +31,7 @@ from typing import Any, Final, TypeAlias
 
 from bot.config import SiteDirectory
 from bot.errors import UsageError
+from bot.messages import usage
 from bot.slack.commands.values import PRODUCT, SITE, Mistake, Subject, ValueType, shown
 
 
@@ -142,38 +143,32 @@ def _split(tokens: Sequence[str], keys: Sequence[str]) -> tuple[list[str], dict[
     """Tokens as positionals then options, refusing anything out of shape."""
     spaced = _spaced_equals(tokens)
     if spaced is not None:
-        raise Mistake(f"{shown(spaced)} has spaces around `=`: write `key=value` with none.")
+        raise Mistake(usage.spaces_around_equals(shown(spaced)))
     positionals: list[str] = []
     options: dict[str, str] = {}
     for token in tokens:
         key, equals, value = token.partition("=")
         if not equals:
             if options:
-                raise Mistake(
-                    f"{shown(token)} comes after an option: put ids first, then"
-                    " `key=value` options."
-                )
+                raise Mistake(usage.id_after_option(shown(token)))
             positionals.append(token)
             continue
         key = word(key)
         if not value:
-            raise Mistake(f"Option {shown(key)} has no value: give one after `=`.")
+            raise Mistake(usage.option_without_value(shown(key)))
         if key not in keys:
-            valid = (
-                f"valid options are {listing(sorted(keys))}"
-                if keys
-                else "this command takes no options"
-            )
-            raise Mistake(f"Unknown option {shown(key)}: {valid}.")
+            valid = listing(sorted(keys)) if keys else None
+            raise Mistake(usage.unknown_option(shown(key), valid))
         if key in options:
-            raise Mistake(f"Option `{key}` is given twice.")
+            raise Mistake(usage.option_twice(key))
         options[key] = value
     return positionals, options
 
 
 def _missing(argument: Positional | Several) -> str:
-    hint = argument.type.hint
-    return f"Missing the {argument.noun} ({hint})" if hint else f"Missing the {argument.noun}"
+    return usage.missing_argument(
+        argument.noun, argument.type.hint, several=isinstance(argument, Several)
+    )
 
 
 def _positionals(
@@ -183,11 +178,11 @@ def _positionals(
     several = arguments[-1] if arguments and isinstance(arguments[-1], Several) else None
     single = arguments[:-1] if several else arguments
     if len(given) < len(single):
-        raise Mistake(_missing(single[len(given)]) + ".")
+        raise Mistake(_missing(single[len(given)]))
     if several is not None and len(given) == len(single):
-        raise Mistake(_missing(several) + ": give one or more.")
+        raise Mistake(_missing(several))
     if several is None and len(given) > len(single):
-        raise Mistake(f"Unexpected argument {shown(given[len(single)])}.")
+        raise Mistake(usage.unexpected_argument(shown(given[len(single)])))
     values: dict[str, object] = {}
     for argument, text in zip(single, given, strict=False):
         subject = Subject(argument.noun, f"The {argument.noun}")
@@ -198,7 +193,7 @@ def _positionals(
         for position, text in enumerate(rest):
             several.type.read(text, subject, sites)
             if text in rest[:position]:
-                raise Mistake(f"The {several.noun} {shown(text)} is given twice.")
+                raise Mistake(usage.given_twice(several.noun, shown(text)))
         values[several.into] = tuple(rest)
     return values
 
@@ -236,11 +231,10 @@ def _bind(
     )
     missing = [f"{o.key}=" for o in options if o.required and o.key not in typed]
     if missing:
-        plural = "s" if len(missing) > 1 else ""
-        raise Mistake(f"Missing option{plural} {listing(missing)}.")
+        raise Mistake(usage.missing_options(listing(missing), len(missing)))
     if needs_an_option and not typed:
         keys = [option.key for option in options]
-        raise Mistake(f"Say what to change: give at least one of {listing(keys)}.")
+        raise Mistake(usage.nothing_to_change(listing(keys)))
     for option in options:
         if option.key not in typed:
             continue

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 from bot.access import Role
+from bot.messages import usage
 from bot.slack.commands.grammar import Option, Positional, Several, placeholder, word
 from bot.slack.commands.registry import (
     REGISTRY,
@@ -29,15 +30,7 @@ from bot.slack.commands.spec import Answer, CommandSet, CommandSpec
 #: `polcy` is 0.91 like `policy`, but `restore` only 0.71 like `storage`.
 SUGGESTION_CUTOFF: Final = 0.75
 
-_GRAMMAR_NOTE: Final = (
-    "Give ids first, then options as `key=value` with no spaces around `=`."
-    " Yes/no options also take true/false, on/off, 1/0. A SITE is an alias from"
-    " ATLASSIAN_SITES (see `/backup sites`) or a cloud id; a product is jira or confluence."
-    " Commands marked (admin) change things and need a bot admin."
-    " On `/restore start`, `attachments=` says whether the backup's attachments are restored"
-    " (default: as the backup has them) and `users=` whether its users and groups are"
-    " (default yes; no keeps the destination's own users, groups and permissions as they are)."
-)
+_GRAMMAR_NOTE: Final = usage.GRAMMAR_NOTE
 _MARKS: Final = {Role.VIEWER: "", Role.ADMIN: " (admin)", Role.APPROVER: " (approver)"}
 _WHO: Final = {Role.VIEWER: "anyone", Role.ADMIN: "admins", Role.APPROVER: "approvers"}
 _ANSWERS: Final = {

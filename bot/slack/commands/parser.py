@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from bot.config import SiteDirectory
 from bot.errors import UsageError
+from bot.messages import usage
 from bot.slack.commands.backup import Help
 from bot.slack.commands.grammar import listing, unescape_slack, word
 from bot.slack.commands.help import overview, suggestion, topic, usage_of
@@ -37,7 +38,7 @@ def parse_command(command: str, text: str, sites: SiteDirectory) -> SlashCommand
     slash = command.strip().lower().removeprefix("/")
     commands = command_set(slash)
     if commands is None:
-        return UsageError(f"Unknown command {shown('/' + slash)}.", Help.usage)
+        return UsageError(usage.unknown_command(shown("/" + slash)), Help.usage)
     tokens = unescape_slack(text).split()
     try:
         if not tokens:
@@ -61,7 +62,7 @@ def _lookup(commands: CommandSet, tokens: Sequence[str]) -> tuple[CommandSpec, S
     chosen: list[str] = []
     for index, token in enumerate(tokens):
         if word(token) not in subcommands(commands, chosen):
-            problem = f"Unknown command {shown(' '.join([*chosen, token]))}."
+            problem = usage.unknown_command(shown(" ".join([*chosen, token])))
             meant = suggestion(commands, tokens)
             if meant is None:
                 raise UsageError(problem, usage_of(commands, chosen))
@@ -88,5 +89,5 @@ def _explain(commands: CommandSet, typed: str | None) -> Help | UsageError:
         return Help(None if Help.spec.words[0] == commands.slash else commands.slash)
     wanted = topic(typed.split(), default=commands.slash)
     if not matching(wanted):
-        return UsageError(f"There is no command {shown(typed)} to explain.", overview(commands))
+        return UsageError(usage.nothing_to_explain(shown(typed)), overview(commands))
     return Help(" ".join(wanted))

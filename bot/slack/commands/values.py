@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
 from bot.config import SiteDirectory
+from bot.messages import usage
 from bot.messages.text import esc
 
 T = TypeVar("T")
@@ -84,33 +85,25 @@ class ValueType(Generic[T]):
 
 def _identifier(text: str, subject: Subject, sites: SiteDirectory) -> str:
     if not _ID_PATTERN.fullmatch(text):
-        raise Mistake(
-            f"{shown(text)} is not a valid {subject.noun}: ids are letters, digits and - _ . :"
-            " (at most 128)."
-        )
+        raise Mistake(usage.not_an_id(shown(text), subject.noun))
     return text
 
 
 def _setting(text: str, subject: Subject, sites: SiteDirectory) -> str:
     if not _SETTING_PATTERN.fullmatch(text):
-        raise Mistake(
-            f"{subject.label} cannot be {shown(text)}: use letters, digits and"
-            " - _ . : / @ + = , (at most 256)."
-        )
+        raise Mistake(usage.not_a_setting(subject.label, shown(text)))
     return text
 
 
 def _boolean(text: str, subject: Subject, sites: SiteDirectory) -> bool:
     if text.lower() not in _BOOLEANS:
-        raise Mistake(
-            f"{subject.label} must be yes or no (or true/false, on/off, 1/0), not {shown(text)}."
-        )
+        raise Mistake(usage.not_yes_or_no(subject.label, shown(text)))
     return _BOOLEANS[text.lower()]
 
 
 def _product(text: str, subject: Subject, sites: SiteDirectory) -> Product:
     if text.lower() not in _PRODUCTS:
-        raise Mistake(f"{subject.label} must be jira or confluence, not {shown(text)}.")
+        raise Mistake(usage.not_a_product(subject.label, shown(text)))
     return _PRODUCTS[text.lower()]
 
 
@@ -118,10 +111,7 @@ def _site(text: str, subject: Subject, sites: SiteDirectory) -> str:
     cloud_id = sites.resolve(text)
     if cloud_id is None:
         known = ", ".join(sorted(sites.aliases)) or "none"
-        raise Mistake(
-            f"Unknown site {shown(text)}. Known sites: {known}."
-            " Use an alias from ATLASSIAN_SITES or a cloud id."
-        )
+        raise Mistake(usage.unknown_site(shown(text), known))
     return cloud_id
 
 
@@ -196,20 +186,20 @@ def _schedule_choice(text: str, subject: Subject, sites: SiteDirectory) -> Sched
     try:
         return ScheduleChoice(text.lower())
     except ValueError:
-        raise Mistake(f"The schedule must be weekly, daily or off, not {shown(text)}.") from None
+        raise Mistake(usage.not_a_schedule(shown(text))) from None
 
 
 def _weekday(text: str, subject: Subject, sites: SiteDirectory) -> Weekday:
     day = _DAY_WORDS.get(text.lower())
     if day is None:
-        raise Mistake(f"{subject.label} must be a day such as mon, tue … sun, not {shown(text)}.")
+        raise Mistake(usage.not_a_day(subject.label, shown(text)))
     return day
 
 
 def _time_of_day(text: str, subject: Subject, sites: SiteDirectory) -> time:
     match = _TIME_PATTERN.fullmatch(text)
     if match is None:
-        raise Mistake(f"{subject.label} must be a time of day as HH:MM (24 h), not {shown(text)}.")
+        raise Mistake(usage.not_a_time_of_day(subject.label, shown(text)))
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -222,9 +212,7 @@ def _time_zone(text: str, subject: Subject, sites: SiteDirectory) -> str:
             return text
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    raise Mistake(
-        f"{subject.label} must be a time zone such as Europe/Berlin or UTC, not {shown(text)}."
-    )
+    raise Mistake(usage.not_a_time_zone(subject.label, shown(text)))
 
 
 SCHEDULE_CHOICE: Final = ValueType(
