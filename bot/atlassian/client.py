@@ -87,6 +87,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from bot import fastjson
 from bot.atlassian.models import (
     ApiModel,
     Backup,
@@ -124,27 +125,6 @@ from bot.redaction import redact
 if TYPE_CHECKING:
     # Settings name the version through bot.atlassian.versions: a runtime import would loop.
     from bot.config import Settings
-
-
-def _stdlib_loads(text: str) -> object:
-    return json.loads(text)
-
-
-try:
-    import orjson
-except ImportError:  # the speed extra is optional
-    _loads = _stdlib_loads
-else:
-
-    def _loads(text: str) -> object:
-        """orjson where it reads the text (a few times faster on a page of thousands of
-        items: the tracker's quiet cycle is mostly reading pages), the standard library
-        where it refuses (NaN, Infinity). An integer beyond 64 bits reads as the nearest
-        float; no field the bot reads is one."""
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return json.loads(text)
 
 
 logger = logging.getLogger(__name__)
@@ -845,7 +825,7 @@ class AtlassianClient:
         data: object = None
         if text.strip():
             try:
-                data = _loads(text)
+                data = fastjson.loads(text)
             except ValueError:
                 raise UnexpectedResponse(
                     "The answer is not JSON",
