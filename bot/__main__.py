@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.errors import ConfigError
+from bot.messages.settings import BACKUP_BOT_DESCRIPTION, BACKUP_BOT_EPILOG
 from bot.observability.logs import report_fatal
 
 # Each subcommand lives beside the part it starts; the module exposes
@@ -20,7 +21,9 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backup-bot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="backup-bot", description=BACKUP_BOT_DESCRIPTION, epilog=BACKUP_BOT_EPILOG
+    )
     commands = parser.add_subparsers(dest="command")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         try:

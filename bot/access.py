@@ -6,6 +6,8 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bot.messages import access as words
+
 
 class Role(enum.StrEnum):
     ADMIN = "admin"
@@ -44,18 +46,11 @@ class AccessPolicy:
             roles.append(Role.APPROVER)
         return roles or [Role.VIEWER]
 
-    def _who_grants(self) -> str:
-        if not self.admins:
-            return "Nobody is an admin yet: the bot's operator must set BOT_ADMINS."
-        listed = ", ".join(f"<@{admin}>" for admin in sorted(self.admins)[:5])
-        return f"Ask an admin ({listed}) or the bot's operator to add you to BOT_ADMINS."
-
     def channel_refusal(self, channel_id: str) -> str | None:
         """Why this channel may not be used, or None when it may."""
         if not self.channels or channel_id in self.channels:
             return None
-        listed = ", ".join(f"<#{channel}>" for channel in sorted(self.channels)[:5])
-        return f"This bot only answers in {listed}; run the command there."
+        return words.only_in_channels(self.channels)
 
     def role_refusal(self, user_id: str, channel_id: str, needs: Role) -> str | None:
         """Why this user may not run a command needing ``needs`` here, or None when they may."""
@@ -63,12 +58,9 @@ class AccessPolicy:
         if channel_refusal:
             return channel_refusal
         if needs is Role.ADMIN and user_id not in self.admins:
-            return f"Only bot admins may run commands that change things. {self._who_grants()}"
+            return words.only_admins_change_things(self.admins)
         if needs is Role.APPROVER and user_id not in self.approvers:
-            return (
-                "Only restore approvers may run this command. Ask the bot's operator to add you "
-                "to BOT_APPROVERS."
-            )
+            return words.only_approvers("run this command", self.admins, self.approvers)
         return None
 
     def command_refusal(self, user_id: str, channel_id: str, *, changes_things: bool) -> str | None:
@@ -82,28 +74,20 @@ class AccessPolicy:
     def start_refusal(self, user_id: str, requester: str) -> str | None:
         """Why this user may not start a restore requested by ``requester``, or None."""
         if user_id not in self.approvers:
-            return (
-                "Only restore approvers may start a restore. Ask the bot's operator to add you "
-                "to BOT_APPROVERS."
-            )
+            return words.only_approvers("start a restore", self.admins, self.approvers)
         if self.four_eyes and user_id == requester:
-            return (
-                "Four-eyes rule: a different approver than the requester must start this restore."
-            )
+            return words.four_eyes("start this restore", requester, self.approvers)
         return None
 
     def consent_refusal(self, user_id: str, requester: str) -> str | None:
         """Consenting to a validation check is as destructive as starting: same rule."""
         if user_id not in self.approvers:
-            return (
-                "Only restore approvers may answer consent checks. Ask the bot's operator to add "
-                "you to BOT_APPROVERS."
-            )
+            return words.only_approvers("answer consent checks", self.admins, self.approvers)
         if self.four_eyes and user_id == requester:
-            return "Four-eyes rule: a different approver than the requester must give consent."
+            return words.four_eyes("give consent", requester, self.approvers)
         return None
 
     def cancel_refusal(self, user_id: str, requester: str) -> str | None:
         if user_id == requester or user_id in self.approvers:
             return None
-        return "Only the requester or a restore approver may cancel this restore."
+        return words.only_requester_or_approver_cancels(requester)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.atlassian.versions import ApiProfile, ApiVersion, profile_of, resolve_version
 from bot.errors import ConfigError
+from bot.messages import settings as settings_words
 from bot.observability.logs import LogFormat, parse_level
 from bot.redaction import redact
 
@@ -257,14 +258,43 @@ class Settings(LogSettings):
     def has_slack_credentials(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))
 
-    def require(self, *names: str) -> None:
-        """Stop with one line naming the first required setting that is empty."""
-        for name in names:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            if not value:
-                raise ConfigError(f"{name.upper()} is not set; set it in the environment or .env.")
+    def require_for_serving(self, *, http: bool) -> None:
+        """Stop with one line saying everything ``serve`` lacks: every missing setting, the
+        Slack mode when none is configured, and tokens that cannot be Slack's (checked by
+        their prefix before any call to Slack)."""
+        missing = [
+            name.upper()
+            for name in ("slack_bot_token", "atlassian_org_id", "atlassian_email")
+            if not self._value(name)
+        ]
+        if not self._value("atlassian_api_token"):
+            missing.append("ATLASSIAN_API_TOKEN")
+        problems = []
+        socket_mode = bool(self._value("slack_app_token")) and not http
+        if http and not self._value("slack_signing_secret"):
+            missing.append("SLACK_SIGNING_SECRET")
+        elif not http and not socket_mode and not self._value("slack_signing_secret"):
+            problems.append(settings_words.NO_SLACK_MODE)
+        if missing:
+            problems.insert(0, settings_words.missing_settings(missing))
+        token = self._value("slack_bot_token")
+        if token and not token.startswith("xoxb-"):
+            problems.append(
+                settings_words.wrong_token_prefix("SLACK_BOT_TOKEN", "xoxb-", "bot token")
+            )
+        app_token = self._value("slack_app_token")
+        if app_token and not app_token.startswith("xapp-"):
+            problems.append(
+                settings_words.wrong_token_prefix("SLACK_APP_TOKEN", "xapp-", "app-level token")
+            )
+        if problems:
+            raise ConfigError(" ".join(problems))
+
+    def _value(self, name: str) -> str:
+        value = getattr(self, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return str(value or "")
 
     def register_secrets(self) -> None:
         for secret in (

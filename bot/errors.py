@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.messages import errors as said
 from bot.redaction import redact
 
 
@@ -62,8 +63,8 @@ class UsageError(BotError):
 
     @property
     def user_message(self) -> str:
-        meant = f" Did you mean `{self.suggestion}`?" if self.suggestion else ""
-        return f"{self.problem}{meant} Usage: `{self.usage}`"
+        meant = said.did_you_mean(self.suggestion) if self.suggestion else ""
+        return f"{self.problem}{meant}{said.usage(self.usage)}"
 
 
 class NotAllowed(BotError):
@@ -82,7 +83,26 @@ class Refused(BotError):
 
 
 class RestoreRefused(Refused):
-    """A preflight rule refuses a restore."""
+    """A preflight rule refuses a restore.
+
+    ``mrkdwn`` reasons are the bot's own Slack markup (mentions, channel links), anything
+    from a request or from Atlassian already escaped in them. ``card_channel`` and
+    ``card_ts`` point at the card of the restore in the way, for a link to it.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        possible_from: datetime | None = None,
+        *,
+        mrkdwn: bool = False,
+        card_channel: str | None = None,
+        card_ts: str | None = None,
+    ) -> None:
+        super().__init__(reason, possible_from)
+        self.mrkdwn = mrkdwn
+        self.card_channel = card_channel
+        self.card_ts = card_ts
 
 
 class SessionError(BotError):
@@ -140,7 +160,7 @@ class AtlassianError(BotError):
     and the response body with secrets removed.
     """
 
-    default_hint = "Try again later; if it keeps failing, check the API's status."
+    default_hint = said.ATLASSIAN_HINT
 
     def __init__(
         self,
@@ -167,55 +187,47 @@ class AtlassianError(BotError):
 
     @property
     def user_message(self) -> str:
-        return f"Atlassian said: {self.message.rstrip('.')}. {self.default_hint}"
+        return said.atlassian_said(self.message, self.default_hint)
 
 
 class AuthError(AtlassianError):
-    default_hint = (
-        "Check ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN (an org admin's API token from "
-        "id.atlassian.com)."
-    )
+    default_hint = said.AUTH_HINT
 
     @property
     def user_message(self) -> str:
-        return f"Atlassian refused the bot's credentials. {self.default_hint}"
+        return said.credentials_refused(self.default_hint)
 
 
 class ForbiddenError(AtlassianError):
-    default_hint = (
-        "The API token's owner must be an org admin of ATLASSIAN_ORG_ID and the org must be "
-        "entitled to backup and restore."
-    )
+    default_hint = said.FORBIDDEN_HINT
 
     @property
     def user_message(self) -> str:
-        return (
-            f"Atlassian refused the request as not permitted or not entitled. {self.default_hint}"
-        )
+        return said.not_permitted(self.default_hint)
 
 
 class NotFoundError(AtlassianError):
-    default_hint = "Check the id; list commands show the ids that exist."
+    default_hint = said.NOT_FOUND_HINT
 
     @property
     def user_message(self) -> str:
-        return f"Atlassian does not know that id. {self.default_hint}"
+        return said.unknown_id(self.default_hint)
 
 
 class RuleViolation(AtlassianError):
-    default_hint = "Change the request as the message says."
+    default_hint = said.RULE_HINT
 
     @property
     def user_message(self) -> str:
-        return f"Atlassian refused: {self.message.rstrip('.')}."
+        return said.refused(self.message)
 
 
 class ConflictError(AtlassianError):
-    default_hint = "Wait for the running operation to finish, then try again."
+    default_hint = said.CONFLICT_HINT
 
     @property
     def user_message(self) -> str:
-        return f"Atlassian refused: {self.message.rstrip('.')}. {self.default_hint}"
+        return said.refused_busy(self.message, self.default_hint)
 
 
 class RateLimited(AtlassianError):
@@ -225,14 +237,13 @@ class RateLimited(AtlassianError):
 
     @property
     def user_message(self) -> str:
-        wait = f"{self.retry_after:.0f} s" if self.retry_after else "a minute"
-        return f"Atlassian is rate-limiting the bot; try again in {wait}."
+        return said.rate_limited(self.retry_after)
 
 
 class Unavailable(AtlassianError):
     @property
     def user_message(self) -> str:
-        return "The Atlassian backup API is not answering right now; try again in a few minutes."
+        return said.UNAVAILABLE
 
 
 class OutcomeUnknown(Unavailable):
@@ -243,13 +254,10 @@ class OutcomeUnknown(Unavailable):
 
     @property
     def user_message(self) -> str:
-        return (
-            "Atlassian did not confirm the request and the bot could not find its result; "
-            "check the list command before trying again, so nothing runs twice."
-        )
+        return said.OUTCOME_UNKNOWN
 
 
 class UnexpectedResponse(AtlassianError):
     @property
     def user_message(self) -> str:
-        return "Atlassian answered in a form the bot cannot read; the details are in the bot's log."
+        return said.UNREADABLE

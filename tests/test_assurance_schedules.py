@@ -17,7 +17,7 @@ import pytest
 from bot.assurance.scheduler import LEASE_TTL, Scheduler
 from bot.assurance.store import ScheduleAction
 from bot.atlassian.models import BackupStatus
-from bot.simulator.seed import ACME_JIRA_POLICY
+from bot.simulator.seed import ACME_CONFLUENCE_POLICY, ACME_JIRA_POLICY
 from bot.slack.assurance import scheduler_for
 from bot.tracking import Tracker
 from tests.fixtures.bot_harness import (
@@ -31,6 +31,7 @@ from tests.fixtures.bot_harness import (
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.fixtures.tracking import wired_tracker
+from tests.test_assurance_watch import answer_lines
 
 STEP = timedelta(hours=1)
 
@@ -273,6 +274,23 @@ async def test_under_v2_the_bot_shows_atlassians_schedule_and_refuses_its_own(
     listed = harness.reply_text(await harness.slash("schedules"))
     assert "Atlassian schedules backups itself" in listed
     assert "weekly from" in listed
+
+
+@pytest.mark.parametrize("api_version", ["v2"])
+async def test_under_v2_an_inactive_policy_is_not_listed_as_running_on_its_schedule(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """The demo's Confluence policy is saved inactive: Atlassian runs nothing for it, so its
+    line says so and how to start it, while the active Jira policy shows its next run."""
+    harness = await make_bot_harness()
+    listed = answer_lines(harness, await harness.slash("schedules"))
+    [confluence] = [line for line in listed if ACME_CONFLUENCE_POLICY in line]
+    assert "inactive" in confluence
+    assert f"/backup policy activate {ACME_CONFLUENCE_POLICY}" in confluence
+    assert "Atlassian runs it" not in confluence
+    [jira] = [line for line in listed if ACME_JIRA_POLICY in line]
+    assert "Atlassian runs it weekly from" in jira
+    assert ", next " in jira
 
 
 async def test_slots_follow_the_schedules_time_zone_across_daylight_saving() -> None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from bot.atlassian.models import BackupStatus
+from bot.localslack.driver import SlackResponse
 from bot.simulator.seed import ACME_JIRA_POLICY
 from bot.tracking import Tracker
 from tests.fixtures.bot_harness import CHANNEL, NOTIFY_CHANNEL, BotHarness, HarnessFactory
@@ -42,6 +43,16 @@ def said(harness: BotHarness, needle: str, policy: str = ACME_JIRA_POLICY) -> li
         m.text
         for m in harness.slack.messages(NOTIFY_CHANNEL)
         if needle in m.text and policy in m.text
+    ]
+
+
+def answer_lines(harness: BotHarness, response: SlackResponse) -> list[str]:
+    """Each line of the sections the bot answered with privately."""
+    return [
+        line
+        for post in harness.replies(response)
+        for block in post.blocks
+        for line in block["text"]["text"].split("\n")
     ]
 
 
@@ -183,3 +194,32 @@ async def test_status_names_the_next_scheduled_run(
     assert "restoring now loses 8 days" in jira
     assert "next scheduled run" in jira
     assert "2026-11-04 05:00 UTC" in jira
+
+
+async def test_status_never_calls_an_expired_incomplete_backup_complete(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """Once every backup has expired, Atlassian reports each only as EXPIRED, which hides
+    whether it was complete: the Confluence line, whose newest was INCOMPLETE, says no
+    complete backup is left instead of calling that one complete."""
+    harness = await make_bot_harness()
+    harness.simulator.clock.advance(timedelta(days=20).total_seconds())
+    text = harness.reply_text(await harness.slash("status"))
+    confluence = next(line for line in text.splitlines() if "pol-acme-confluence" in line)
+    assert "last complete" not in confluence
+    assert "no complete backup left" in confluence
+    assert "nothing to restore" in confluence
+
+
+async def test_status_says_when_the_loss_window_comes_from_an_incomplete_backup(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """The demo's newest restorable Confluence backup is INCOMPLETE: the 2 days a restore
+    would lose are measured from it, and the line adds what it lacks, so the answer is
+    not read as "everything but the last 2 days"."""
+    harness = await make_bot_harness()
+    lines = answer_lines(harness, await harness.slash("status"))
+    [confluence] = [line for line in lines if "pol-acme-confluence" in line]
+    assert "restoring now loses 2 days, and what that incomplete backup lacks" in confluence
+    [jira] = [line for line in lines if ACME_JIRA_POLICY in line]
+    assert "incomplete" not in jira

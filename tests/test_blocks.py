@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot.atlassian.models import Backup, Export, Import, Policy, Restore, Storage
+from bot.atlassian.models import Backup, Export, Import, Policy, Product, Restore, Storage
 from bot.config import SiteDirectory
+from bot.messages.text import when
 from bot.slack import blocks, policy_blocks
 from bot.slack.blocks import Message, OperationCard
 from bot.slack.commands import help_text
@@ -323,10 +325,10 @@ def test_a_trusted_error_keeps_the_bots_own_mentions() -> None:
 def test_times_show_in_the_readers_zone_with_a_utc_fallback() -> None:
     """`when` renders a Slack date token with a UTC fallback; None shows a dash."""
     moment = NOW + timedelta(minutes=5)
-    assert blocks.when(moment) == (
+    assert when(moment) == (
         f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|2026-11-01 09:05 UTC>"
     )
-    assert blocks.when(None) == "—"
+    assert when(None) == "—"
 
 
 def test_restore_message_keeps_the_latest_decisions_within_the_block_limit() -> None:
@@ -340,6 +342,20 @@ def test_restore_message_keeps_the_latest_decisions_within_the_block_limit() -> 
     rendered = str(message.blocks)
     assert "decision number 01999" in rendered
     assert "decision number 00000" not in rendered
-    assert "earlier part(s) left out" in rendered
+    assert re.search(r"\d+ earlier parts left out\.", rendered)
     for block in message.blocks:
         Block.parse(block).validate_json()
+
+
+def test_an_expiry_reminder_counts_its_hours_in_words() -> None:
+    """One hour left is "1 hour", in the card and in the notification text alike."""
+    expiry = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    message = blocks.expiry_reminder_message(
+        backup_id="bkp-1",
+        product=Product.JIRA,
+        site="acme",
+        expiry=expiry,
+        now=expiry - timedelta(minutes=90),
+    )
+    assert message.text == "Backup bkp-1 of Jira on acme expires in about 1 hour"
+    assert "(in about 1 hour)." in str(message.blocks)

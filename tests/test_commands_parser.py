@@ -1150,3 +1150,14 @@ def test_text_built_from_any_declaration_parses_into_that_command(
         assert (result.problem, result.usage) == (refusals[0], spec.usage)
     else:
         assert result == expected
+
+
+def test_the_help_explains_the_restore_options_and_shows_real_looking_ids() -> None:
+    """`users=` and `attachments=` are explained; the storage example uses a `sto-…` id."""
+    from bot.slack.commands.help import help_text
+
+    whole = help_text()
+    assert "`users=` whether its users and groups are (default yes;" in whole
+    assert "`attachments=` says whether the backup's attachments are restored" in whole
+    assert "/backup storage show sto-acme-s3" in whole
+    assert "stg-" not in whole

@@ -76,7 +76,7 @@ async def test_restore_example_needs_three_consents_by_bob_and_links_the_report(
     code, output, errors = await run_lines(example("restore-with-consent.txt"), on(api))
     assert code == 0, errors + output
     final_card = output[output.rindex("Restore of Jira backup onto acme-staging") :]
-    assert final_card.count("Consent given by @bob") == 3
+    assert final_card.count("@bob gave consent.") == 3
     assert "The restore has finished." in final_card
     assert "Post-restore report (https://admin.atlassian.com/" in output
     assert "You are now bob (approver)." in output
@@ -247,6 +247,34 @@ async def test_real_redis_gets_only_keys_under_the_console_prefix(
     assert all(key.startswith("bbot-console:") for key in console_keys)
     assert len({key.split(":")[1] for key in console_keys}) == 1
     assert await redis_client.get("bbot:op:backup:production-one") == "keep me"
+    # What the console leaves behind expires; nothing else gets a TTL.
+    ttls = [await redis_client.ttl(key) for key in console_keys]
+    assert all(ttl > 0 for ttl in ttls), ttls
+    assert await redis_client.ttl("bbot:op:backup:production-one") == -1
+
+
+async def test_without_redis_url_a_redis_on_the_default_address_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """REDIS_URL unset: the console says it keeps state in-process, as the README says."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env
+    options = LocalOptions(op_seconds=1.0, poll_seconds=0.5)
+    code, output, errors = await run_lines(["/backup sites", "expect acme-staging"], options)
+    assert code == 0, errors + output
+    assert (
+        "an in-process store (REDIS_URL is not set, so no Redis is used even if one runs on "
+        "the default address)" in " ".join(output.split())
+    )
+
+
+async def test_as_alone_lists_the_people_and_submit_without_a_button_says_what_to_do() -> None:
+    """`/as` prints who one can be; `submit` on a form with no button yet names the next step."""
+    code, output, errors = await run_lines(["/as", "/restore", "submit"])
+    assert code == 1
+    assert "People in the local workspace" in output
+    assert "carol" in output
+    assert "this form has no submit button yet: pick the choices it shows first" in errors
 
 
 async def test_unreachable_redis_falls_back_to_the_in_process_store() -> None:

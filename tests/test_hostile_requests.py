@@ -63,6 +63,25 @@ async def test_requests_not_validly_signed_get_401_before_parsing_and_one_log_li
     assert bot_harness.simulator.world.calls == []
 
 
+@pytest.mark.parametrize(
+    "body", [b"payload=%7Bbad", b"payload=%5B1%2C2%5D", b"payload=%22text%22"]
+)
+async def test_a_signed_body_that_is_no_slack_payload_gets_400_and_one_line(
+    bot_harness: BotHarness, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    """Correctly signed but not a payload (a broken JSON, a list, a string): 400, not a 500
+    with a traceback, and the body is not logged."""
+    caplog.set_level(logging.DEBUG)
+    response = await bot_harness.driver.post_signed(body)
+    assert response.status == 400
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if "not a Slack payload" in r.getMessage()]) == 1
+    for record in caplog.records:
+        assert body.decode() not in record.getMessage()
+        assert body.decode().removeprefix("payload=") not in record.getMessage()
+    assert bot_harness.simulator.world.calls == []
+
+
 # -- resent events --------------------------------------------------------------------------
 
 
@@ -153,6 +172,17 @@ async def test_dot_ids_typed_in_slack_reach_no_listing(
         if call.path.rstrip("/").endswith(("/backups", "/policies"))
     ]
     assert listed == []
+
+
+@pytest.mark.parametrize("text", ["list ..", "policy show .", "show ..", "schedule .. weekly"])
+async def test_dot_ids_are_refused_by_their_format_before_atlassian_is_asked(
+    bot_harness: BotHarness, text: str
+) -> None:
+    """`..` is no id: the parser says so, rather than claiming Atlassian does not know it."""
+    answer = bot_harness.reply_text(await bot_harness.slash(text))
+    assert "is not a valid" in answer
+    assert "Atlassian" not in answer
+    assert bot_harness.simulator.world.calls == []
 
 
 # -- malformed REDIS_URL --------------------------------------------------------------------

@@ -11,9 +11,15 @@ SLACK_AND_REDIS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
 
 
 def _run(
-    args: list[str], tmp_path: Path, stdin: str, **extra_env: str
+    args: list[str],
+    tmp_path: Path,
+    stdin: str = "",
+    *,
+    drop: tuple[str, ...] = SLACK_AND_REDIS,
+    **extra_env: str,
 ) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in SLACK_AND_REDIS}
+    """`backup-bot ARGS` without the variables in ``drop``, with ``extra_env``, no .env file."""
+    env = {key: value for key, value in os.environ.items() if key not in drop}
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -41,3 +47,68 @@ def test_a_malformed_setting_stops_bare_backup_bot_with_one_line(tmp_path: Path)
     lines = finished.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("backup-bot: ATLASSIAN_SITES is invalid")
+
+
+SETTINGS = ("ATLASSIAN_ORG_ID", "ATLASSIAN_EMAIL", "ATLASSIAN_API_TOKEN", "ATLASSIAN_API_URL")
+
+
+def _run_bare(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`backup-bot ARGS` with no bot settings at all but ``env``."""
+    return _run(args, tmp_path, drop=SLACK_AND_REDIS + SETTINGS, **env)
+
+
+def test_help_says_what_the_bare_command_does_and_every_option_shows_its_default(
+    tmp_path: Path,
+) -> None:
+    """`backup-bot --help` explains bare `backup-bot`; each option with a default says it."""
+    from bot.__main__ import build_parser
+
+    top = _run_bare(["--help"], tmp_path)
+    assert top.returncode == 0
+    said = " ".join(top.stdout.split())
+    assert "runs `serve` when Slack credentials are configured" in said
+    assert "opens the local `console` otherwise" in said
+    assert "--as bob" in said
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if action.default in (None, False, "==SUPPRESS==") or action.dest == "help":
+                continue
+            assert "default" in (action.help or ""), f"{name} {action.option_strings}"
+
+
+def test_serve_without_settings_names_every_missing_one_and_the_slack_modes(
+    tmp_path: Path,
+) -> None:
+    """All missing settings in one line, with how to choose Socket Mode or HTTP mode."""
+    finished = _run_bare(["serve"], tmp_path)
+    assert finished.returncode == 2
+    assert finished.stderr.strip().splitlines() == [
+        "backup-bot: SLACK_BOT_TOKEN, ATLASSIAN_ORG_ID, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN "
+        "are not set; set them in the environment or .env. No Slack mode is configured: set "
+        "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)."
+    ]
+
+
+def test_a_token_without_its_slack_prefix_is_refused_before_slack_is_called(
+    tmp_path: Path,
+) -> None:
+    """A bot token that is not xoxb-… stops start-up naming the prefix (Slack is never asked)."""
+    finished = _run_bare(
+        ["serve"],
+        tmp_path,
+        SLACK_BOT_TOKEN="xapp-looks-like-an-app-token",
+        SLACK_SIGNING_SECRET="signing-secret-9911",
+        ATLASSIAN_ORG_ID="org",
+        ATLASSIAN_EMAIL="a@example.com",
+        ATLASSIAN_API_TOKEN="atlassian-token-4411",
+        # Nothing listens here: reaching Slack would fail differently.
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+    )
+    assert finished.returncode == 2
+    assert finished.stderr.strip().splitlines() == [
+        "backup-bot: SLACK_BOT_TOKEN must be a Slack bot token starting with xoxb-; it does "
+        "not, so the bot did not call Slack with it."
+    ]
+    assert "xapp-looks-like" not in finished.stderr

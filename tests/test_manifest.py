@@ -40,6 +40,8 @@ SCOPES_BY_METHOD: dict[str, frozenset[str]] = {
     "chat_postMessage": frozenset({"chat:write"}),
     "chat_update": frozenset({"chat:write"}),
     "chat_postEphemeral": frozenset({"chat:write"}),
+    # Slack requires no scope for a link to a message the bot can see.
+    "chat_getPermalink": frozenset(),
     "views_open": frozenset(),
     "views_update": frozenset(),
     "views_push": frozenset(),

@@ -12,10 +12,10 @@ from slack_sdk.models.views import View
 
 from bot.atlassian.models import Backup, ConsentCheck, Product
 from bot.localslack.web_api import block_errors, view_errors
+from bot.messages.restore import check_text
 from bot.restore.facts import BackupFacts
 from bot.restore.session import OPEN_STATES, RestoreSession, SessionState
 from bot.slack import restore_blocks as rb
-from bot.slack import restore_texts as rt
 from bot.slack.blocks import Message
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -175,8 +175,10 @@ def test_each_failed_check_has_its_meaning_and_its_own_buttons() -> None:
     assert_valid_message(message)
     shown = everything(message)
     for check in EVERY_CHECK:
-        assert rb.check_meaning(check, "acme-staging", "Jira") in shown
-        assert f"Atlassian says {check}." in shown
+        # Atlassian's message names only the API's identifier: the bot says it in words.
+        said = check_text(check, f"Atlassian says {check}.", "acme-staging", session.product)
+        assert said in shown
+        assert f"Atlassian says {check}" not in shown
     ids = [button["action_id"] for button in buttons(message)]
     expected = [rb.answer_action_id(check, check) for check in EVERY_CHECK[:-1]] + [
         rb.answer_action_id(ConsentCheck.ACCEPT_CUSTOM_GROUP.value, consent.value)
@@ -206,8 +208,8 @@ def test_an_answered_check_names_who_answered_and_loses_its_buttons() -> None:
     )
     message = card(session)
     shown = everything(message)
-    assert "Consent given by <@UAPPROVER>" in shown
-    assert "Denied custom groups by <@UADMIN>" in shown
+    assert "<@UAPPROVER> gave consent." in shown
+    assert "<@UADMIN> denied the custom groups: they are left out." in shown
     ids = [button["action_id"] for button in buttons(message)]
     assert ids == [rb.answer_action_id(*[ConsentCheck.PRODUCT_LICENSE.value] * 2), rb.ACTION_CANCEL]
 
@@ -225,8 +227,9 @@ def test_answers_stay_on_the_card_once_the_restore_runs() -> None:
     )
     message = card(session, restore_status="IN_PROGRESS")
     shown = everything(message)
-    assert "Consent given by <@UAPPROVER>" in shown
-    assert "Started by <@UAPPROVER> · restore `rst-1` · migration `mig-1`" in shown
+    assert "<@UAPPROVER> gave consent." in shown
+    assert "Started by <@UAPPROVER> · restore `rst-1`" in shown
+    assert "mig-1" not in shown
     assert "IN PROGRESS" in shown
     assert buttons(message) == []
 
@@ -303,7 +306,7 @@ def test_answer_action_ids_round_trip() -> None:
 def test_thread_lines_are_valid_messages() -> None:
     """A line in the card's thread is a valid message with the same text for notifications."""
     line = ":rocket: Restore `rst-1` is running on acme-staging."
-    message = rt.restore_thread_line(make_session(), line)
+    message = rb.restore_thread_line(make_session(), line)
     assert_valid_message(message)
     assert message.text == line
 
@@ -418,3 +421,25 @@ def test_backup_choices_round_trip_with_their_source_site(
     """A backup choice gives back its id and source site, even for an id containing '@'."""
     value = rb.backup_option_value(backup_id, source)
     assert rb.parse_backup_option_value(value) == (backup_id, source)
+
+
+def test_each_backup_in_the_form_shows_its_id_status_age_and_expiry() -> None:
+    """An option names the backup's id and age, marks an incomplete one, and gives its site
+    and expiry in the one plain date format below it."""
+    complete, incomplete = restorable(2)
+    incomplete = rb.RestorableBackup(
+        backup=incomplete.backup.model_copy(update={"status": "INCOMPLETE"}),
+        site=incomplete.site,
+        age=incomplete.age,
+        expiry=incomplete.expiry,
+    )
+    view = rb.restore_modal(
+        product=Product.JIRA, backups=[complete, incomplete], destinations=DESTINATIONS
+    )
+    assert_valid_view(view)
+    by_id = {block.get("block_id"): block for block in view["blocks"]}
+    first, second = by_id[rb.BLOCK_BACKUP]["element"]["options"]
+    assert first["text"]["text"] == "bkp-000 · 0 days old"
+    assert first["description"]["text"] == "from acme · expires 2026-11-15 09:00 UTC"
+    assert second["text"]["text"] == "⚠ INCOMPLETE · bkp-001 · 1 days old"
+    assert second["description"]["text"] == "from acme · expires 2026-11-14 09:00 UTC"

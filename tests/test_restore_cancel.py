@@ -85,8 +85,8 @@ async def test_cancel_after_validation_says_what_atlassian_keeps_and_tells_the_n
 
     response = await harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     shown = harness.reply_text(response)
-    assert f"<@{APPROVER}> cancel: ok" in shown
-    assert "cancelled after validation" in shown
+    assert f"<@{APPROVER}> cancelled the request (" in shown
+    assert f"<@{APPROVER}> cancelled the request (after validation; restore {restore_id}" in shown
 
 
 async def test_a_backup_whose_restore_was_cancelled_after_validation_is_not_already_restored(

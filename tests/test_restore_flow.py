@@ -289,9 +289,11 @@ async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness
     assert answers == [answer(check) for check in STAGING_CHECKS]
     assert action_ids(card) == [*answers, rb.ACTION_CANCEL]
     for meaning in (
-        "spaces or projects with the same keys already exist on *acme-staging*",
-        "Groups with the same names already exist",
-        "lower Jira plan",
+        "Atlassian found: The destination already has projects with the keys OPS.",
+        "If you consent, those projects are skipped and *acme-staging* keeps its own version",
+        "Atlassian found: The destination already has groups named acme-engineering.",
+        "If you consent, the groups are merged",
+        "Jira is on the Free plan",
     ):
         assert meaning in shown, meaning
     assert f"Started by <@{APPROVER}>" in shown
@@ -300,8 +302,8 @@ async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness
     await click(harness, answer(GROUP), user=ADMIN)
     assert revalidate_calls(harness) == []
     shown = card_text(the_card(harness))
-    assert f"Consent given by <@{APPROVER}>" in shown
-    assert f"Consent given by <@{ADMIN}>" in shown
+    assert f"<@{APPROVER}> gave consent." in shown
+    assert f"<@{ADMIN}> gave consent." in shown
     await click(harness, answer(LICENCE), user=APPROVER)
 
     assert len(create_calls(harness)) == 1
@@ -313,7 +315,7 @@ async def test_staging_restore_runs_after_three_consents(bot_harness: BotHarness
     card = the_card(harness)
     shown = card_text(card)
     assert "The restore is running" in shown
-    assert shown.count("Consent given by") == 3
+    assert shown.count("gave consent.") == 3
     assert action_ids(card) == []
     operation = await harness.services.operations.get(OperationKind.RESTORE, running.restore_id)
     assert operation is not None
@@ -363,8 +365,10 @@ async def test_custom_groups_are_accepted_or_denied_never_both(
     [revalidate] = revalidate_calls(harness)
     assert revalidate.body["consent"] == [chosen]
     assert not any(a.startswith(rb.ACTION_ANSWER_PREFIX) for a in action_ids(the_card(harness)))
-    verb = "Accepted custom groups" if chosen == ACCEPT_GROUPS else "Denied custom groups"
-    assert f"{verb} by <@{APPROVER}>" in card_text(the_card(harness))
+    verb = "accepted the custom groups" if chosen == ACCEPT_GROUPS else "denied the custom groups"
+    shown = card_text(the_card(harness))
+    assert f"<@{APPROVER}> {verb}" in shown
+    assert "Custom_Group_Check" not in shown
 
     other = DENY_GROUPS if chosen == ACCEPT_GROUPS else ACCEPT_GROUPS
     response = await forged_click(harness, answer(ACCEPT_GROUPS, other), session_id)
@@ -513,7 +517,9 @@ async def test_four_eyes_keeps_the_requester_from_starting_and_consenting(
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-staging")
 
     response = await click(harness, rb.ACTION_START, user=ADMIN)
-    assert "Four-eyes rule" in private_text(harness, response)
+    assert f"an approver other than <@{ADMIN}> (<@{APPROVER}>) must start" in private_text(
+        harness, response
+    )
     assert create_calls(harness) == []
 
     await click(harness, rb.ACTION_START, user=APPROVER)
@@ -538,7 +544,10 @@ async def test_the_requester_or_an_approver_may_cancel_but_not_a_viewer(
     await request_restore(harness, JIRA_COMPLETE_BACKUP, "acme-staging", user=requester)
     first = session_id_on(the_card(harness))
     response = await click(harness, rb.ACTION_CANCEL, user=VIEWER)
-    assert "Only the requester or a restore approver may cancel" in private_text(harness, response)
+    assert (
+        f"Only <@{requester}>, who requested this restore, or a restore approver may cancel it."
+        in private_text(harness, response)
+    )
     assert (await session(harness, first)).state is SessionState.AWAITING_START
     await click(harness, rb.ACTION_CANCEL, user=requester)
     cancelled = await session(harness, first)
@@ -1005,9 +1014,11 @@ async def test_restore_show_lists_the_decisions_and_the_audit_stream_records_the
 
     response = await harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     shown = harness.reply_text(response)
-    assert f"<@{APPROVER}> start: ok" in shown
-    assert f"<@{VIEWER}> start: refused" in shown
-    assert shown.count(f"<@{APPROVER}> consent: ok") == 3
+    assert f"<@{APPROVER}> pressed *Start restore*; Atlassian was asked to validate." in shown
+    assert f"<@{VIEWER}> tried to start the restore; refused: their role does not allow it." in (
+        shown
+    )
+    assert shown.count(f"<@{APPROVER}> gave consent on ") == 3
 
 
 async def test_an_unconfirmed_revalidate_is_retried_once_by_two_recovering_bots(
@@ -1067,5 +1078,5 @@ async def test_the_tracker_ends_the_card_with_the_outcome_and_the_report(
     shown = card_text(card)
     assert "The restore has finished" in shown
     assert f"<{finished.report_url}|Post-restore report>" in shown
-    assert shown.count("Consent given by") == 3
+    assert shown.count("gave consent.") == 3
     assert sum("finished" in line for line in thread_lines(harness, card)) == 1

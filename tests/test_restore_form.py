@@ -168,6 +168,24 @@ async def test_a_viewer_acting_on_the_form_is_refused_privately_not_an_error(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_a_form_sent_as_from_another_workspace_makes_no_card(
+    bot_harness: BotHarness,
+) -> None:
+    """A form is kept with the workspace it was opened in: the same view id sent from any
+    other workspace is refused inside the form and audited, and no card is posted."""
+    harness = bot_harness
+    view = await open_form(harness)
+    key = f"{harness.services.operations.key_prefix}restore:form:{view.id}"
+    record = await harness.services.redis.get(key)
+    assert record is not None
+    assert harness.slack.team_id in str(record)
+    await harness.services.redis.set(key, str(record).replace(harness.slack.team_id, "T0OTHER"))
+    response = await submit(harness, view, {rb.ACTION_DEST: STAGING_CLOUD_ID})
+    assert response.json["response_action"] == "update"
+    assert cards(harness) == []
+    assert [e["actor"] for e in await refusals(harness)] == [ADMIN]
+
+
 async def test_a_form_the_bot_never_opened_is_refused_inside_it(bot_harness: BotHarness) -> None:
     """A submission for a view id with no record gets the form replaced by one sentence."""
     harness = bot_harness

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from bot.atlassian.models import ConsentCheck, FailedCheck, Product
 from bot.clock import ManualClock
+from bot.messages.restore import refusal_message
 from bot.restore.session import (
     ALLOWED,
     FINAL_STATES,
@@ -24,7 +25,6 @@ from bot.restore.session import (
     valid_consents,
 )
 from bot.restore.store import RestoreSessionStore
-from bot.slack.restore_texts import refusal_message
 from tests.fixtures.redis_server import RedisServer
 
 S = SessionState

@@ -19,11 +19,11 @@ from redis.backoff import NoBackoff
 
 from bot.clock import ManualClock
 from bot.errors import StoreUncertain
+from bot.messages import restore as rt
 from bot.restore import scripts
 from bot.restore.clicks import ClickOrigin
 from bot.restore.session import SessionState
 from bot.restore.store import RestoreSessionStore
-from bot.slack import restore_texts as rt
 from tests.fixtures.bot_harness import CHANNEL, HarnessFactory
 from tests.fixtures.redis_server import RedisServer
 from tests.test_restore_flow import (

@@ -341,8 +341,8 @@ def test_complete_and_incomplete_backups_are_restorable() -> None:
         ),
         (
             make_backup(status="QUARANTINED"),
-            "Backup bkp-1 has the status 'QUARANTINED', which the bot does not recognise, "
-            "so it will not restore it.",
+            "Backup bkp-1 is QUARANTINED, a status the bot does not recognise, so it will not "
+            "restore it; `/backup show` tells what Atlassian says about it.",
         ),
     ],
     ids=["in-progress", "failed", "failed-message", "expired", "expired-dated", "aged", "unknown"],
@@ -500,8 +500,8 @@ def test_preflight_refuses_an_unknown_destination(dest: str | None) -> None:
     """A destination that is not a configured site is refused with a pointer to the aliases."""
     verdict = preflight(make_backup(), dest_cloud_id=dest, dest_label="prod-eu")
     assert verdict == Verdict.refuse(
-        "The destination 'prod-eu' is not a site the bot knows; "
-        "use one of the configured site aliases."
+        "The destination prod-eu is not a site the bot knows; "
+        "use one of the configured site aliases (`/backup sites` lists them)."
     )
 
 

@@ -187,14 +187,21 @@ async def process(
 
 @asynccontextmanager
 async def simulator_process(cwd: Path, *options: str) -> AsyncIterator[str]:
-    """`backup-bot simulator` on a free port; yields the banner line it prints."""
+    """`backup-bot simulator` on a free port; yields its banner line and the settings it
+    prints below it, one per line."""
     async with process(
         BACKUP_BOT, "simulator", "--port", "0", *options, env={"PATH": "/usr/bin:/bin"}, cwd=cwd
     ) as simulator:
         assert simulator.stdout is not None
-        yield await asyncio.wait_for(
+        banner = await asyncio.wait_for(
             _line_containing(simulator.stdout, "Simulated Atlassian"), START_TIMEOUT
         )
+        settings = []
+        while not settings or "ATLASSIAN_SITES=" not in settings[-1]:
+            raw = await asyncio.wait_for(simulator.stdout.readline(), START_TIMEOUT)
+            assert raw, settings
+            settings.append(raw.decode())
+        yield banner + "".join(settings)
 
 
 @asynccontextmanager
@@ -212,19 +219,28 @@ async def serving(
         yield bot, line.split(" at ", 1)[1].split(" ", 1)[0]
 
 
+def against_simulator(
+    banner: str, slack_api: SlackWebApi, redis_server: RedisServer, **overrides: str
+) -> dict[str, str]:
+    """serve's environment against the simulator that printed ``banner``."""
+    return serve_env(
+        **{
+            "SLACK_API_URL": slack_api.url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "ATLASSIAN_API_URL": banner.split(" at ", 1)[1].split(" ", 1)[0],
+            "ATLASSIAN_API_TOKEN": DEMO_TOKEN,
+            "REDIS_URL": redis_server.url,
+            **overrides,
+        }
+    )
+
+
 async def test_serve_answers_healthz_and_a_signed_command_then_stops_on_sigterm(
     tmp_path: Path, slack_api: SlackWebApi, redis_server: RedisServer
 ) -> None:
     """The real `serve --http` process reports healthy, answers a slash command, exits on TERM."""
     async with simulator_process(tmp_path) as banner:
-        simulator_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
-        env = serve_env(
-            SLACK_API_URL=slack_api.url,
-            SLACK_BOT_TOKEN="xoxb-test",
-            ATLASSIAN_API_URL=simulator_url,
-            ATLASSIAN_API_TOKEN=DEMO_TOKEN,
-            REDIS_URL=redis_server.url,
-        )
+        env = against_simulator(banner, slack_api, redis_server)
         async with serving(env, tmp_path) as (bot, events_url):
             assert bot.stderr is not None
             async with httpx.AsyncClient() as http:
@@ -283,7 +299,7 @@ async def test_serve_on_the_wrong_api_version_says_so_in_one_line_and_keeps_serv
     and still answers `/backup help`; set to v2 it says the org answers and lists policies."""
     async with simulator_process(tmp_path, "--api", "v2") as banner:
         v2_url = banner.split(" at ", 1)[1].split(" ", 1)[0]
-        account = banner.split("ATLASSIAN_ACCOUNT_ID=", 1)[1].split(" ", 1)[0]
+        account = banner.split("ATLASSIAN_ACCOUNT_ID=", 1)[1].split()[0]
         base = {
             "SLACK_API_URL": slack_api.url,
             "SLACK_BOT_TOKEN": "xoxb-test",
@@ -317,6 +333,30 @@ async def test_serve_on_the_wrong_api_version_says_so_in_one_line_and_keeps_serv
                     str(reply.blocks) for reply in slack_api.responses(response.response_url)
                 )
                 assert answer in shown
+
+
+async def test_a_refused_atlassian_token_at_start_up_is_one_clear_error_line(
+    tmp_path: Path, slack_api: SlackWebApi, redis_server: RedisServer
+) -> None:
+    """An API token Atlassian refuses is said once, as an error naming the two settings."""
+    async with simulator_process(tmp_path) as banner:
+        env = against_simulator(
+            banner, slack_api, redis_server, ATLASSIAN_API_TOKEN="not-the-demo-token-5511"
+        )
+        async with serving(env, tmp_path) as (bot, _events_url):
+            assert bot.stderr is not None
+            line = await asyncio.wait_for(
+                _line_containing(bot.stderr, "Atlassian refused the bot's credentials"),
+                START_TIMEOUT,
+            )
+            assert "ERROR" in line
+            assert (
+                "Atlassian refused the bot's credentials at start-up. Check ATLASSIAN_EMAIL and "
+                "ATLASSIAN_API_TOKEN" in line
+            )
+            assert "not-the-demo-token" not in line
+            bot.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot.wait(), START_TIMEOUT)
 
 
 def test_the_bot_serves_on_uvloop_where_it_is_installed() -> None:

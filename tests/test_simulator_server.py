@@ -609,10 +609,17 @@ async def test_cli_serves_the_demo_org() -> None:
     )
     try:
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
-        assert f"http://127.0.0.1:{port}/" in line
-        assert DEMO_ORG_ID in line
-        assert DEMO_TOKEN in line
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("ATLASSIAN_SITES="):
+            raw = await asyncio.wait_for(process.stdout.readline(), timeout=20)
+            assert raw, lines
+            lines.append(raw.decode().rstrip("\n"))
+        assert f"http://127.0.0.1:{port}/" in lines[0]
+        # The settings come one per line, ready to paste into .env.
+        assert f"ATLASSIAN_API_URL=http://127.0.0.1:{port}/" in lines
+        assert f"ATLASSIAN_ORG_ID={DEMO_ORG_ID}" in lines
+        assert f"ATLASSIAN_API_TOKEN={DEMO_TOKEN}" in lines
+        assert "ATLASSIAN_API_VERSION=v1" in lines
         async with httpx.AsyncClient(auth=("me@example.com", DEMO_TOKEN)) as client:
             reply = await client.get(f"http://127.0.0.1:{port}/orgs/{DEMO_ORG_ID}/policies")
         assert {p["policyId"] for p in reply.json()["policies"]} == {

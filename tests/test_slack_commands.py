@@ -223,7 +223,10 @@ async def test_policy_update_changes_attachments_and_personal_spaces(
     assert policy.include_attachments is False
     assert policy.include_personal_spaces is True
     (card,) = cards(bot_harness)
-    assert f"<@{ADMIN}> updated a backup policy." in card.text
+    assert (
+        f"<@{ADMIN}> updated backup policy `{ACME_CONFLUENCE_POLICY}`: attachments yes → no; "
+        "personal spaces no → yes." in card.text
+    )
 
 
 async def test_policy_update_moves_storage_to_customer_storage_and_back(
@@ -234,9 +237,12 @@ async def test_policy_update_moves_storage_to_customer_storage_and_back(
     await bot_harness.slash(f"policy update {ACME_JIRA_POLICY} storage={ACME_STORAGE}")
     assert policies[ACME_JIRA_POLICY].storage_id == ACME_STORAGE
     assert f"`{ACME_STORAGE}`" in str(cards(bot_harness)[-1].blocks)
+    named = f"*acme-backups* (`{ACME_STORAGE}`)"
+    assert f"storage Atlassian storage → {named}." in cards(bot_harness)[-1].text
     await bot_harness.slash(f"policy update {ACME_JIRA_POLICY} storage=atlassian")
     assert policies[ACME_JIRA_POLICY].storage_id is None
     assert "Atlassian storage" in str(cards(bot_harness)[-1].blocks)
+    assert f"storage {named} → Atlassian storage." in cards(bot_harness)[-1].text
 
 
 async def test_personal_spaces_on_a_jira_policy_is_refused_before_any_change(
@@ -362,7 +368,10 @@ async def test_export_status_uses_the_site_the_bot_remembers_or_the_one_given(
 async def test_export_status_of_an_unknown_export_says_what_to_do(bot_harness: BotHarness) -> None:
     """An unknown export id gets one sentence, with or without site=."""
     without_site = only_private_reply(bot_harness, await bot_harness.slash("export-status exp-x"))
-    assert "does not know which site export `exp-x` belongs to; add site=ALIAS." in without_site
+    assert (
+        "does not know which site export `exp-x` belongs to; add site=ALIAS (`/backup sites` "
+        "lists them)." in without_site
+    )
     with_site = only_private_reply(
         bot_harness, await bot_harness.slash("export-status exp-x site=acme")
     )
@@ -419,6 +428,10 @@ async def test_exporting_an_expired_backup_is_refused_privately_naming_the_date(
     response = await bot_harness.slash(f"export {JIRA_EXPIRED_BACKUP}")
     reply = only_private_reply(bot_harness, response)
     assert f"Backup `{JIRA_EXPIRED_BACKUP}` expired on" in reply
+    # The reason is escaped as text that may come from Atlassian: a Slack date token in it
+    # would show as its raw markup, so the date is written out.
+    assert "&lt;" not in reply
+    assert " UTC, so there is nothing left to export." in reply
     assert cards(bot_harness) == []
     assert not [call for call in bot_harness.simulator.world.calls if call.method == "POST"]
 
@@ -432,7 +445,10 @@ async def test_exporting_from_a_site_without_customer_storage_names_the_site_and
         bot_harness, await bot_harness.slash(f"export {JIRA_COMPLETE_BACKUP}")
     )
     assert "Site acme has no customer storage to export to" in reply
-    assert "`/backup storage create name= region= prefix= role= tag= site=acme`" in reply
+    assert (
+        "`/backup storage create name=NAME region=REGION prefix=PREFIX role=ROLE_ARN "
+        "tag=PRINCIPAL_TAG site=acme`" in reply
+    )
     assert ACME_CLOUD_ID not in reply
     assert cards(bot_harness) == []
 
@@ -476,7 +492,9 @@ async def test_restore_list_and_show(bot_harness: BotHarness) -> None:
     shown = only_private_reply(
         bot_harness, await bot_harness.slash(f"show {restore_id}", command="/restore", user=VIEWER)
     )
-    assert f"`{migration_id}`" in shown
+    # Atlassian's migration id is a UUID nobody reads; the restore id is the one to use.
+    assert migration_id not in shown
+    assert f"`{restore_id}`" in shown
     assert "IN PROGRESS" in shown
 
 

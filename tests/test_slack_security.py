@@ -266,7 +266,8 @@ async def test_api_strings_are_escaped_everywhere_the_bot_shows_them(
     assert refused.status == RestoreStatus.VALIDATION_FAILED
     record = world.restores[refused.restore_id]
     record.failed_checks = [
-        FailedCheckRecord(check.check, check.code, f"{check.message} <@U1>")
+        # At the start: the card shows what Atlassian found, its message's first clause.
+        FailedCheckRecord(check.check, check.code, f"<@U1> {check.message}")
         for check in record.failed_checks
     ]
     bot_harness.simulator.clock.advance(SIMULATOR_OP_SECONDS + 1)
@@ -278,7 +279,8 @@ async def test_api_strings_are_escaped_everywhere_the_bot_shows_them(
     assert "Lost &lt;!here&gt; and &lt;@U1&gt;." in sent
     assert "Storage &lt;!channel&gt; refused &lt;https://evil.example|this&gt;." in sent
     assert "Missing &lt;!channel&gt; spaces." in sent
-    assert f"{record.failed_checks[0].message[:-6]} &lt;@U1&gt;" in sent
+    found = record.failed_checks[0].message.removeprefix("<@U1> ").split(";")[0]
+    assert f"Atlassian found: &lt;@U1&gt; {found}." in sent
     for injection in INJECTIONS:
         assert injection not in sent
     assert bot_harness.slack.calls

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from bot.localslack.driver import Forgery
-from tests.fixtures.bot_harness import ADMIN, CHANNEL, VIEWER, BotHarness
+from tests.fixtures.bot_harness import ADMIN, CHANNEL, VIEWER, BotHarness, HarnessFactory
 
 
 async def test_help_is_answered_in_the_ack(bot_harness: BotHarness) -> None:
@@ -46,3 +50,14 @@ async def test_backup_run_posts_a_card_and_registers_the_operation(bot_harness: 
     active = await bot_harness.services.operations.active()
     assert [op.policy_id for op in active] == ["pol-acme-jira"]
     assert active[0].card_ts == cards[0].ts
+
+
+async def test_building_the_app_logs_no_warning_about_an_ignored_token(
+    make_bot_harness: HarnessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt is given no token beside ``authorize``, so no start logs that one "will be ignored"."""
+    caplog.set_level(logging.WARNING)
+    harness = await make_bot_harness()
+    response = await harness.slash("help")
+    assert response.status == 200
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []

@@ -450,9 +450,19 @@ async def test_serve_in_socket_mode_answers_over_the_socket_and_stops_on_sigterm
     ]
 
 
+WRONG_KIND = (
+    "SLACK_APP_TOKEN must be a Slack app-level token starting with xapp-; it does not, so the "
+    "bot did not call Slack with it."
+)
+
+
 @pytest.mark.parametrize(
-    ("app_token", "error"),
-    [("xapp-1-revoked-token-0000", "invalid_auth"), (BOT_TOKEN, "not_allowed_token_type")],
+    ("app_token", "said", "slack_asked"),
+    [
+        ("xapp-1-revoked-token-0000", "SLACK_APP_TOKEN was refused by Slack (invalid_auth).", True),
+        # A bot token given as the app token is caught by its prefix, before Slack is asked.
+        (BOT_TOKEN, WRONG_KIND, False),
+    ],
 )
 async def test_a_refused_app_token_stops_socket_mode_start_up_with_one_line(
     tmp_path: Path,
@@ -460,11 +470,14 @@ async def test_a_refused_app_token_stops_socket_mode_start_up_with_one_line(
     simulator: RunningSimulator,
     redis_server: RedisServer,
     app_token: str,
-    error: str,
+    said: str,
+    slack_asked: bool,
 ) -> None:
-    """A SLACK_APP_TOKEN Slack refuses ends start-up with exit 2 and one line naming it."""
+    """A SLACK_APP_TOKEN Slack refuses, or one of the wrong kind, ends start-up with exit 2
+    and one line naming it."""
     env = socket_env(simulator, socket_api, redis_server.url, SLACK_APP_TOKEN=app_token)
     code, lines = await run_socket_serve(env, tmp_path)
     assert code == 2
-    assert lines == [f"backup-bot: SLACK_APP_TOKEN was refused by Slack ({error})."]
+    assert lines == [f"backup-bot: {said}"]
     assert all(app_token not in line for line in lines)
+    assert bool(socket_api.calls) is slack_asked

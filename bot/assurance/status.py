@@ -17,7 +17,7 @@ from bot.assurance.scheduler import policy_name
 from bot.assurance.store import ScheduleStore
 from bot.atlassian import rules
 from bot.atlassian.client import AtlassianClient
-from bot.atlassian.models import Backup, Policy
+from bot.atlassian.models import Backup, BackupStatus, Policy
 from bot.atlassian.schedules import next_run
 from bot.clock import Clock
 from bot.config import SiteDirectory
@@ -83,6 +83,9 @@ class StatusReport:
             next_run_is=kind,
             open_restores=len(mine),
             consents_waiting=sum(1 for s in mine if s.state is SessionState.AWAITING_CONSENT),
+            last_is_complete=last is None or last.status == BackupStatus.COMPLETE,
+            restorable_is_incomplete=restorable is not None
+            and restorable.status == BackupStatus.INCOMPLETE,
         )
 
     async def _next_run(

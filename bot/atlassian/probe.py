@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from bot.atlassian.client import AtlassianClient
 from bot.atlassian.versions import PROFILES, ApiVersion
-from bot.errors import AtlassianError, NotFoundError, UnexpectedResponse
+from bot.errors import AtlassianError, AuthError, NotFoundError, UnexpectedResponse
+from bot.messages import settings as settings_words
 
 _GONE = 410
 
@@ -25,6 +26,8 @@ class ProbeResult:
 
     policies: int
     problem: str | None = None
+    # Atlassian refused the credentials: nothing that reaches it can work until they are fixed.
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -48,6 +51,10 @@ async def probe_api_version(client: AtlassianClient) -> ProbeResult:
             return ProbeResult(0, f"Atlassian answered 410 (gone) to {tried}; {switch}.")
         return ProbeResult(
             0, f"The policy list from {tried} could not be read ({exc.message}); {switch}."
+        )
+    except AuthError as exc:
+        return ProbeResult(
+            0, settings_words.atlassian_refused_token(exc.default_hint), refused=True
         )
     except AtlassianError as exc:
         return ProbeResult(0, f"The policy list from {tried} could not be read: {exc.user_message}")

@@ -33,6 +33,7 @@ from bot.atlassian.models import (
 )
 from bot.atlassian.versions import EAP_RULES, BackupRules
 from bot.clock import ensure_utc
+from bot.messages import rules as said
 
 BACKUP_RETENTION = EAP_RULES.retention
 BACKUP_INTERVAL = EAP_RULES.backup_interval
@@ -199,10 +200,7 @@ def may_run_backup(
     now = ensure_utc(now)
     running = sorted(b.backup_id for b in backups if b.status == BackupStatus.IN_PROGRESS)
     if running:
-        return Verdict.refuse(
-            f"Backup {running[0]} of this policy is still in progress, "
-            "so a new one can start only after it finishes."
-        )
+        return Verdict.refuse(said.backup_still_running(running[0]))
     dated_complete = [
         (moment, b.backup_id)
         for b in backups
@@ -214,9 +212,7 @@ def may_run_backup(
     possible_from = last_time + rules.backup_interval
     if now < possible_from:
         return Verdict.refuse(
-            f"The last complete backup of this policy, {last_id}, was taken on "
-            f"{format_time(last_time)}, so the next one can run from {format_time(possible_from)} "
-            f"({rules.backup_cadence()}).",
+            said.backup_too_soon(last_id, last_time, possible_from, rules.backup_cadence()),
             possible_from,
         )
     return Verdict.allow()
@@ -229,24 +225,18 @@ def _status_refusal(backup: Backup, now: datetime) -> Verdict | None:
         return None
     if status in (BackupStatus.IN_PROGRESS, BackupStatus.CREATED):
         return Verdict.refuse(
-            f"Backup {backup_id} has not finished yet and can be restored once it completes."
+            said.backup_not_started(backup_id)
             if status == BackupStatus.CREATED
-            else f"Backup {backup_id} is still in progress and can be restored once it completes."
+            else said.backup_in_progress(backup_id)
         )
     if status == BackupStatus.EXPIRED:
         expiry = backup_expiry(backup)
         if expiry is not None and expiry <= now:
-            return Verdict.refuse(
-                f"Backup {backup_id} expired on {format_time(expiry)} ({_kept(backup)})."
-            )
-        return Verdict.refuse(f"Backup {backup_id} has expired ({_kept(backup)}).")
+            return Verdict.refuse(said.backup_expired_on(backup_id, expiry, _kept(backup)))
+        return Verdict.refuse(said.backup_expired(backup_id, _kept(backup)))
     if status == BackupStatus.FAILED:
-        detail = f" ({backup.status_message})" if backup.status_message else ""
-        return Verdict.refuse(f"Backup {backup_id} failed{detail} and cannot be restored.")
-    return Verdict.refuse(
-        f"Backup {backup_id} has the status {status!r}, which the bot does not recognise, "
-        "so it will not restore it."
-    )
+        return Verdict.refuse(said.backup_failed(backup_id, backup.status_message))
+    return Verdict.refuse(said.backup_status_unknown(backup_id, status))
 
 
 def _recent_restore_refusal(
@@ -269,9 +259,7 @@ def _recent_restore_refusal(
         started, restore_id = max(dated)
         possible_from = started + RESTORE_INTERVAL
         return Verdict.refuse(
-            f"Backup {backup.backup_id} was already restored on {format_time(started)} "
-            f"(restore {restore_id}), so it can be restored again from "
-            f"{format_time(possible_from)} (once every 7 days).",
+            said.restored_recently(backup.backup_id, restore_id, started, possible_from),
             possible_from,
         )
     # An undated restore that is still running certainly falls inside the window.
@@ -281,10 +269,7 @@ def _recent_restore_refusal(
         if r.created_at is None and r.status in ACTIVE_RESTORE_STATUSES
     )
     if undated_running:
-        return Verdict.refuse(
-            f"Backup {backup.backup_id} is already being restored (restore "
-            f"{undated_running[0]}), and a backup can be restored only once every 7 days."
-        )
+        return Verdict.refuse(said.being_restored(backup.backup_id, undated_running[0]))
     return None
 
 
@@ -306,13 +291,12 @@ def restore_warning(backup: Backup) -> str | None:
     if backup.status != BackupStatus.INCOMPLETE:
         return None
     if backup.product == Product.JIRA:
-        missing = "Jira: attachments are missing"
+        missing = said.INCOMPLETE_JIRA
     elif backup.product == Product.CONFLUENCE:
-        missing = "Confluence: some spaces are missing"
+        missing = said.INCOMPLETE_CONFLUENCE
     else:
-        missing = "some content is missing"
-    detail = f" ({backup.status_message})" if backup.status_message else ""
-    return f"Backup {backup.backup_id} is incomplete, {missing}{detail}."
+        missing = said.INCOMPLETE_OTHER
+    return said.incomplete_backup(backup.backup_id, missing, backup.status_message)
 
 
 def _has_no_attachments(backup: Backup) -> bool:
@@ -367,16 +351,14 @@ def destination_problems(
         return [
             Problem(
                 Concern.DESTINATION,
-                f"The destination {dest_label!r} is not a site the bot knows; "
-                "use one of the configured site aliases.",
+                said.unknown_destination(dest_label),
             )
         ]
     if backup.cloud_id is not None and dest_cloud_id.lower() == backup.cloud_id.lower():
         return [
             Problem(
                 Concern.DESTINATION,
-                f"Backup {backup.backup_id} was taken from {dest_label} itself; "
-                "restore it onto another site of the organisation.",
+                said.destination_is_source(backup.backup_id, dest_label),
             )
         ]
     running_there = sorted(
@@ -389,8 +371,7 @@ def destination_problems(
         return [
             Problem(
                 Concern.DESTINATION,
-                f"Restore {running_there[0]} is already running on {dest_label}; "
-                "wait for it to finish or cancel it before starting another.",
+                said.destination_running(running_there[0], dest_label),
             )
         ]
     return []
@@ -402,8 +383,7 @@ def option_problems(backup: Backup, include_attachments: bool | None) -> list[Pr
         return [
             Problem(
                 Concern.OPTIONS,
-                f"Backup {backup.backup_id} contains no attachments; "
-                "start the restore again without attachments.",
+                said.no_attachments(backup.backup_id),
             )
         ]
     return []
@@ -430,16 +410,16 @@ def size_limit_problems(product: Product | str | None, backup_size: BackupSize |
     problems = []
     if backup_size.data_size is not None and backup_size.data_size > limit.data_gb:
         problems.append(
-            f"{product.label} data is {backup_size.data_size:g} GB, over the "
-            f"{limit.data_gb:g} GB limit of Atlassian storage."
+            said.over_size_limit(product.label, "data", backup_size.data_size, limit.data_gb)
         )
     if (
         backup_size.attachments_size is not None
         and backup_size.attachments_size > limit.attachments_gb
     ):
         problems.append(
-            f"{product.label} attachments are {backup_size.attachments_size:g} GB, over the "
-            f"{limit.attachments_gb:g} GB limit of Atlassian storage."
+            said.over_size_limit(
+                product.label, "attachments", backup_size.attachments_size, limit.attachments_gb
+            )
         )
     return problems
 

@@ -34,9 +34,16 @@ def slot_time(schedule: Schedule) -> time | None:
     return time(hour, minute, tzinfo=UTC)
 
 
+def has_schedule(schedule: Schedule | None) -> bool:
+    """Whether Atlassian described any schedule (an interval or a start date)."""
+    return schedule is not None and (
+        schedule.interval is not None or schedule.start_date is not None
+    )
+
+
 def describe_schedule(schedule: Schedule | None) -> str:
     """ "weekly from 2026-12-07, slot 02:00 UTC"; "no schedule" when there is none."""
-    if schedule is None or (schedule.interval is None and schedule.start_date is None):
+    if schedule is None or not has_schedule(schedule):
         return "no schedule"
     interval = schedule.interval
     if isinstance(interval, ScheduleInterval):
@@ -74,4 +81,4 @@ def next_run(schedule: Schedule | None, after: datetime) -> datetime | None:
     return first + passed * step
 
 
-__all__ = ["describe_schedule", "next_run", "slot_time"]
+__all__ = ["describe_schedule", "has_schedule", "next_run", "slot_time"]

@@ -31,6 +31,7 @@ from bot.cli_numbers import non_negative, positive
 from bot.console.local import ALICE, CHANNEL_NAME, LocalBot, LocalOptions, start_local_bot
 from bot.console.screen import Screen
 from bot.console.terminal import Ask, QuitRequested, StepFailed, Terminal, find_user
+from bot.messages import console as console_words
 from bot.observability.logs import configure_logging
 from bot.redaction import redact
 from bot.simulator import DEMO_SITES
@@ -79,19 +80,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--four-eyes",
         action="store_true",
-        help="whoever requests a restore may not approve it (BOT_FOUR_EYES)",
+        help="whoever requests a restore may not approve it (BOT_FOUR_EYES; default off)",
     )
     parser.add_argument(
         "--memory",
         action="store_true",
-        help="keep state in an in-process store even when REDIS_URL names a Redis",
+        help="keep state in an in-process store even when a Redis answers at REDIS_URL "
+        "(default: use that Redis, under a key prefix of its own)",
     )
     add_api_argument(parser)
     parser.add_argument(
         "--as",
         dest="user",
         default=ALICE.name,
-        help="who you are at the start: alice (admin, approver), bob (approver), carol (viewer)",
+        help="who you are at the start: alice (admin, approver), bob (approver), carol "
+        "(viewer); default alice",
     )
 
 
@@ -111,26 +114,12 @@ def banner(local: LocalBot, terminal: Terminal) -> Panel:
     options = local.options
     sites = ", ".join(DEMO_SITES)
     lines = [
-        Text("Atlassian backup bot: local console", style="bold"),
-        Text(
-            f"Atlassian: the simulated demo org ({sites}) at {local.simulator.url}; "
-            f"operations take {options.op_seconds:g} s"
-        ),
-        Text(
-            f"Slack: a local stand-in, channel #{CHANNEL_NAME}; the bot serves signed requests "
-            f"at {local.running.url} and checks running operations every "
-            f"{options.poll_seconds:g} s"
-        ),
-        Text(f"State: {local.store.description}"),
-        Text(
-            "Four-eyes is on: a restore's requester cannot approve it."
-            if options.four_eyes
-            else "Four-eyes is off (--four-eyes turns it on)."
-        ),
-        Text(
-            f"You are {terminal.user.name} ({terminal.roles(terminal.user)}). /users lists "
-            "people, /as bob switches, /help lists console commands, /backup help the bot's."
-        ),
+        Text(console_words.BANNER_TITLE, style="bold"),
+        Text(console_words.banner_atlassian(sites, local.simulator.url, options.op_seconds)),
+        Text(console_words.banner_slack(CHANNEL_NAME, local.running.url, options.poll_seconds)),
+        Text(console_words.banner_state(local.store.description)),
+        Text(console_words.FOUR_EYES_ON if options.four_eyes else console_words.FOUR_EYES_OFF),
+        Text(console_words.banner_you(terminal.user.name, terminal.roles(terminal.user))),
     ]
     return Panel(Text("\n").join(lines), border_style="cyan")
 

@@ -33,6 +33,7 @@ from bot.clock import Clock
 from bot.config import Settings, redis_url_problem
 from bot.errors import ConfigError
 from bot.localslack import SlackDriver, SlackWebApi
+from bot.messages import console as console_words
 from bot.redaction import redact
 from bot.restore.store import RestoreSessionStore
 from bot.runtime import Services
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 CHANNEL: Final = "CBACKUPS"
 CHANNEL_NAME: Final = "backups"
 REDIS_PROBE_SECONDS: Final = 0.5
+# How long a console's keys outlive it in a shared Redis: long enough to look at them.
+CONSOLE_KEYS_TTL: Final = timedelta(hours=24)
 HOUSEKEEPING_SECONDS: Final = 5.0
 
 
@@ -92,6 +95,19 @@ class StoreChoice:
     redis: aioredis.Redis
     key_prefix: str
     description: str
+    # A Redis others may use too: what the console leaves there must not stay forever.
+    shared: bool = False
+
+    async def expire_leftovers(self) -> int:
+        """Give every key the console left without a TTL one; how many there were."""
+        if not self.shared:
+            return 0
+        seconds = int(CONSOLE_KEYS_TTL.total_seconds())
+        expired = 0
+        async for key in self.redis.scan_iter(match=f"{self.key_prefix}*", count=500):
+            if await self.redis.ttl(key) == -1:
+                expired += int(await self.redis.expire(key, seconds))
+        return expired
 
 
 def configured_redis_url() -> str | None:
@@ -128,20 +144,20 @@ async def choose_store(options: LocalOptions, run_id: str) -> StoreChoice:
             return StoreChoice(
                 redis=client,
                 key_prefix=prefix,
-                description=(
-                    f"Redis at {redact(url)}, keys under {prefix} only "
-                    "(nothing else is read, changed or deleted)"
+                description=console_words.store_in_redis(
+                    redact(url), prefix, int(CONSOLE_KEYS_TTL.total_seconds() // 3600)
                 ),
+                shared=True,
             )
     else:
-        reason = "--memory given" if options.in_process_store else "no REDIS_URL set"
+        reason = "--memory given" if options.in_process_store else console_words.NO_REDIS_URL
     import fakeredis
 
     memory: aioredis.Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
     return StoreChoice(
         redis=memory,
         key_prefix=prefix,
-        description=f"an in-process store ({reason}); its state ends with the console",
+        description=console_words.store_in_memory(reason),
     )
 
 
@@ -280,7 +296,10 @@ class LocalBot:
         await self.services.atlassian.aclose()
         await self.slack.stop()
         await self.simulator.stop()
-        await self.store.redis.aclose()
+        try:
+            await self.store.expire_leftovers()
+        finally:
+            await self.store.redis.aclose()
 
 
 async def start_local_bot(options: LocalOptions) -> LocalBot:

@@ -317,10 +317,16 @@ def _options(element: JsonDict) -> list[Option]:
     raw: list[JsonDict] = list(element.get("options") or [])
     for group in element.get("option_groups") or []:
         raw.extend(group.get("options") or [])
-    return [
-        Option(text=text_object(item.get("text"), Names()).plain, value=str(item.get("value")))
-        for item in raw
-    ]
+    return [Option(text=_option_text(item), value=str(item.get("value"))) for item in raw]
+
+
+def _option_text(item: JsonDict) -> str:
+    """An option's text with its description, as a select menu shows both."""
+    text = text_object(item.get("text"), Names()).plain
+    description = item.get("description")
+    if isinstance(description, dict):
+        text += f" ({text_object(description, Names()).plain})"
+    return text
 
 
 def _initial_choice(element: JsonDict) -> str:

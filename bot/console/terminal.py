@@ -24,6 +24,7 @@ from bot.console.render import Control
 from bot.console.screen import Screen, Surface, view_key
 from bot.console.timeshift import ShiftError, parse_shift
 from bot.localslack import OpenView, SlackResponse
+from bot.messages import console as console_words
 
 DEFAULT_WAIT_SECONDS: Final = 30.0
 WAIT_STEP_SECONDS: Final = 0.1
@@ -108,6 +109,9 @@ class Terminal:
             raise QuitRequested
         elif lowered == "/help":
             self.screen.out.print(HELP, markup=False, highlight=False)
+        elif lowered == "/as" and not rest:
+            # Who can I be? The same table /users prints.
+            self.show_users(only_me=False)
         elif lowered == "/as":
             await self._action(self.switch_user(rest))
         elif lowered in ("/users", "/whoami"):
@@ -345,6 +349,8 @@ class Terminal:
 
     async def submit(self) -> None:
         modal = self._modal()
+        if not modal.view.get("submit"):
+            raise StepFailed(console_words.nothing_to_submit())
         try:
             response = await self.local.driver.submit_view(modal, user=self.user.user_id)
         except (LookupError, ValueError) as exc:

@@ -547,6 +547,7 @@ class SlackWebApi:
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.push": self._views_push,
@@ -1234,6 +1235,15 @@ class SlackWebApi:
         if self._messages.pop((channel, ts), None) is None:
             raise _Refusal("message_not_found")
         return {"channel": channel, "ts": ts}
+
+    def _chat_get_permalink(self, args: JsonDict) -> JsonDict:
+        """chat.getPermalink: a link to a message that exists, as Slack shapes one."""
+        channel = _required(args, "channel", "channel_not_found")
+        ts = _required(args, "message_ts", "message_not_found")
+        if (channel, ts) not in self._messages:
+            raise _Refusal("message_not_found")
+        link = f"https://{self.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"channel": channel, "permalink": link}
 
     def _chat_post_ephemeral(self, args: JsonDict) -> JsonDict:
         channel = _required(args, "channel", "channel_not_found")

@@ -103,7 +103,18 @@ def schedule_line(schedule: BackupSchedule, next_slot: datetime) -> str:
     )
 
 
-def atlassian_schedule_line(policy: PolicyName, described: str, upcoming: datetime | None) -> str:
+def atlassian_schedule_line(
+    policy: PolicyName, described: str | None, upcoming: datetime | None, *, active: bool
+) -> str:
+    """``described`` is None when Atlassian reports no schedule for the policy."""
+    if not active:
+        kept = f" (its schedule: {esc(described)})" if described is not None else ""
+        return (
+            f"• {policy}: saved inactive, so Atlassian runs no backup of it yet{kept}; "
+            f"`/backup policy activate {esc(policy.policy_id)}` starts it"
+        )
+    if described is None:
+        return f"• {policy}: active, but Atlassian reports no schedule for it"
     nxt = f", next {when(upcoming)}" if upcoming is not None else ""
     return f"• {policy}: Atlassian runs it {esc(described)}{nxt}"
 
@@ -216,6 +227,11 @@ class StatusFacts:
     next_run_is: str  # "scheduled", "Atlassian's schedule", "allowed"
     open_restores: int
     consents_waiting: int
+    # False when Atlassian reports that backup only as EXPIRED, which hides whether it
+    # was complete or incomplete before it expired.
+    last_is_complete: bool = True
+    # The newest restorable backup is INCOMPLETE: a restore from it lacks some content too.
+    restorable_is_incomplete: bool = False
 
 
 def status_line(facts: StatusFacts, now: datetime) -> str:
@@ -226,11 +242,17 @@ def status_line(facts: StatusFacts, now: datetime) -> str:
         expiry = ""
         if expires is not None:
             expiry = f", {'expired' if expires <= now else 'expires'} {when(expires)}"
-        last = f"last complete {code(backup_id)} {span(now - taken)} old{expiry}"
+        if facts.last_is_complete:
+            last = f"last complete {code(backup_id)} {span(now - taken)} old{expiry}"
+        else:
+            age = span(now - taken)
+            last = f"no complete backup left (newest {code(backup_id)}, {age} old{expiry})"
     if facts.restorable_since is None:
         loss = ":red_circle: nothing to restore"
     else:
         loss = f"restoring now loses {span(now - facts.restorable_since)}"
+        if facts.restorable_is_incomplete:
+            loss += ", and what that incomplete backup lacks"
     if facts.next_run is None:
         upcoming = "no run planned"
     elif facts.next_run <= now:

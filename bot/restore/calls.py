@@ -18,6 +18,7 @@ from typing import Final
 
 from bot.atlassian.models import FINAL_RESTORE_STATUSES, Product, Restore, RestoreStatus
 from bot.errors import AtlassianError, OutcomeUnknown, RateLimited, Unavailable
+from bot.messages import restore as said
 from bot.restore import notices
 from bot.restore.context import RestoreContext
 from bot.restore.ending import Ending
@@ -89,7 +90,7 @@ class OwedCalls:
             await self.fail(
                 session,
                 SessionState.VALIDATING,
-                f"Atlassian refused the restore: {exc.user_message}",
+                said.atlassian_refused_restore(exc.user_message),
             )
             return
         await self.apply_result(session.session_id, restore, SessionState.VALIDATING)
@@ -97,7 +98,7 @@ class OwedCalls:
     async def revalidate(self, session: RestoreSession, consents: list[str]) -> None:
         ctx = self._ctx
         if session.restore_id is None:
-            await self.fail(session, SessionState.REVALIDATING, "The bot lost the restore's id.")
+            await self.fail(session, SessionState.REVALIDATING, said.LOST_THE_RESTORE_ID)
             return
         try:
             restore = await ctx.atlassian.revalidate_restore(
@@ -116,7 +117,7 @@ class OwedCalls:
             await self.fail(
                 session,
                 SessionState.REVALIDATING,
-                f"Atlassian refused the consents: {exc.user_message}",
+                said.atlassian_refused_consents(exc.user_message),
             )
             return
         await self.apply_result(session.session_id, restore, SessionState.REVALIDATING)
@@ -155,9 +156,7 @@ class OwedCalls:
             await self.fail(
                 session,
                 expected,
-                f"Atlassian says restore {restore.restore_id} needs consent but named no check "
-                "the bot can read, so nothing was consented; look at the restore in "
-                "admin.atlassian.com.",
+                said.consent_without_checks(restore.restore_id),
             )
             return
         if restore.status == RestoreStatus.VALIDATION_FAILED:
@@ -167,8 +166,7 @@ class OwedCalls:
             await self.fail(
                 session,
                 expected,
-                "Atlassian reports the restore failed: "
-                f"{restore.status_message or 'no reason given'}.",
+                said.atlassian_failed_it(restore.status_message),
             )
             return
         await self._running(session, restore, expected)

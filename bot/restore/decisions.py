@@ -24,6 +24,7 @@ from typing import Final
 
 from bot.atlassian import rules
 from bot.errors import StoreUncertain
+from bot.messages import restore as said
 from bot.restore import notices
 from bot.restore.blocking import pending_of
 from bot.restore.calls import OwedCalls
@@ -217,7 +218,7 @@ class Decisions:
             to=SessionState.CANCELLED,
             actor=user,
             action="cancel",
-            updates={"outcome": f"Cancelled by <@{user}>.", "cancelled_by": user},
+            updates={"outcome": said.cancelled_outcome(user), "cancelled_by": user},
             detail=pending.detail,
             request_id=request,
         )

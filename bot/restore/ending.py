@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.atlassian.models import FINAL_RESTORE_STATUSES, Restore, RestoreStatus
+from bot.messages import restore as said
 from bot.restore import notices
 from bot.restore.context import RestoreContext
 from bot.restore.ports import CardView
@@ -25,10 +26,8 @@ def final_state(restore: Restore) -> tuple[SessionState, str]:
     target = SessionState.FAILED if restore.status == RestoreStatus.FAILED else SessionState.DONE
     message = restore.status_message or ""
     if not message and restore.status == RestoreStatus.INCOMPLETE:
-        message = "it does not say what is missing"
-    outcome = f"Atlassian reports {str(restore.status).lower()}" + (
-        f": {message}" if message else "."
-    )
+        message = said.NOTHING_MISSING_SAID
+    outcome = said.atlassian_reports(restore.status, message)
     return target, outcome
 
 
@@ -125,10 +124,7 @@ class Ending:
         ) or await sessions.find_by_restore_id(operation.operation_id)
         if session is None:
             return
-        outcome = (
-            f"Atlassian no longer reports restore {operation.operation_id}; check "
-            "admin.atlassian.com before restoring onto this site again."
-        )
+        outcome = said.restore_gone(operation.operation_id)
         moved = await sessions.transition(
             session.session_id,
             to=SessionState.FAILED,

@@ -25,6 +25,7 @@ from bot.atlassian.client import RECONCILE_SKEW
 from bot.atlassian.models import Restore, RestoreStatus
 from bot.clock import ensure_utc
 from bot.errors import AtlassianError
+from bot.messages import restore as said
 from bot.restore import notices
 from bot.restore.calls import OwedCalls
 from bot.restore.context import CALL_LEASE, CALL_LEASE_RENEW_SECONDS, RestoreContext
@@ -130,9 +131,7 @@ class Recovery:
 
     async def _recover_revalidate(self, session: RestoreSession) -> None:
         if session.restore_id is None:
-            await self._calls.fail(
-                session, SessionState.REVALIDATING, "The bot lost the restore's id."
-            )
+            await self._calls.fail(session, SessionState.REVALIDATING, said.LOST_THE_RESTORE_ID)
             return
         restore = await self._ctx.atlassian.get_restore(session.restore_id)
         same_checks = {str(c.check) for c in restore.failed_checks} == {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -27,7 +28,8 @@ from bot.atlassian.client import AtlassianClient
 from bot.atlassian.models import Backup, Product, Restore, RestoreStatus
 from bot.clock import Clock
 from bot.config import SiteDirectory
-from bot.errors import NotFoundError, RestoreRefused
+from bot.errors import BotError, NotFoundError, RestoreRefused
+from bot.messages import backups as backups_words
 from bot.messages import restore as said
 from bot.restore import blocking, notices
 from bot.restore.calls import OwedCalls
@@ -142,10 +144,8 @@ class RestoreWorkflow:
         try:
             backup = await ctx.atlassian.get_backup(request.backup_id)
         except NotFoundError:
-            raise RestoreRefused(
-                f"Backup {request.backup_id} does not exist; `/backup list POLICY_ID` shows "
-                "the backups of a policy."
-            ) from None
+            raise RestoreRefused(backups_words.no_such_backup(request.backup_id)) from None
+        await self._refuse_if_busy(request)
         restores = await ctx.atlassian.list_restores()
         verdict = blocking.preflight(
             backup=backup,
@@ -158,13 +158,15 @@ class RestoreWorkflow:
             now=now,
         )
         if not verdict.allowed:
+            if not rules.restorability(backup, restores, now).allowed:
+                raise RestoreRefused(
+                    await self._with_restorable(verdict.reason, backup, restores, request),
+                    verdict.possible_from,
+                )
             raise RestoreRefused(verdict.reason, verdict.possible_from)
         product = backup.product if isinstance(backup.product, Product) else None
         if product is None or backup.cloud_id is None:
-            raise RestoreRefused(
-                f"Atlassian did not say which product and site backup {backup.backup_id} "
-                "belongs to, so the bot will not restore it."
-            )
+            raise RestoreRefused(said.backup_without_product(backup.backup_id))
         session = await self._create_session(request, backup, product, backup.cloud_id)
         facts = BackupFacts.of(backup, now)
         await ctx.sessions.save_facts(session.session_id, facts)
@@ -177,11 +179,66 @@ class RestoreWorkflow:
                 to=SessionState.CANCELLED,
                 actor=SYSTEM_ACTOR,
                 action="cancel",
-                updates={"outcome": "The restore card could not be posted."},
+                updates={"outcome": said.CARD_NOT_POSTED},
             )
             raise
         await ctx.sessions.attach_card(session.session_id, place.channel, place.ts)
         return session
+
+    async def _refuse_if_busy(self, request: RestoreRequest) -> None:
+        """The bot's own unfinished restore onto the site is named, with where its card is."""
+        busy = blocking.busy_with(await self._ctx.sessions.unfinished(), request.dest_cloud_id)
+        if busy is not None:
+            raise RestoreRefused(
+                said.another_restore_under_way(busy),
+                mrkdwn=True,
+                card_channel=busy.channel,
+                card_ts=busy.card_ts,
+            )
+
+    async def _with_restorable(
+        self,
+        reason: str,
+        backup: Backup,
+        restores: Sequence[Restore],
+        request: RestoreRequest,
+    ) -> str:
+        """A backup that may not be restored: the same policy's backups that may, instead."""
+        now = self._ctx.clock.now()
+        try:
+            siblings = await self._same_policy(backup)
+        except BotError:
+            return reason
+        usable = sorted(
+            (
+                b
+                for b in siblings
+                if b.backup_id != backup.backup_id
+                and rules.restorability(b, restores, now).allowed
+                and b.created_at is not None
+            ),
+            key=lambda b: b.created_at or now,
+            reverse=True,
+        )
+        ages = [
+            (b.backup_id, rules.describe_age(b.created_at, now)) for b in usable if b.created_at
+        ]
+        return said.restorable_instead(reason, ages, request.dest_label)
+
+    async def _same_policy(self, backup: Backup) -> list[Backup]:
+        """The backups of the policy ``backup`` belongs to (found by site and product when
+        the API does not say which policy took it)."""
+        api = self._ctx.atlassian
+        policy_ids = (
+            [backup.policy_id]
+            if backup.policy_id
+            else [
+                policy.policy_id
+                for policy in await api.list_policies()
+                if policy.cloud_id == backup.cloud_id and policy.product == backup.product
+            ]
+        )
+        return [found for policy_id in policy_ids for found in await api.list_backups(policy_id)]
 
     async def _create_session(
         self, request: RestoreRequest, backup: Backup, product: Product, source_cloud_id: str
@@ -196,13 +253,9 @@ class RestoreWorkflow:
             ctx.key(f"requesting:{request.dest_cloud_id}"), DESTINATION_LEASE
         ) as lease:
             if lease is None:
-                raise RestoreRefused(
-                    f"Another restore onto {request.dest_label} is being requested right now; "
-                    "look at its card before requesting another."
-                )
+                raise RestoreRefused(said.being_requested_now(request.dest_label))
             # Checked and created under the lease, so two requests cannot both pass.
-            if blocking.busy_with(await ctx.sessions.unfinished(), request.dest_cloud_id):
-                raise RestoreRefused(said.destination_busy(request.dest_label))
+            await self._refuse_if_busy(request)
             return await ctx.sessions.create(
                 backup_id=backup.backup_id,
                 product=product,

@@ -10,6 +10,7 @@ import sys
 
 from bot.atlassian.versions import ApiVersion
 from bot.cli_numbers import fraction, non_negative
+from bot.messages.settings import simulator_settings
 from bot.simulator.seed import DEMO_ADMIN_ACCOUNT_ID, DEMO_ORG_ID, DEMO_SITES, DEMO_TOKEN
 from bot.simulator.server import SimulatorServer
 from bot.simulator.world import ShiftableClock, World
@@ -18,26 +19,35 @@ SEEDS = ("demo",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=8900, help="port to listen on (0: any)")
-    parser.add_argument("--seed", default="demo", help="organisation to start with (demo)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8900, help="port to listen on, 0 for any (default 8900)"
+    )
+    parser.add_argument(
+        "--seed", default="demo", help="organisation to start with (default demo, the only one)"
+    )
     parser.add_argument(
         "--op-seconds",
         type=non_negative,
         default=5.0,
-        help="how long each backup, export, import and restore runs",
+        help="how long each backup, export, import and restore runs (default 5)",
     )
     parser.add_argument(
-        "--fail-rate", type=fraction, default=0.0, help="fraction of operations that fail"
+        "--fail-rate",
+        type=fraction,
+        default=0.0,
+        help="fraction of operations that fail (default 0)",
     )
     parser.add_argument(
         "--rate-limit-rate",
         type=fraction,
         default=0.0,
-        help="fraction of requests answered 429",
+        help="fraction of requests answered 429 (default 0)",
     )
     parser.add_argument(
-        "--latency-ms", type=non_negative, default=0.0, help="added latency per request"
+        "--latency-ms", type=non_negative, default=0.0, help="added latency per request (default 0)"
     )
     add_api_argument(parser)
 
@@ -48,7 +58,7 @@ def add_api_argument(parser: argparse.ArgumentParser) -> None:
         type=ApiVersion,
         choices=list(ApiVersion),
         default=ApiVersion.V1,
-        help="API version to serve: v1 (the EAP API) or v2 (the current one, under /v2)",
+        help="API version: v1 (the EAP API) or v2 (the current one, under /v2); default v1",
     )
 
 
@@ -67,17 +77,17 @@ async def serve(args: argparse.Namespace) -> None:
     server = SimulatorServer(build_world(args), org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
     url = await server.start(host=args.host, port=args.port)
     sites = ",".join(f"{alias}={cloud_id}" for alias, cloud_id in DEMO_SITES.items())
-    account = (
-        f"ATLASSIAN_ACCOUNT_ID={DEMO_ADMIN_ACCOUNT_ID} "
-        if server.world.profile.needs_account_id
-        else ""
-    )
-    print(
-        f"Simulated Atlassian backup API ({args.api.value}) at {url} : ATLASSIAN_API_URL={url} "
-        f"ATLASSIAN_ORG_ID={DEMO_ORG_ID} ATLASSIAN_EMAIL=<any e-mail> "
-        f"ATLASSIAN_API_TOKEN={DEMO_TOKEN} {account}ATLASSIAN_SITES={sites} (Ctrl-C stops)",
-        flush=True,
-    )
+    settings = {
+        "ATLASSIAN_API_URL": url,
+        "ATLASSIAN_API_VERSION": args.api.value,
+        "ATLASSIAN_ORG_ID": DEMO_ORG_ID,
+        "ATLASSIAN_EMAIL": "admin@example.com",
+        "ATLASSIAN_API_TOKEN": DEMO_TOKEN,
+    }
+    if server.world.profile.needs_account_id:
+        settings["ATLASSIAN_ACCOUNT_ID"] = DEMO_ADMIN_ACCOUNT_ID
+    settings["ATLASSIAN_SITES"] = sites
+    print(simulator_settings(args.api.value, url, settings), flush=True)
     stop = asyncio.Event()
     # A service manager stops with SIGTERM; finish open responses as on Ctrl-C.
     with contextlib.suppress(NotImplementedError):

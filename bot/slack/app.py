@@ -87,6 +87,22 @@ def make_restore_workflow(
     return workflow, surface
 
 
+def _without_token(web_client: AsyncWebClient) -> AsyncWebClient:
+    """The client Bolt keeps for itself: the same connection, no token.
+
+    Bolt takes each request's token from ``authorize`` and warns at every start that a token
+    on its client "will be ignored"; the listeners here call ``web_client`` directly.
+    """
+    return AsyncWebClient(
+        token=None,
+        base_url=web_client.base_url,
+        timeout=web_client.timeout,
+        session=web_client.session,
+        headers=web_client.headers,
+        retry_handlers=list(web_client.retry_handlers or []),
+    )
+
+
 def build_app(
     services: Services,
     *,
@@ -105,7 +121,7 @@ def build_app(
         return bot_identity
 
     app = InstrumentedApp(
-        client=web_client,
+        client=_without_token(web_client),
         signing_secret=signing_secret or "socket-mode-has-no-signature",
         authorize=authorize,
         # Over HTTP, ``serve.http_application`` checks the signature on the raw bytes before

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.assurance.scheduler import Scheduler, policy_name
 from bot.assurance.schedules import DEFAULT_AT, DEFAULT_DAY, UTC_NAME, BackupSchedule, Cadence
 from bot.atlassian.models import Backup, Policy
-from bot.atlassian.schedules import describe_schedule, next_run
+from bot.atlassian.schedules import describe_schedule, has_schedule, next_run
 from bot.errors import Refused, SlackError
 from bot.messages import assurance as words
 from bot.runtime import Services
@@ -92,8 +92,14 @@ class AssuranceCommands:
             for policy in await atlassian.list_policies():
                 upcoming = next_run(policy.schedule, now) if policy.is_active else None
                 name = policy_name(policy, self._services.sites)
-                described = describe_schedule(policy.schedule)
-                lines.append(words.atlassian_schedule_line(name, described, upcoming))
+                described = (
+                    describe_schedule(policy.schedule) if has_schedule(policy.schedule) else None
+                )
+                lines.append(
+                    words.atlassian_schedule_line(
+                        name, described, upcoming, active=policy.is_active
+                    )
+                )
             await reply(Message(text=lines[0], blocks=blocks.list_sections(lines)))
             return
         found = await self._services.schedules.all()

@@ -24,24 +24,24 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.config import SiteDirectory
-from bot.slack.commands import escape_mrkdwn as esc
+from bot.messages import backups as said
+from bot.messages import operations as operation_words
+from bot.messages.restore import check_text
+from bot.messages.text import (
+    FINAL_OPERATION_TEXT,
+    STATUS_EMOJI,
+    code,
+    count,
+    esc,
+    status_label,
+    status_words,
+    when,
+)
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_LIST_ITEMS = 40
-
-STATUS_EMOJI = {
-    "STARTING": ":arrows_counterclockwise:",
-    "CREATED": ":calendar:",
-    "IN_PROGRESS": ":hourglass_flowing_sand:",
-    "VALIDATING": ":hourglass_flowing_sand:",
-    "VALIDATION_FAILED": ":raised_hand:",
-    "COMPLETE": ":white_check_mark:",
-    "INCOMPLETE": ":warning:",
-    "FAILED": ":x:",
-    "EXPIRED": ":wastebasket:",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,44 +83,18 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
-# Statuses whose API name would not tell a reader what is going on.
-STATUS_WORDS = {"CREATED": "waiting to start"}
-
-
-def status_label(status: object) -> str:
-    text = str(status)
-    emoji = STATUS_EMOJI.get(text, ":grey_question:")
-    return f"{emoji} {esc(STATUS_WORDS.get(text, text.replace('_', ' ')))}"
-
-
-def when(moment: datetime | None) -> str:
-    """A time every reader sees in their own zone, with a UTC fallback."""
-    if moment is None:
-        return "—"
-    fallback = f"{moment:%Y-%m-%d %H:%M} UTC"
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
 def product_label(product: object) -> str:
     if isinstance(product, Product):
         return product.label
     return esc(str(product)) if product else "—"
 
 
-def code(value: object) -> str:
-    return f"`{esc(str(value))}`" if value not in (None, "") else "—"
-
-
 def cut(items: Sequence[Any]) -> tuple[Sequence[Any], int]:
     return items[:MAX_LIST_ITEMS], max(0, len(items) - MAX_LIST_ITEMS)
 
 
-def count(number: int, noun: str, plural: str | None = None) -> str:
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
-
-
 def more(hidden: int, hint: str) -> list[Block]:
-    return [context(f"…and {hidden} more. {hint}")] if hidden else []
+    return [context(said.and_more(hidden, hint))] if hidden else []
 
 
 def error_message(sentence: str, *, trusted: bool = False) -> Message:
@@ -158,23 +132,20 @@ def whoami_message(user_id: str, roles: Sequence[str]) -> Message:
     role_text = ", ".join(roles)
     return Message(
         text=f"Your role: {role_text}",
-        blocks=[section(f"<@{esc(user_id)}>, your role with the backup bot: *{esc(role_text)}*.")],
+        blocks=[section(said.your_role(user_id, role_text))],
     )
 
 
 def sites_message(sites: SiteDirectory) -> Message:
     aliases = sites.aliases
     if not aliases:
-        return info_message(
-            "No site aliases are configured; set ATLASSIAN_SITES (alias=cloudId,...) or use "
-            "cloud ids."
-        )
+        return info_message(said.NO_SITES)
     lines = [f"• *{esc(alias)}* — {code(cloud_id)}" for alias, cloud_id in sorted(aliases.items())]
     return Message(text="Configured sites", blocks=[header("Sites"), section("\n".join(lines))])
 
 
 def regions_message(regions: Sequence[str]) -> Message:
-    body = "\n".join(f"• {code(region)}" for region in regions) or "No regions were returned."
+    body = "\n".join(f"• {code(region)}" for region in regions) or said.NO_REGIONS
     return Message(text="Storage regions", blocks=[header("Storage regions"), section(body)])
 
 
@@ -187,8 +158,7 @@ def storage_line(storage: Storage, sites: SiteDirectory) -> str:
 
 def nothing_matching(noun: str, filters: Sequence[str], everything: str) -> Message:
     """An empty filtered list: say what was filtered, so it does not read as "none exist"."""
-    shown = " and ".join(f"`{esc(item)}`" for item in filters)
-    return info_message(f"No {noun} match {shown}; `{everything}` lists all of them.")
+    return info_message(said.nothing_matching(noun, filters, everything))
 
 
 def storages_message(
@@ -197,7 +167,7 @@ def storages_message(
     if not storages and filters:
         return nothing_matching("customer storages", filters, "/backup storage list")
     if not storages:
-        return info_message("No customer storages yet. Create one with `/backup storage create`.")
+        return info_message(said.NO_STORAGES)
     shown, hidden = cut(storages)
     lines = [f"• {storage_line(storage, sites)}" for storage in shown]
     return Message(
@@ -231,10 +201,6 @@ def list_sections(lines: Sequence[str]) -> list[Block]:
     return [section(chunk) for chunk in _chunks("\n".join(lines))][: MAX_BLOCKS - 3]
 
 
-def yes_no(value: bool | None) -> str:
-    return "—" if value is None else ("yes" if value else "no")
-
-
 def backup_line(backup: Backup, now: datetime) -> str:
     status = rules.effective_backup_status(backup, now)
     age = (
@@ -251,10 +217,7 @@ def backup_line(backup: Backup, now: datetime) -> str:
 
 def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) -> Message:
     if not backups:
-        return info_message(
-            f"Policy {code(policy_id)} has no backups yet. Start one with "
-            f"`/backup run {esc(policy_id)}`."
-        )
+        return info_message(said.no_backups_yet(policy_id))
     ordered = sorted(backups, key=lambda b: b.created_at or now, reverse=True)
     shown, hidden = cut(ordered)
     lines = [f"• {backup_line(backup, now)}" for backup in shown]
@@ -296,11 +259,13 @@ def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Messa
         pairs.append(("Contents", _selections(backup)))
     blocks = [header("Backup"), fields(pairs)]
     if backup.status_message:
-        blocks.append(section(f"_{esc(backup.status_message)}_"))
+        blocks.append(section(esc(backup.status_message)))
     warning = rules.restore_warning(backup)
     if warning:
         blocks.append(context(f":warning: {esc(warning)}"))
-    return Message(text=f"Backup {esc(backup.backup_id)}: {esc(str(status))}", blocks=blocks)
+    return Message(
+        text=f"Backup {esc(backup.backup_id)}: {esc(status_words(status))}", blocks=blocks
+    )
 
 
 def _operation_line(kind: str, operation_id: str, status: object, extra: str) -> str:
@@ -313,7 +278,7 @@ def exports_message(
     if not exports and filters:
         return nothing_matching("exports", filters, "/backup exports")
     if not exports:
-        return info_message("No exports yet. Export a backup with `/backup export <backupId>`.")
+        return info_message(said.NO_EXPORTS)
     shown, hidden = cut(exports)
     lines = [
         _operation_line(
@@ -347,9 +312,10 @@ def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> 
         ),
     ]
     if item.status_message:
-        blocks.append(section(f"_{esc(item.status_message)}_"))
+        blocks.append(section(esc(item.status_message)))
     return Message(
-        text=f"{kind.capitalize()} {esc(operation_id)}: {esc(str(item.status))}", blocks=blocks
+        text=f"{kind.capitalize()} {esc(operation_id)}: {esc(status_words(item.status))}",
+        blocks=blocks,
     )
 
 
@@ -359,7 +325,7 @@ def restores_message(
     if not restores and filters:
         return nothing_matching("restores", filters, "/restore list")
     if not restores:
-        return info_message("No restores found.")
+        return info_message(said.NO_RESTORES)
     shown, hidden = cut(restores)
     lines = [
         _operation_line(
@@ -386,16 +352,16 @@ def restore_message(
         ("Backup", code(restore.backup_id)),
         ("Product", product_label(restore.product)),
         ("Destination", esc(sites.name(restore.cloud_id))),
-        ("Migration", code(restore.migration_id)),
         ("Started", when(restore.created_at)),
         ("Finished", when(restore.completed_at)),
     ]
     blocks = [header("Restore"), fields(pairs)]
     if restore.status_message:
-        blocks.append(section(f"_{esc(restore.status_message)}_"))
+        blocks.append(section(esc(restore.status_message)))
     if restore.failed_checks and restore.status == RestoreStatus.VALIDATION_FAILED:
+        dest = esc(sites.name(restore.cloud_id))
         checks = "\n".join(
-            f"• {esc(str(check.check))}: {esc(check.message or '')}"
+            f"• {check_text(str(check.check), check.message, dest, restore.product)}"
             for check in restore.failed_checks
         )
         blocks.append(section(f"*Failed checks*\n{checks}"))
@@ -404,11 +370,12 @@ def restore_message(
         room = MAX_BLOCKS - len(blocks) - 1
         if len(chunks) > room:
             # The latest decisions matter most; the audit stream keeps the rest.
-            blocks.append(context(f"{len(chunks) - room} earlier part(s) left out."))
+            blocks.append(context(f"{count(len(chunks) - room, 'earlier part')} left out."))
             chunks = chunks[-room:]
         blocks.extend(section(chunk) for chunk in chunks)
     return Message(
-        text=f"Restore {esc(restore.restore_id)}: {esc(str(restore.status))}", blocks=blocks
+        text=f"Restore {esc(restore.restore_id)}: {esc(status_words(restore.status))}",
+        blocks=blocks,
     )
 
 
@@ -416,18 +383,8 @@ def report_message(restore_ref: str, url: str) -> Message:
     safe_url = esc(url)
     return Message(
         text=f"Post-restore report for {esc(restore_ref)}: {safe_url}",
-        blocks=[
-            section(f":page_facing_up: <{safe_url}|Post-restore report> for {code(restore_ref)}")
-        ],
+        blocks=[section(said.report_link(url, restore_ref))],
     )
-
-
-FINAL_OPERATION_TEXT = {
-    "COMPLETE": "finished",
-    "INCOMPLETE": "finished incomplete",
-    "FAILED": "failed",
-    "EXPIRED": "expired",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +401,11 @@ class OperationCard:
     status_message: str | None = None
     detail: str | None = None
     updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    size: str | None = None
+    expires_at: datetime | None = None
+    backup_id: str | None = None
+    policy_id: str | None = None
 
 
 def operation_card(card: OperationCard) -> Message:
@@ -455,11 +417,29 @@ def operation_card(card: OperationCard) -> Message:
         ("Started by", f"<@{esc(card.started_by)}>" if card.started_by else "the bot"),
         ("Started", when(card.started_at)),
     ]
+    ended = str(card.status) in operation_words.FINISHED_STATUSES
+    if ended and card.finished_at is not None:
+        pairs.append(("Finished", operation_words.finished_at(card.finished_at, card.started_at)))
+    if card.size:
+        pairs.append(("Size", esc(card.size)))
+    if card.expires_at is not None:
+        pairs.append(("Expires", when(card.expires_at)))
     if card.detail:
         pairs.append(("Detail", card.detail))
     blocks = [header(title), fields(pairs)]
     if card.status_message:
-        blocks.append(section(f"_{esc(card.status_message)}_"))
+        blocks.append(section(esc(card.status_message)))
+    if not ended and card.started_at is not None:
+        blocks.append(context(operation_words.running_since(card.started_at)))
+    step = operation_words.next_step(
+        card.kind,
+        str(card.status),
+        operation_id=card.operation_id,
+        backup_id=card.backup_id,
+        policy_id=card.policy_id,
+    )
+    if step is not None:
+        blocks.append(section(step))
     if card.updated_at is not None:
         blocks.append(context(f"Updated {when(card.updated_at)}"))
     # The top-level text is mrkdwn too (notifications), unlike the plain-text header.
@@ -490,6 +470,7 @@ class OperationOutcome:
     status_message: str | None = None
     started_by: str | None = None
     report_url: str | None = None
+    requested_by: str | None = None
 
 
 def _outcome_verb(status: str) -> str:
@@ -501,7 +482,7 @@ def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = Non
     kind = outcome.kind.capitalize()
     verb = _outcome_verb(outcome.status)
     emoji = STATUS_EMOJI.get(outcome.status, ":grey_question:")
-    who = f" <@{esc(outcome.started_by)}>" if outcome.started_by else ""
+    who = operation_words.who_to_tell(outcome.requested_by, outcome.started_by)
     lead = (
         f"{emoji} {kind} {code(outcome.operation_id)} of *{product_label(outcome.product)}* on "
         f"*{esc(outcome.site)}* {verb}.{who}"
@@ -513,20 +494,20 @@ def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = Non
         f"{esc(outcome.site)} {verb}"
     )
     if outcome.status_message:
-        blocks.append(section(f"_{esc(outcome.status_message)}_"))
+        blocks.append(section(esc(outcome.status_message)))
         text += f": {esc(outcome.status_message)}"
     if outcome.report_url:
         blocks.append(section(f":page_facing_up: <{esc(outcome.report_url)}|Post-restore report>"))
         text += f" Report: {esc(outcome.report_url)}"
     if card_channel:
-        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+        blocks.append(context(said.card_is_in(card_channel)))
     return Message(text=text, blocks=blocks)
 
 
 def adopted_card(card: OperationCard) -> Message:
     """A card for an operation the bot found running at start-up rather than started itself."""
     message = operation_card(card)
-    note = "Found running when the bot started; tracked from here."
+    note = said.FOUND_RUNNING
     return Message(text=message.text, blocks=[*message.blocks, context(note)])
 
 
@@ -541,19 +522,12 @@ def expiry_reminder_message(
 ) -> Message:
     """A reminder that a complete backup leaves Atlassian storage soon."""
     hours = max(0, int((expiry - now).total_seconds() // 3600))
-    lead = (
-        f":hourglass: Backup {code(backup_id)} of *{product_label(product)}* on *{esc(site)}* "
-        f"expires {when(expiry)} (in about {hours} hours). Export or restore it before then "
-        "if you still need it."
-    )
+    lead = said.expires_soon(backup_id, product_label(product), site, expiry, hours)
     blocks = [section(lead)]
     if card_channel:
-        blocks.append(context(f"Its card is in <#{esc(card_channel)}>."))
+        blocks.append(context(said.card_is_in(card_channel)))
     return Message(
-        text=(
-            f"Backup {esc(backup_id)} of {product_label(product)} on {esc(site)} expires in "
-            f"about {hours} hours"
-        ),
+        text=said.expires_in_about(backup_id, product_label(product), site, hours),
         blocks=blocks,
     )
 
@@ -572,15 +546,8 @@ def policy_nudge_message(
     now: datetime,
 ) -> Message:
     """A nudge that a policy has had no complete backup for the last 7 days."""
-    last = (
-        f"the last one was taken {rules.describe_age(last_complete, now)} ago"
-        if last_complete is not None
-        else "it has never had one"
-    )
-    lead = (
-        f":alarm_clock: *{product_label(product)}* on *{esc(site)}* has no complete backup from "
-        f"the last 7 days ({last}). Run one with `/backup run {esc(policy_id)}`."
-    )
+    age = rules.describe_age(last_complete, now) if last_complete is not None else None
+    lead = said.no_recent_backup(product_label(product), site, policy_id, age)
     return Message(
         text=f"No complete {product_label(product)} backup of {esc(site)} in the last 7 days",
         blocks=[section(lead)],

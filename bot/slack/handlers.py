@@ -19,16 +19,17 @@ from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.atlassian import rules
-from bot.atlassian.client import UNSET
 from bot.atlassian.models import (
-    Policy,
     Product,
     Restore,
 )
 from bot.errors import (
     BotError,
+    ConflictError,
     NotFoundError,
     Refused,
+    RestoreRefused,
+    RuleViolation,
     SlackError,
     SlackNotAuthorized,
     SlackRateLimited,
@@ -36,6 +37,10 @@ from bot.errors import (
     SlackUnavailable,
     UsageError,
 )
+from bot.messages import atlassian as atlassian_words
+from bot.messages import commands as commands_words
+from bot.messages import restore as restore_words
+from bot.messages.suggest import closest
 from bot.observability.context import Outcome, failure_reference, note_outcome
 from bot.runtime import Services
 from bot.slack import blocks, operation_cards, policy_blocks
@@ -51,15 +56,14 @@ from bot.slack.invocation import (
     SlackPostFailed,
     product_name,
 )
+from bot.slack.policy_handlers import PolicyCommands, Reply
 from bot.slack.transfers import Transfers
 from bot.store.operations import OperationKind
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[Message], Awaitable[None]]
 
-
-class CommandHandlers(AssuranceCommands):
+class CommandHandlers(AssuranceCommands, PolicyCommands):
     def __init__(
         self, services: Services, slack: AsyncWebClient, *, gateway: SlackGateway | None = None
     ) -> None:
@@ -82,21 +86,64 @@ class CommandHandlers(AssuranceCommands):
         try:
             await handler(command, who, reply)
         except NotFoundError as exc:
-            sentence = self._not_found_sentence(command)
+            sentence = await self._not_found_sentence(command)
             if sentence is None:
                 raise
             raise Refused(sentence) from exc
+        except ConflictError as exc:
+            said = atlassian_words.atlassian_busy(exc.message, self._alias, exc.default_hint)
+            raise Refused(said) from exc
+        except RuleViolation as exc:
+            said = atlassian_words.atlassian_refused(exc.message, self._alias, command.spec.usage)
+            raise Refused(said) from exc
 
-    def _not_found_sentence(self, command: cmd.SlashCommand) -> str | None:
-        """For commands that name one id, a 404 can only mean that id: say which it was."""
+    def _alias(self, cloud_id: str) -> str:
+        named = self._sites.name(cloud_id)
+        return atlassian_words.SITE_WITHOUT_ALIAS if named == cloud_id else named
+
+    async def _not_found_sentence(self, command: cmd.SlashCommand) -> str | None:
+        """For commands that name one id, a 404 can only mean that id: say which it was,
+        and which known id it is closest to when it looks like a typo of one."""
         known = command.spec.not_found
         if known is None:
             return None
         cloud_id = getattr(command, "cloud_id", None)
-        where = f" on site {self._site(cloud_id)}" if cloud_id else ""
-        return (
-            f"Atlassian has no {known.noun} `{getattr(command, known.field)}`{where}; {known.hint}."
+        typed = str(getattr(command, known.field))
+        # An id with no letter or digit (`.`, `..`) is no typo of a real one: nothing to list.
+        meant = (
+            closest(typed, await self._known_ids(known.noun))
+            if any(c.isalnum() for c in typed)
+            else None
         )
+        return commands_words.no_such_id(
+            known.noun,
+            typed,
+            site=self._site(cloud_id) if cloud_id else None,
+            hint=known.hint,
+            meant=meant,
+        )
+
+    async def _known_ids(self, noun: str) -> list[str]:
+        """The ids of this kind the bot can see now; none when Atlassian cannot list them."""
+        api = self._atlassian
+        try:
+            if noun == "backup policy":
+                return [policy.policy_id for policy in await api.list_policies()]
+            if noun == "storage":
+                return [storage.storage_id for storage in await api.list_storages()]
+            if noun == "restore":
+                return [restore.restore_id for restore in await api.list_restores()]
+            if noun == "export":
+                return [export.export_id for export in await api.list_exports()]
+            if noun == "backup":
+                return [
+                    backup.backup_id
+                    for policy in await api.list_policies()
+                    for backup in await api.list_backups(policy.policy_id)
+                ]
+        except BotError:
+            log.info("could not list %s ids for a suggestion", noun, exc_info=True)
+        return []
 
     @property
     def _now(self) -> Any:
@@ -111,27 +158,23 @@ class CommandHandlers(AssuranceCommands):
         except (SlackRefused, SlackNotAuthorized) as exc:
             if exc.error in ("not_in_channel", "channel_not_found", "is_archived"):
                 raise SlackPostFailed(
-                    "The bot cannot post in this channel; invite it with `/invite @backup-bot` "
-                    "and run the command again.",
+                    commands_words.CANNOT_POST_HERE,
                     error=exc.error,
                 ) from None
             raise SlackPostFailed(
-                f"Slack refused the bot's status card ({exc.error}); nothing was started, "
-                "try again.",
+                commands_words.card_refused(exc.error),
                 error=exc.error,
             ) from None
         except SlackRateLimited as exc:
             raise SlackPostFailed(
-                "Slack is limiting how fast the bot may post here; nothing was started, try "
-                f"again in {max(1, round(exc.retry_after))} s.",
+                commands_words.posting_too_fast(exc.retry_after),
                 error="ratelimited",
             ) from None
         except SlackUnavailable:
             # Slack did not answer: the card may or may not exist, and nothing was started.
             log.warning("posting a card in %s failed", channel, exc_info=True)
             raise SlackPostFailed(
-                "Slack did not answer when the bot posted its status card; nothing was started, "
-                "try again.",
+                commands_words.SLACK_DID_NOT_ANSWER,
                 error="no_answer",
             ) from None
         return PostedCard(channel=posted.channel, ts=posted.ts)
@@ -149,11 +192,7 @@ class CommandHandlers(AssuranceCommands):
             await self.post_card(who.channel_id, announced)
         except SlackPostFailed as exc:
             log.warning("could not announce a change in %s: %s", who.channel_id, exc.error)
-            note = (
-                f":warning: Done, but Slack would not let the bot post this in the channel "
-                f"({escape_mrkdwn(exc.error)}), so only you can see it; do not run the command "
-                "again."
-            )
+            note = commands_words.done_but_only_you_see_it(exc.error)
             await reply(
                 Message(
                     text=f"Done: {announced.text}",
@@ -199,14 +238,6 @@ class CommandHandlers(AssuranceCommands):
         storage = await self._atlassian.get_storage(command.storage_id)
         await reply(blocks.storage_message(storage, self._sites))
 
-    async def policy_list(self, command: cmd.PolicyList, who: Invocation, reply: Reply) -> None:
-        policies = await self._atlassian.list_policies()
-        await reply(policy_blocks.policies_message(policies, self._sites))
-
-    async def policy_show(self, command: cmd.PolicyShow, who: Invocation, reply: Reply) -> None:
-        policy = await self._atlassian.get_policy(command.policy_id)
-        await reply(policy_blocks.policy_message(policy, self._sites, self._now))
-
     async def backup_list(self, command: cmd.BackupList, who: Invocation, reply: Reply) -> None:
         backups = await self._atlassian.list_backups(command.policy_id)
         await reply(blocks.backups_message(command.policy_id, backups, self._now))
@@ -231,8 +262,7 @@ class CommandHandlers(AssuranceCommands):
             cloud_id = listed[0].cloud_id if listed else None
         if cloud_id is None:
             raise UsageError(
-                f"The bot does not know which site export `{command.export_id}` belongs to; "
-                "add site=ALIAS.",
+                commands_words.export_site_unknown(command.export_id),
                 cmd.ExportStatus.usage,
             )
         export = await self._atlassian.get_export(cloud_id=cloud_id, export_id=command.export_id)
@@ -244,8 +274,7 @@ class CommandHandlers(AssuranceCommands):
         )
         if cloud_id is None:
             raise UsageError(
-                f"The bot did not start import `{command.import_id}`, so it does not know its "
-                "site; add site=ALIAS.",
+                commands_words.import_site_unknown(command.import_id),
                 cmd.ImportStatus.usage,
             )
         item = await self._atlassian.get_import(cloud_id=cloud_id, import_id=command.import_id)
@@ -263,13 +292,18 @@ class CommandHandlers(AssuranceCommands):
         decisions: list[str] = []
         session = await self._services.sessions.find_by_restore_id(restore.restore_id)
         if session is not None:
-            for entry in await self._services.sessions.audit_trail(session.session_id):
-                actor = "the bot" if entry.actor == "system" else f"<@{escape_mrkdwn(entry.actor)}>"
-                detail = f" — {escape_mrkdwn(entry.detail)}" if entry.detail else ""
-                decisions.append(
-                    f"• {blocks.when(entry.at)} {actor} {escape_mrkdwn(entry.action)}: "
-                    f"{escape_mrkdwn(entry.outcome)}{detail}"
+            decisions = [
+                restore_words.decision_line(
+                    at=entry.at,
+                    actor=entry.actor,
+                    action=entry.action,
+                    outcome=entry.outcome,
+                    to=entry.to_state,
+                    detail=entry.detail,
+                    session=session,
                 )
+                for entry in await self._services.sessions.audit_trail(session.session_id)
+            ]
         await reply(blocks.restore_message(restore, self._sites, decisions))
 
     async def restore_report(
@@ -277,21 +311,14 @@ class CommandHandlers(AssuranceCommands):
     ) -> None:
         restore = await self._find_restore_for_report(command)
         if restore.migration_id is None or restore.cloud_id is None:
-            raise Refused(
-                f"Restore {restore.restore_id} has not started migrating yet ({restore.status}); "
-                "its report exists once it has run."
-            )
+            raise Refused(commands_words.report_not_yet(restore.restore_id, restore.status))
         try:
             url = await self._atlassian.get_post_op_report(
                 cloud_id=command.cloud_id or restore.cloud_id, migration_id=restore.migration_id
             )
         except NotFoundError:
             site = escape_mrkdwn(self._site(command.cloud_id or restore.cloud_id))
-            raise Refused(
-                f"Atlassian has no report for restore `{restore.restore_id}` (migration "
-                f"`{restore.migration_id}`) on site {site}; "
-                "a report appears once the restore has finished."
-            ) from None
+            raise Refused(commands_words.no_report_yet(restore.restore_id, site)) from None
         await reply(blocks.report_message(command.ref, url))
 
     async def _find_restore_for_report(self, command: cmd.RestoreReport) -> Restore:
@@ -303,113 +330,10 @@ class CommandHandlers(AssuranceCommands):
         for restore in await self._atlassian.list_restores(cloud_id=command.cloud_id):
             if restore.migration_id == command.ref:
                 return restore
-        where = (
-            f" on site {escape_mrkdwn(self._site(command.cloud_id))}" if command.cloud_id else ""
-        )
-        raise Refused(
-            f"No restore or migration has the id `{command.ref}`{where}; "
-            "`/restore list` shows the restores."
-        )
+        site = self._site(command.cloud_id) if command.cloud_id else None
+        raise Refused(commands_words.no_such_restore(command.ref, site))
 
     # -- changing things ---------------------------------------------------------------
-
-    async def storage_create(
-        self, command: cmd.StorageCreate, who: Invocation, reply: Reply
-    ) -> None:
-        storage = await self._atlassian.create_storage(
-            name=command.name,
-            region=command.region,
-            prefix=command.prefix,
-            role_identifier=command.role,
-            principal_tag=command.tag,
-            cloud_id=command.cloud_id,
-        )
-        await self.announce_change(
-            who,
-            reply,
-            blocks.storage_message(storage, self._sites),
-            f"<@{escape_mrkdwn(who.user_id)}> created a storage.",
-        )
-
-    async def policy_create(self, command: cmd.PolicyCreate, who: Invocation, reply: Reply) -> None:
-        policy = await self._atlassian.create_policy(
-            cloud_id=command.cloud_id,
-            product=command.product,
-            include_attachments=command.include_attachments,
-            include_personal_spaces=command.include_personal_spaces,
-            storage_id=command.storage_id,
-        )
-        await self.announce_change(
-            who,
-            reply,
-            policy_blocks.policy_message(policy, self._sites, self._now),
-            f"<@{escape_mrkdwn(who.user_id)}> created a backup policy.",
-        )
-
-    async def policy_update(self, command: cmd.PolicyUpdate, who: Invocation, reply: Reply) -> None:
-        try:
-            current = await self._atlassian.get_policy(command.policy_id)
-        except NotFoundError:
-            raise Refused(
-                f"Atlassian has no backup policy `{command.policy_id}`; "
-                "`/backup policy list` shows the policies."
-            ) from None
-        if isinstance(command.storage_id, str):
-            await self._check_policy_storage(current, command.storage_id)
-        if command.include_personal_spaces is not None and current.product != Product.CONFLUENCE:
-            raise UsageError(
-                "personal-spaces applies only to Confluence policies.", cmd.PolicyUpdate.usage
-            )
-        storage: str | Any | None = UNSET
-        if command.storage_id is cmd.ATLASSIAN_STORAGE:
-            storage = None
-        elif isinstance(command.storage_id, str):
-            storage = command.storage_id
-        policy = await self._atlassian.update_policy(
-            command.policy_id,
-            storage_id=storage,
-            include_attachments=command.include_attachments,
-            include_personal_spaces=command.include_personal_spaces,
-        )
-        await self.announce_change(
-            who,
-            reply,
-            policy_blocks.policy_message(policy, self._sites, self._now),
-            f"<@{escape_mrkdwn(who.user_id)}> updated a backup policy.",
-        )
-
-    async def _check_policy_storage(self, policy: Policy, storage_id: str) -> None:
-        """A policy's storage must exist and belong to the policy's site; say which is wrong."""
-        site = escape_mrkdwn(self._site(policy.cloud_id))
-        listing = f"`/backup storage list site={site}` shows that site's storages"
-        try:
-            storage = await self._atlassian.get_storage(storage_id)
-        except NotFoundError:
-            raise Refused(f"Atlassian has no storage `{storage_id}`; {listing}.") from None
-        if storage.cloud_id and storage.cloud_id.lower() != policy.cloud_id.lower():
-            name = escape_mrkdwn(storage.storage_name or storage.storage_id)
-            raise Refused(
-                f"Storage {name} belongs to site {escape_mrkdwn(self._site(storage.cloud_id))}, "
-                f"not to {site} where policy `{policy.policy_id}` backs up; {listing}."
-            )
-
-    async def policy_activate(
-        self, command: cmd.PolicyActivate, who: Invocation, reply: Reply
-    ) -> None:
-        profile = self._atlassian.profile
-        if not profile.has_activation:
-            raise Refused(
-                f"{profile.name[0].upper()}{profile.name[1:]} has no policy activation: its "
-                "policies are active from the start and back up when `/backup run` asks."
-            )
-        await self._atlassian.activate_policy(command.policy_id)
-        policy = await self._atlassian.get_policy(command.policy_id)
-        await self.announce_change(
-            who,
-            reply,
-            policy_blocks.policy_message(policy, self._sites, self._now),
-            f"<@{escape_mrkdwn(who.user_id)}> activated a backup policy.",
-        )
 
     async def backup_run(self, command: cmd.BackupRun, who: Invocation, reply: Reply) -> None:
         policy = await self._atlassian.get_policy(command.policy_id)
@@ -471,7 +395,7 @@ class CommandHandlers(AssuranceCommands):
 def user_error_message(exc: BotError) -> Message:
     # Usage errors and access refusals are the bot's own mrkdwn (code spans, mentions);
     # everything else may carry text from the API and is escaped.
-    trusted = isinstance(exc, UsageError)
+    trusted = isinstance(exc, UsageError) or (isinstance(exc, RestoreRefused) and exc.mrkdwn)
     return blocks.error_message(exc.user_message, trusted=trusted)
 
 
@@ -487,13 +411,7 @@ async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None])
         # The same id the request's log lines carry, so the operator finds them at once.
         reference = failure_reference()
         log.exception("%s failed (ref %s)", what, reference)
-        await reply(
-            blocks.error_message(
-                f"Something went wrong while handling {what}; nothing more was changed. "
-                f"Try again, and give the bot's operator the reference {reference} if it fails "
-                "again."
-            )
-        )
+        await reply(blocks.error_message(commands_words.something_went_wrong(what, reference)))
 
 
 def pooled_respond(respond: Any, session: aiohttp.ClientSession | None) -> Any:

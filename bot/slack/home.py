@@ -25,19 +25,19 @@ from bot.clock import ensure_utc
 from bot.config import SiteDirectory
 from bot.errors import AtlassianError
 from bot.messages import assurance as assurance_words
+from bot.messages import backups as backups_words
+from bot.messages import home as said
 from bot.messages.assurance import StatusFacts
+from bot.messages.text import code, status_label, when
 from bot.restore.session import RestoreSession
 from bot.runtime import Services
 from bot.slack.blocks import (
     Block,
-    code,
     context,
     divider,
     header,
     product_label,
     section,
-    status_label,
-    when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
 from bot.store.operations import TrackedOperation
@@ -76,7 +76,7 @@ def _sections(lines: Sequence[str]) -> list[Block]:
 
 
 def _more(hidden: int, hint: str) -> list[Block]:
-    return [context(f"…and {hidden} more. {hint}")] if hidden > 0 else []
+    return [context(backups_words.and_more(hidden, hint))] if hidden > 0 else []
 
 
 def policy_line(overview: PolicyOverview, sites: SiteDirectory, now: datetime) -> str:
@@ -89,7 +89,7 @@ def policy_line(overview: PolicyOverview, sites: SiteDirectory, now: datetime) -
         return f"{lead}: backups unavailable ({esc(overview.problem)})"
     backup = overview.latest
     if backup is None:
-        return f"{lead}: no backups yet"
+        return f"{lead}: {said.NO_BACKUPS_YET}"
     status = rules.effective_backup_status(backup, now)
     age = (
         f"{rules.describe_age(backup.created_at, now)} old"
@@ -110,7 +110,7 @@ def running_line(operation: TrackedOperation, sites: SiteDirectory) -> str:
     who = (
         f"started by <@{esc(operation.started_by)}>"
         if operation.started_by
-        else "found running at start-up"
+        else said.FOUND_AT_START
     )
     where = f" · card in <#{esc(operation.channel)}>" if operation.channel else ""
     return (
@@ -142,36 +142,36 @@ def home_view(
 ) -> dict[str, Any]:
     """The Home tab: at most 100 blocks, every API and user text escaped."""
     blocks: list[Block] = [
-        header("Atlassian backups"),
-        context(f"As of {when(now)}. Open the tab again to refresh."),
+        header(said.TITLE),
+        context(said.as_of(now)),
     ]
     if status:
         shown_status = list(status[:MAX_POLICIES])
         blocks += [divider(), section(assurance_words.status_heading())]
         blocks += _sections([assurance_words.status_line(line, now) for line in shown_status])
-    blocks += [divider(), section("*Waiting for your decision*")]
+    blocks += [divider(), section(said.WAITING_HEADING)]
     if awaiting:
         shown = list(awaiting[:MAX_AWAITING])
         blocks += _sections([awaiting_line(session, sites) for session in shown])
-        blocks += _more(len(awaiting) - len(shown), "The oldest requests come first.")
+        blocks += _more(len(awaiting) - len(shown), said.OLDEST_FIRST)
     else:
-        blocks.append(context("No restore is waiting for you."))
-    blocks += [divider(), section("*Running now*")]
+        blocks.append(context(said.NOTHING_WAITING))
+    blocks += [divider(), section(said.RUNNING_HEADING)]
     if running:
         shown_running = list(running[:MAX_RUNNING])
         blocks += _sections([running_line(operation, sites) for operation in shown_running])
-        blocks += _more(len(running) - len(shown_running), "The newest are shown.")
+        blocks += _more(len(running) - len(shown_running), said.NEWEST_SHOWN)
     else:
-        blocks.append(context("Nothing is running."))
-    blocks += [divider(), section("*Policies and their latest backups*")]
+        blocks.append(context(said.NOTHING_RUNNING))
+    blocks += [divider(), section(said.POLICIES_HEADING)]
     if atlassian_note:
         blocks.append(context(f":warning: {esc(atlassian_note)}"))
     elif policies:
         shown_policies = list(policies[:MAX_POLICIES])
         blocks += _sections([policy_line(item, sites, now) for item in shown_policies])
-        blocks += _more(len(policies) - len(shown_policies), "`/backup policy list` shows all.")
+        blocks += _more(len(policies) - len(shown_policies), said.ALL_POLICIES)
     else:
-        blocks.append(context("No backup policies yet. Create one with `/backup policy create`."))
+        blocks.append(context(said.NO_POLICIES))
     return {"type": "home", "blocks": blocks[:HOME_BLOCK_LIMIT]}
 
 
@@ -188,7 +188,7 @@ async def policy_overviews(services: Services) -> tuple[list[PolicyOverview], st
         policies = await services.atlassian.list_policies()
     except AtlassianError as exc:
         log.warning("App Home: %s", exc)
-        return [], f"Atlassian could not be reached, so policies are not shown. {exc.user_message}"
+        return [], said.policies_unavailable(exc.user_message)
     gate = asyncio.Semaphore(_LIST_CONCURRENCY)
 
     async def overview(policy: Policy) -> PolicyOverview:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import BotError
+from bot.messages import operations as operation_words
 from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard
 
@@ -39,7 +40,7 @@ def failed_to_start(view: OperationCard, error: BotError) -> Message:
         started_by=view.started_by,
         status="FAILED",
         started_at=view.started_at,
-        status_message=f"Could not start: {error.user_message}",
+        status_message=operation_words.could_not_start(error.user_message),
         detail=view.detail,
     )
     return blocks.operation_card(failed)

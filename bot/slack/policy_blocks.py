@@ -7,17 +7,18 @@ fields a version does not send are shown as "—".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.atlassian.models import Policy, Product
 from bot.atlassian.schedules import describe_schedule, next_run
 from bot.config import SiteDirectory
+from bot.messages import policies as policy_words
+from bot.messages.policies import storage_named
+from bot.messages.text import code, count, esc, when, yes_no
 from bot.slack.blocks import (
     Message,
-    code,
     context,
-    count,
     cut,
     fields,
     header,
@@ -25,18 +26,19 @@ from bot.slack.blocks import (
     list_sections,
     more,
     product_label,
-    when,
-    yes_no,
 )
-from bot.slack.commands import escape_mrkdwn as esc
+
+NO_NAMES: Mapping[str, str] = {}
 
 
 def _active(policy: Policy) -> str:
     return "active" if policy.is_active else "inactive"
 
 
-def policy_line(policy: Policy, sites: SiteDirectory) -> str:
-    storage = code(policy.storage_id) if policy.storage_id else "Atlassian storage"
+def policy_line(
+    policy: Policy, sites: SiteDirectory, storage_names: Mapping[str, str] = NO_NAMES
+) -> str:
+    storage = storage_named(policy.storage_id, storage_names)
     name = f" “{esc(policy.policy_name)}”" if policy.policy_name else ""
     schedule = f" · {esc(describe_schedule(policy.schedule))}" if policy.schedule else ""
     return (
@@ -51,23 +53,30 @@ def next_scheduled(policy: Policy, now: datetime) -> datetime | None:
     return next_run(policy.schedule, now) if policy.is_active else None
 
 
-def policies_message(policies: Sequence[Policy], sites: SiteDirectory) -> Message:
+def policies_message(
+    policies: Sequence[Policy], sites: SiteDirectory, storage_names: Mapping[str, str] = NO_NAMES
+) -> Message:
     if not policies:
-        return info_message("No backup policies yet. Create one with `/backup policy create`.")
+        return info_message(policy_words.NO_POLICIES)
     shown, hidden = cut(policies)
-    lines = [f"• {policy_line(policy, sites)}" for policy in shown]
+    lines = [f"• {policy_line(policy, sites, storage_names)}" for policy in shown]
     return Message(
         text=count(len(policies), "backup policy", "backup policies"),
         blocks=[header("Backup policies"), *list_sections(lines), *more(hidden, "")],
     )
 
 
-def policy_message(policy: Policy, sites: SiteDirectory, now: datetime | None = None) -> Message:
+def policy_message(
+    policy: Policy,
+    sites: SiteDirectory,
+    now: datetime | None = None,
+    storage_names: Mapping[str, str] = NO_NAMES,
+) -> Message:
     pairs = [
         ("Id", code(policy.policy_id)),
         ("Product", product_label(policy.product)),
         ("Site", esc(sites.name(policy.cloud_id))),
-        ("Storage", code(policy.storage_id) if policy.storage_id else "Atlassian storage"),
+        ("Storage", storage_named(policy.storage_id, storage_names)),
         ("Attachments", yes_no(policy.include_attachments)),
         ("Status", _active(policy) if policy.status is not None else "—"),
         ("Created", when(policy.created_at)),
@@ -79,10 +88,10 @@ def policy_message(policy: Policy, sites: SiteDirectory, now: datetime | None = 
         pairs.append(("Schedule", esc(describe_schedule(policy.schedule))))
     if policy.details is not None:
         pairs.append(("Last backup", when(policy.last_backup_time)))
-    hints = [f"Run a backup: `/backup run {esc(policy.policy_id)}`"]
+    hints = [policy_words.run_a_backup(policy.policy_id)]
     upcoming = next_scheduled(policy, now) if now is not None else None
     if upcoming is not None:
-        hints.insert(0, f"Next scheduled backup {when(upcoming)}")
+        hints.insert(0, policy_words.next_scheduled_backup(upcoming))
     title = policy.policy_name or f"{product_label(policy.product)} backup policy"
     return Message(
         text=f"Policy {esc(policy.policy_id)}",
@@ -95,18 +104,11 @@ def schedule_note(policy: Policy, now: datetime) -> Message | None:
     if policy.schedule is None:
         return None
     upcoming = next_scheduled(policy, now)
-    schedule = esc(describe_schedule(policy.schedule))
+    schedule = describe_schedule(policy.schedule)
     if upcoming is None:
-        activate = f": activate it with `/backup policy activate {esc(policy.policy_id)}`"
-        sentence = (
-            f"Policy {code(policy.policy_id)} is scheduled {schedule}, but Atlassian will not "
-            f"run it again on its own{activate if not policy.is_active else ''}."
-        )
+        sentence = policy_words.schedule_stopped(policy.policy_id, schedule, policy.is_active)
     else:
-        sentence = (
-            f"Policy {code(policy.policy_id)} also runs on its schedule ({schedule}): "
-            f"Atlassian starts the next backup {when(upcoming)}."
-        )
+        sentence = policy_words.schedule_runs_next(policy.policy_id, schedule, upcoming)
     return info_message(sentence)
 
 

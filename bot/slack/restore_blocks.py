@@ -12,29 +12,40 @@ from datetime import datetime
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
+from bot.messages import restore as words
+from bot.messages.restore import (
+    ENDING_LINES,
+    ENDING_WORDS,
+    STATE_LINES,
+    backup_choice,
+    cancelled_by_line,
+    check_answer_line,
+    check_text,
+    mention,
+    notice_line,
+    started_line,
+    still_pending,
+)
+from bot.messages.text import code, status_label, when, yes_no
+from bot.restore import notices
 from bot.restore.blocking import pending_of
 from bot.restore.facts import BackupFacts
 from bot.restore.session import (
     RestoreSession,
     SessionState,
-    is_custom_group_check,
     valid_consents,
 )
 from bot.slack.blocks import (
     Block,
     Message,
-    code,
     context,
     divider,
     fields,
     header,
     product_label,
     section,
-    status_label,
-    when,
 )
 from bot.slack.commands import escape_mrkdwn as esc
-from bot.slack.restore_texts import mention, still_pending
 
 ACTION_START = "restore_start"
 ACTION_CANCEL = "restore_cancel"
@@ -79,38 +90,6 @@ def parse_answer_action_id(action_id: str) -> tuple[str, str] | None:
     return (check, consent) if sep and check and consent else None
 
 
-def check_meaning(check: str, dest: str, product: str) -> str:
-    """What a failed validation check means for the destination, in plain words."""
-    meanings = {
-        ConsentCheck.CONFLICTING_SPACE.value: (
-            f"{product} spaces or projects with the same keys already exist on *{dest}*. "
-            f"If you consent, those are skipped and *{dest}* keeps its own version of them."
-        ),
-        ConsentCheck.CONFLICTING_GROUP.value: (
-            f"Groups with the same names already exist on *{dest}*. If you consent, the groups "
-            "are merged, and their members may gain permissions they should not have."
-        ),
-        ConsentCheck.PRODUCT_LICENSE.value: (
-            f"*{dest}* has a free or lower {product} plan than the backed-up site. If you "
-            "consent, the restore goes ahead anyway; upgrading the plan first is advised."
-        ),
-        ConsentCheck.SITE_LICENSE.value: (
-            f"*{dest}* is on a free trial. If you consent, the restore goes ahead anyway; a "
-            "standard, premium or enterprise licence is advised."
-        ),
-        ConsentCheck.TDP_SHARD.value: (
-            f"*{dest}* is on a different data shard than the backup. If you consent, the "
-            "restore goes ahead anyway; the same shard is advised."
-        ),
-    }
-    if is_custom_group_check(check):
-        return (
-            "The backup contains custom groups. *Accept* restores them onto "
-            f"*{dest}*; *Deny* leaves them out of the restore."
-        )
-    return meanings.get(check, f"Atlassian reported the check `{esc(check)}` on *{dest}*.")
-
-
 _BUTTON_LABELS = {
     ConsentCheck.ACCEPT_CUSTOM_GROUP.value: "Accept custom groups",
     ConsentCheck.DENY_CUSTOM_GROUP.value: "Deny custom groups",
@@ -147,36 +126,6 @@ def _confirm(title: str, text: str, ok: str) -> Block:
     }
 
 
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-STATE_LINES = {
-    SessionState.AWAITING_START: ":raised_hand: Waiting for an approver to press *Start restore*.",
-    SessionState.VALIDATING: ":hourglass_flowing_sand: Atlassian is validating the restore…",
-    SessionState.AWAITING_CONSENT: ":raised_hand: Atlassian's validation found checks that "
-    "need an approver's answer before the restore can run.",
-    SessionState.REVALIDATING: ":hourglass_flowing_sand: Revalidating with the answers given…",
-    SessionState.RUNNING: ":rocket: The restore is running.",
-    SessionState.DONE: ":white_check_mark: The restore has finished.",
-    SessionState.FAILED: ":x: The restore failed.",
-    SessionState.CANCELLED: ":no_entry_sign: The restore was cancelled.",
-    SessionState.EXPIRED: ":hourglass: This request expired: nobody decided within 24 hours. "
-    "Start a new one with `/restore start`.",
-}
-
-
-# How a restore ended, by Atlassian's final status: each outcome heads the card in its own
-# words (an incomplete restore must never read as simply finished).
-ENDING_LINES = {
-    "COMPLETE": ":white_check_mark: The restore has finished.",
-    "INCOMPLETE": ":warning: The restore finished incomplete: not everything in the backup "
-    "was restored.",
-    "FAILED": ":x: The restore failed.",
-}
-_ENDING_WORDS = {"COMPLETE": "finished", "INCOMPLETE": "finished incomplete", "FAILED": "failed"}
-
-
 def headline(session: RestoreSession) -> str:
     """The line that says where the restore stands, by how it ended once it has."""
     ended = session.state in (SessionState.DONE, SessionState.FAILED)
@@ -209,8 +158,8 @@ def restore_card(
                 ("From → to", f"{esc(source)} → *{dest}*"),
                 (
                     "Options",
-                    f"attachments {_yes_no(session.include_attachments)} · users and groups "
-                    f"{_yes_no(session.include_users_and_groups)}",
+                    f"attachments {yes_no(session.include_attachments)} · users and groups "
+                    f"{yes_no(session.include_users_and_groups)}",
                 ),
                 ("Requested by", mention(session.requester)),
             ]
@@ -222,17 +171,20 @@ def restore_card(
     state_line = headline(session)
     cancelled_by = cancelled_by or session.cancelled_by
     if session.state is SessionState.CANCELLED and cancelled_by:
-        state_line = f":no_entry_sign: The restore was cancelled by {mention(cancelled_by)}."
+        state_line = cancelled_by_line(cancelled_by)
     blocks.append(section(state_line))
     left = pending_of(session) if session.state is SessionState.CANCELLED else None
     if left is not None:
         blocks.append(section(f":warning: {still_pending(left, dest)} Nothing was restored."))
     if session.started_by:
-        detail = f"Started by {mention(session.started_by)}"
-        if session.restore_id:
-            detail += f" · restore {code(session.restore_id)}"
-        if session.migration_id:
-            detail += f" · migration {code(session.migration_id)}"
+        detail = started_line(
+            session.started_by,
+            session.restore_id,
+            state=session.state,
+            since=session.restore_created_at or session.intent_at,
+            ended_at=session.updated_at,
+            now=now,
+        )
         if restore_status:
             detail += f" · Atlassian status {status_label(restore_status)}"
         blocks.append(context(detail))
@@ -251,26 +203,23 @@ def restore_card(
     if session.state is SessionState.AWAITING_START:
         actions.append(
             _button(
-                "Start restore",
+                words.START_LABEL,
                 ACTION_START,
                 session.session_id,
                 style="danger",
                 confirm=_confirm(
-                    "Start the restore?",
-                    f"This restores backup {esc(session.backup_id)} onto {dest} and "
-                    "changes its data.",
-                    "Start restore",
+                    words.START_TITLE,
+                    words.start_confirmation(session.backup_id, dest),
+                    words.START_LABEL,
                 ),
             )
         )
     if session.state in (SessionState.AWAITING_START, SessionState.AWAITING_CONSENT):
         actions.append(_cancel_button(session, dest))
         blocks.append({"type": "actions", "block_id": "restore_controls", "elements": actions})
-        blocks.append(
-            context(f"Decide before {when(session.decision_deadline)}; after that it expires.")
-        )
-    stands = _ENDING_WORDS.get(session.final_status or "") if session.is_final else None
-    text = esc(f"{title}: {stands or session.state.value.replace('_', ' ').lower()}")
+        blocks.append(context(words.decide_before(session.decision_deadline)))
+    stands = ENDING_WORDS.get(session.final_status or "") if session.is_final else None
+    text = esc(f"{title}: {stands or words.STATE_WORDS[session.state]}")
     return Message(text=text, blocks=blocks[:50])
 
 
@@ -279,17 +228,14 @@ def _cancel_button(session: RestoreSession, dest: str) -> Block:
     left = pending_of(session)
     if left is None:
         return _button("Cancel", ACTION_CANCEL, session.session_id)
-    until = f"until {rules.format_time(left.until)}" if left.until else "for about 24 hours"
     return _button(
         "Cancel",
         ACTION_CANCEL,
         session.session_id,
         confirm=_confirm(
-            "Cancel after validation?",
-            f"Atlassian offers no way to cancel a validated restore: restore "
-            f"{esc(left.restore_id)} stays waiting for consent there and blocks {dest} "
-            f"{until}. Cancelling here only stops the bot from answering its checks.",
-            "Cancel here",
+            words.CANCEL_TITLE,
+            words.cancel_confirmation(left.restore_id, dest, left.until),
+            words.CANCEL_LABEL,
         ),
     )
 
@@ -298,23 +244,11 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
     blocks: list[Block] = [section("*Validation checks*")]
     for index, failed in enumerate(session.failed_checks):
         check = str(failed.get("check") or "")
-        meaning = check_meaning(check, dest, product)
-        service_says = failed.get("message")
-        if service_says:
-            meaning += f"\n_Atlassian: {esc(str(service_says))}_"
+        meaning = check_text(check, failed.get("message"), dest, session.product)
         answer = session.answers.get(check)
         if answer is not None:
-            given = answer.get("consent", "")
-            verb = (
-                "Accepted custom groups"
-                if given == ConsentCheck.ACCEPT_CUSTOM_GROUP.value
-                else "Denied custom groups"
-                if given == ConsentCheck.DENY_CUSTOM_GROUP.value
-                else "Consent given"
-            )
-            blocks.append(
-                section(f"{meaning}\n:white_check_mark: {verb} by {mention(answer.get('by'))}.")
-            )
+            line = check_answer_line(answer.get("consent", ""), answer.get("by"))
+            blocks.append(section(f"{meaning}\n{line}"))
             continue
         blocks.append(section(meaning))
         if session.state is SessionState.AWAITING_CONSENT:
@@ -476,9 +410,22 @@ def restore_modal(
 
 
 def _backup_option(item: RestorableBackup) -> Block:
-    label = (
-        f"{item.site} · {item.age} old · expires {item.expiry:%b %d}"
-        if item.expiry
-        else f"{item.site} · {item.age} old"
+    label, description = backup_choice(
+        item.backup.backup_id,
+        str(item.backup.status),
+        site=item.site,
+        age=item.age,
+        expiry=item.expiry,
     )
-    return _option(label, backup_option_value(item.backup.backup_id, item.backup.cloud_id))
+    option = _option(label, backup_option_value(item.backup.backup_id, item.backup.cloud_id))
+    option["description"] = {"type": "plain_text", "text": description[:75], "emoji": True}
+    return option
+
+
+def restore_thread_line(session: RestoreSession, line: str) -> Message:
+    """A line in the thread of ``session``'s card, with the same text for notifications."""
+    return Message(text=line, blocks=[section(line)])
+
+
+def notice_message(notice: notices.Notice, session: RestoreSession) -> Message:
+    return restore_thread_line(session, notice_line(notice, session))

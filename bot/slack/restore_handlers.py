@@ -16,15 +16,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import RestoreRefused
+from bot.messages import restore as rt
 from bot.restore.clicks import Checking, ClickOrigin, ClickResult, NotAllowed, Refused
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
-from bot.slack import restore_texts as rt
 from bot.slack.answer_window import AnswerWindow
 from bot.slack.handlers import Invocation, Reply, make_reply, run_reporting_failures
 
@@ -59,18 +61,40 @@ class RestoreHandlers:
 
     async def start(self, command: cmd.RestoreStart, who: Invocation, reply: Reply) -> None:
         """``/restore start``: the workflow checks, records and posts the card, or refuses."""
-        await self._workflow.request(
-            RestoreRequest(
-                backup_id=command.backup_id,
-                dest_cloud_id=command.dest_cloud_id,
-                dest_label=command.dest_label,
-                include_attachments=command.include_attachments,
-                include_users_and_groups=command.include_users_and_groups,
-                requester=who.user_id,
-                channel=who.channel_id,
-                team_id=who.team_id or None,
+        try:
+            await self._workflow.request(
+                RestoreRequest(
+                    backup_id=command.backup_id,
+                    dest_cloud_id=command.dest_cloud_id,
+                    dest_label=command.dest_label,
+                    include_attachments=command.include_attachments,
+                    include_users_and_groups=command.include_users_and_groups,
+                    requester=who.user_id,
+                    channel=who.channel_id,
+                    team_id=who.team_id or None,
+                )
             )
-        )
+        except RestoreRefused as refused:
+            link = await self._permalink(refused.card_channel, refused.card_ts)
+            if link is None:
+                raise
+            raise RestoreRefused(
+                f"{refused.reason} {rt.open_card(link)}",
+                refused.possible_from,
+                mrkdwn=True,
+            ) from refused
+
+    async def _permalink(self, channel: str | None, ts: str | None) -> str | None:
+        """A link to a card, when Slack gives one; a refusal reads fine without it."""
+        if not channel or not ts:
+            return None
+        try:
+            answer = await self._slack.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            log.info("no permalink for %s/%s", channel, ts, exc_info=True)
+            return None
+        link = answer.get("permalink")
+        return link if isinstance(link, str) else None
 
     # -- the card's buttons --------------------------------------------------------------
 

@@ -19,12 +19,12 @@ from bot.atlassian.models import Restore
 from bot.clock import Clock
 from bot.config import SiteDirectory
 from bot.errors import SlackError, SlackRateLimited, SlackRefused
+from bot.messages import commands as commands_words
 from bot.restore.notices import Notice
 from bot.restore.ports import CardPlace, CardView, Sleep
 from bot.restore.session import RestoreSession
 from bot.restore.workflow import RestoreWorkflow
 from bot.slack import restore_blocks as rb
-from bot.slack import restore_texts as rt
 from bot.slack.blocks import Message
 from bot.slack.gateway import SlackGateway
 from bot.slack.handlers import SlackPostFailed
@@ -73,15 +73,9 @@ class SlackRestoreSurface:
             posted = await self._patiently(lambda: self._gateway.post(channel, self.render(view)))
         except SlackRefused as exc:
             if exc.error in _NOT_IN_CHANNEL:
-                raise SlackPostFailed(
-                    "The bot cannot post in this channel; invite it with `/invite @backup-bot` "
-                    "and run the command again.",
-                    error=exc.error,
-                ) from None
+                raise SlackPostFailed(commands_words.CANNOT_POST_HERE, error=exc.error) from None
             raise SlackPostFailed(
-                f"Slack refused the bot's restore card ({exc.error}); nothing was started, "
-                "try again.",
-                error=exc.error,
+                commands_words.card_refused(exc.error, "restore card"), error=exc.error
             ) from None
         return CardPlace(channel=posted.channel, ts=posted.ts)
 
@@ -106,7 +100,7 @@ class SlackRestoreSurface:
         try:
             await self._patiently(
                 lambda: self._gateway.post(
-                    session.channel, rt.notice_message(notice, session), thread_ts=ts
+                    session.channel, rb.notice_message(notice, session), thread_ts=ts
                 )
             )
         except SlackError:

@@ -56,11 +56,15 @@ SHUTDOWN_DRAIN_SECONDS = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http", action="store_true", help="serve HTTP instead of Socket Mode")
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="serve HTTP (needs SLACK_SIGNING_SECRET) instead of Socket Mode (SLACK_APP_TOKEN)",
+    )
     parser.add_argument(
         "--host",
         default="0.0.0.0",  # noqa: S104
-        help="address to bind (HTTP mode, and the metrics port in Socket Mode)",
+        help="address to bind (HTTP mode, and the metrics port in Socket Mode; default 0.0.0.0)",
     )
     parser.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
     parser.add_argument(
@@ -78,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(log_settings.log_level, log_settings.bot_log_format)
     settings = load_settings()
     socket_mode = bool(settings.slack_app_token) and not args.http
-    required = ["slack_bot_token", "atlassian_org_id", "atlassian_email", "atlassian_api_token"]
-    required.append("slack_app_token" if socket_mode else "slack_signing_secret")
-    settings.require(*required)
+    settings.require_for_serving(http=args.http)
     settings.require_account_id()
     if not settings.bot_admins:
         log.warning("BOT_ADMINS is empty: nobody can change anything until it is set")
@@ -247,7 +249,15 @@ def http_application(
             # One line, never the body: it carries a response_url that works for 30 minutes.
             log.warning("refused a Slack request with %s from %s", problem, request.remote)
             return web.json_response({"error": "invalid request"}, status=401)
-        bolt_response = await app.async_dispatch(to_bolt_request(request, body))
+        try:
+            # Parsing the body builds the request: broken JSON (or bytes that are no text)
+            # raises ValueError, a payload that is a list or a string AttributeError.
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, AttributeError):
+            # Signed, so from Slack or someone holding the secret; still never a traceback.
+            log.warning("refused a signed body that is not a Slack payload from %s", request.remote)
+            return web.json_response({"error": "invalid request"}, status=400)
+        bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     application = web.Application()
@@ -295,7 +305,9 @@ async def bot_services(
 async def report_api_version(services: Services) -> None:
     """Read the policy list once and say in one line whether the org speaks our version."""
     result = await probe_api_version(services.atlassian)
-    if result.problem is not None:
+    if result.problem is not None and result.refused:
+        log.error("%s", result.problem)
+    elif result.problem is not None:
         log.warning("%s", result.problem)
     else:
         log.info(

@@ -13,7 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from bot.atlassian.models import Restore, normalise_product
+from bot.atlassian import rules
+from bot.atlassian.models import Backup, Restore, normalise_product
+from bot.messages import operations as operation_words
+from bot.messages.text import code
 from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard, OperationOutcome
 from bot.slack.commands import escape_mrkdwn
@@ -59,6 +62,7 @@ class TrackerSlack:
         self._gateway = gateway
         self._sites = services.sites
         self._clock = services.clock
+        self._sessions = services.sessions
         self._restore_cards = restore_cards
 
     async def post(
@@ -71,7 +75,8 @@ class TrackerSlack:
     ) -> None:
         # A copy outside the card's thread says where the card is.
         card_channel = operation.channel if thread_ts is None and operation else None
-        message = self._render(notice, operation, card_channel)
+        requested_by = await self._requester(notice, operation)
+        message = self._render(notice, operation, card_channel, requested_by)
         await self._gateway.post(channel, message, thread_ts=thread_ts, paced=True)
 
     async def edit_card(self, operation: TrackedOperation) -> None:
@@ -85,8 +90,21 @@ class TrackerSlack:
         posted = await self._gateway.post(channel, message, paced=True)
         return posted.ts
 
+    async def _requester(self, notice: Post, operation: TrackedOperation | None) -> str | None:
+        """Who asked for a restore whose end is announced: the thread names them too."""
+        if not isinstance(notice, FinalPost) or operation is None:
+            return None
+        if operation.kind is not OperationKind.RESTORE:
+            return None
+        session = await self._sessions.find_by_restore_id(operation.operation_id)
+        return session.requester if session is not None else None
+
     def _render(
-        self, notice: Post, operation: TrackedOperation | None, card_channel: str | None
+        self,
+        notice: Post,
+        operation: TrackedOperation | None,
+        card_channel: str | None,
+        requested_by: str | None = None,
     ) -> Message:
         if isinstance(notice, NoticePost):
             return blocks.notice_message(notice.text)
@@ -112,6 +130,7 @@ class TrackerSlack:
                     status=notice.status,
                     status_message=notice.message,
                     started_by=operation.started_by,
+                    requested_by=requested_by,
                     report_url=notice.report_url,
                 ),
                 card_channel=card_channel,
@@ -143,15 +162,22 @@ class TrackerSlack:
         started = item.created_at if item is not None else None
         detail: str | None = None
         if operation.kind in (OperationKind.EXPORT, OperationKind.IMPORT) and operation.backup_id:
-            detail = f"backup {blocks.code(operation.backup_id)}"
+            detail = f"backup {code(operation.backup_id)}"
         if operation.kind is OperationKind.RESTORE:
-            source = f"backup {blocks.code(operation.backup_id)}" if operation.backup_id else ""
+            source = f"backup {code(operation.backup_id)}" if operation.backup_id else ""
             report = (
                 f" · <{escape_mrkdwn(operation.report_url)}|Post-restore report>"
                 if operation.report_url
                 else ""
             )
             detail = (source + report).strip(" ·") or None
+        size: str | None = None
+        expires: datetime | None = None
+        if isinstance(item, Backup):
+            total = item.backup_size.total_backup_size_in_gb if item.backup_size else None
+            size = f"{total:g} GB" if total is not None else None
+            if item.status in rules.RESTORABLE_BACKUP_STATUSES:
+                expires = rules.backup_expiry(item)
         return OperationCard(
             kind=operation.kind.value,
             operation_id=operation.operation_id,
@@ -165,6 +191,16 @@ class TrackerSlack:
             updated_at=(
                 datetime.fromisoformat(operation.changed_at) if operation.changed_at else None
             ),
+            finished_at=getattr(item, "completed_at", None)
+            or (
+                operation.last_changed_at
+                if str(operation.status) in operation_words.FINISHED_STATUSES
+                else None
+            ),
+            size=size,
+            expires_at=expires,
+            backup_id=operation.backup_id,
+            policy_id=operation.policy_id,
         )
 
 

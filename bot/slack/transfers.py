@@ -24,6 +24,8 @@ from bot.atlassian.models import (
     Storage,
 )
 from bot.errors import NotFoundError, Refused
+from bot.messages import backups as said
+from bot.messages.text import code
 from bot.runtime import Services
 from bot.slack import blocks
 from bot.slack.blocks import Message, OperationCard
@@ -52,15 +54,10 @@ class Transfers:
             try:
                 found.append(await self._services.atlassian.get_backup(backup_id))
             except NotFoundError:
-                raise Refused(
-                    f"Backup {backup_id} does not exist; `/backup list POLICY_ID` shows the ids."
-                ) from None
+                raise Refused(said.no_such_backup(backup_id)) from None
         for backup in found:
             if backup.product is None or backup.cloud_id is None:
-                raise Refused(
-                    f"Atlassian did not say which product and site backup {backup.backup_id} "
-                    "belongs to, so the bot cannot fill them in."
-                )
+                raise Refused(said.backup_without_site(backup.backup_id))
         return found
 
     async def start(
@@ -138,11 +135,7 @@ class Transfers:
         ]
         if unanswered:
             where = "`/backup exports`" if kind is OperationKind.EXPORT else "admin.atlassian.com"
-            raise Refused(
-                f"Atlassian's answer did not mention backup "
-                f"{', '.join(f'`{backup_id}`' for backup_id in unanswered)}, so the bot cannot "
-                f"tell whether its {kind.value} started; check {where} before trying again."
-            )
+            raise Refused(said.unanswered_transfer(kind.value, unanswered, where))
         if untracked:
             raise NotTracked(
                 kind.value, ", ".join(untracked), f"/backup {kind.value}-status {untracked[0]}"
@@ -160,24 +153,13 @@ class Transfers:
                 if backup.status == BackupStatus.EXPIRED or (
                     expiry is not None and expiry <= self._services.clock.now()
                 ):
-                    when_text = f" on {blocks.when(expiry)}" if expiry else ""
-                    problems.append(
-                        f"Backup `{backup.backup_id}` expired{when_text}, so there is nothing "
-                        "left to export."
-                    )
+                    problems.append(said.nothing_left_to_export(backup.backup_id, expiry))
                 elif backup.status not in (BackupStatus.COMPLETE, BackupStatus.INCOMPLETE):
-                    problems.append(
-                        f"Backup `{backup.backup_id}` is {_words(backup.status)}; "
-                        "only a finished backup can be exported."
-                    )
+                    problems.append(said.not_finished_for_export(backup.backup_id, backup.status))
             for cloud_id in sorted({b.cloud_id for b in backups if b.cloud_id}):
                 storages[cloud_id] = await self._services.atlassian.list_storages(cloud_id=cloud_id)
                 if not storages[cloud_id]:
-                    alias = escape_mrkdwn(self._sites.name(cloud_id))
-                    problems.append(
-                        f"Site {alias} has no customer storage to export to; register one with "
-                        f"`/backup storage create name= region= prefix= role= tag= site={alias}`."
-                    )
+                    problems.append(said.no_storage_to_export_to(self._sites.name(cloud_id)))
         else:
             exported = {
                 e.backup_id
@@ -186,24 +168,16 @@ class Transfers:
             }
             for backup in backups:
                 if backup.backup_id not in exported:
-                    problems.append(
-                        f"Backup `{backup.backup_id}` was never exported to customer storage, "
-                        f"so there is nothing to import; export it first with "
-                        f"`/backup export {backup.backup_id}`."
-                    )
+                    problems.append(said.never_exported(backup.backup_id))
         if problems:
             raise Refused(" ".join(problems))
         return storages
 
 
-def _words(status: object) -> str:
-    return str(status).replace("_", " ").lower()
-
-
 def _transfer_detail(
     kind: OperationKind, backup_id: str, storages: Sequence[Storage] | None
 ) -> str:
-    detail = f"backup {blocks.code(backup_id)}"
+    detail = f"backup {code(backup_id)}"
     if kind is not OperationKind.EXPORT or not storages:
         return detail
     names = ", ".join(escape_mrkdwn(s.storage_name or s.storage_id) for s in storages)

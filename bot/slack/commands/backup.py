@@ -136,7 +136,7 @@ class StorageList(SlashCommand):
     "storage show",
     Positional("storage_id", ID, "storage id"),
     summary="show one storage",
-    example="/backup storage show stg-123",
+    example="/backup storage show sto-acme-s3",
     handler="storage_show",
     not_found=NotFound("storage_id", "storage", "`/backup storage list` shows the storages"),
 )

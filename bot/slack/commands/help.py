@@ -34,6 +34,9 @@ _GRAMMAR_NOTE: Final = (
     " Yes/no options also take true/false, on/off, 1/0. A SITE is an alias from"
     " ATLASSIAN_SITES (see `/backup sites`) or a cloud id; a product is jira or confluence."
     " Commands marked (admin) change things and need a bot admin."
+    " On `/restore start`, `attachments=` says whether the backup's attachments are restored"
+    " (default: as the backup has them) and `users=` whether its users and groups are"
+    " (default yes; no keeps the destination's own users, groups and permissions as they are)."
 )
 _MARKS: Final = {Role.VIEWER: "", Role.ADMIN: " (admin)", Role.APPROVER: " (approver)"}
 _WHO: Final = {Role.VIEWER: "anyone", Role.ADMIN: "admins", Role.APPROVER: "approvers"}

@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.assurance.schedules import Weekday
 from bot.atlassian.models import Product
 from bot.config import SiteDirectory
+from bot.messages.text import esc
 
 T = TypeVar("T")
 
-_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# An id of dots only would be a dot segment in the API path, which URL normalisation removes.
+_ID_PATTERN = re.compile(r"(?!\.+$)[A-Za-z0-9_.:-]{1,128}")
 # Storage settings carry ARNs (`arn:aws:iam::1:role/x`), S3 prefixes and AWS tags, so they
 # allow a few more characters than ids, but still nothing that mrkdwn or Slack would act on.
 _SETTING_PATTERN = re.compile(r"[A-Za-z0-9_.:/@+=,-]{1,256}")
@@ -40,9 +42,7 @@ _BOOLEANS: Final[Mapping[str, bool]] = {
 _PRODUCTS: Final[Mapping[str, Product]] = {"jira": Product.JIRA, "confluence": Product.CONFLUENCE}
 
 
-def escape_mrkdwn(text: str) -> str:
-    """Escape text for Slack mrkdwn so it cannot form mentions, links or channel pings."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape_mrkdwn = esc
 
 
 def shown(text: str) -> str:
