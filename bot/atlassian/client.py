@@ -87,7 +87,6 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from bot import fastjson
 from bot.atlassian.models import (
     ApiModel,
     Backup,
@@ -125,7 +124,6 @@ from bot.redaction import redact
 if TYPE_CHECKING:
     # Settings name the version through bot.atlassian.versions: a runtime import would loop.
     from bot.config import Settings
-
 
 logger = logging.getLogger(__name__)
 
@@ -825,7 +823,7 @@ class AtlassianClient:
         data: object = None
         if text.strip():
             try:
-                data = fastjson.loads(text)
+                data = json.loads(text)
             except ValueError:
                 raise UnexpectedResponse(
                     "The answer is not JSON",

@@ -10,6 +10,7 @@ forms, the last of repeated fields) and Bolt gets the request already parsed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -18,21 +19,19 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from yarl import URL
 
-from bot import fastjson
-
 
 def parse_body(body: str, content_type: str | None) -> dict[str, Any]:
     """What Bolt's own ``parse_body`` makes of ``body``, decoded faster."""
     if not body:
         return {}
     if content_type == "application/json" or body.startswith("{"):
-        parsed: dict[str, Any] = fastjson.loads(body)
+        parsed: dict[str, Any] = json.loads(body)
         return parsed
     fields = dict(URL.build(query_string=body, encoded=True).query.items())
     # Bolt looks for the word anywhere in the body, and so does this: same body, same dict.
     if "payload" in body:
         payload = fields.get("payload")
-        return fastjson.loads(payload) if payload is not None else {}
+        return json.loads(payload) if payload is not None else {}
     return fields
 
 
