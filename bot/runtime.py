@@ -80,7 +80,12 @@ class Services:
     @cached_property
     def schedules(self) -> ScheduleStore:
         """The bot's backup schedules, under the operations' key prefix."""
-        return ScheduleStore(self.redis, self.clock, key_prefix=self.operations.key_prefix)
+        return ScheduleStore(
+            self.redis,
+            self.clock,
+            key_prefix=self.operations.key_prefix,
+            audit_stream=self.sessions.audit_stream_key,
+        )
 
     @cached_property
     def status_report(self) -> StatusReport:

@@ -237,8 +237,8 @@ async def test_a_slot_gives_up_after_its_tries_and_says_so_once(
 async def test_schedule_changes_by_a_viewer_are_refused_and_audited(
     make_bot_harness: HarnessFactory,
 ) -> None:
-    """A viewer may list schedules but not set one; the refusal is on the schedule's trail
-    beside the admin's changes, with who and when."""
+    """A viewer may list schedules but not set one; a refusal while there is a schedule is on
+    its trail beside the admin's changes, with who and when; one before is audited globally."""
     harness = await make_bot_harness()
     answer = await harness.slash(f"schedule {ACME_JIRA_POLICY} weekly", user=VIEWER)
     assert "Only bot admins" in harness.reply_text(answer)
@@ -252,13 +252,20 @@ async def test_schedule_changes_by_a_viewer_are_refused_and_audited(
 
     trail = await harness.services.schedules.audit_trail(ACME_JIRA_POLICY)
     assert [(e.by, e.action, e.detail) for e in trail] == [
-        (VIEWER, ScheduleAction.REFUSED, "weekly"),
         (ADMIN, ScheduleAction.SET, "daily at=04:15"),
         (VIEWER, ScheduleAction.REFUSED, "off"),
         (ADMIN, ScheduleAction.OFF, "schedule off"),
     ]
     assert all(e.at == harness.simulator.clock.now() for e in trail)
     assert await harness.services.schedules.get(ACME_JIRA_POLICY) is None
+    stream = harness.services.sessions.audit_stream_key
+    [(_id, before)] = await harness.services.redis.xrange(stream)
+    assert (before["policy"], before["actor"], before["outcome"], before["detail"]) == (
+        ACME_JIRA_POLICY,
+        VIEWER,
+        "refused",
+        "weekly",
+    )
 
 
 @pytest.mark.parametrize("api_version", ["v2"])
@@ -333,3 +340,92 @@ async def test_a_start_atlassian_refuses_is_said_once_per_slot_and_tried_again(
     refusals = texts(first, CHANNEL, "cannot start yet")
     assert len(refusals) == 1, refusals
     assert len(policy_backups_since(first, start)) == 1
+
+
+async def schedule_keys(harness: BotHarness) -> list[str]:
+    return sorted([str(k) async for k in harness.services.redis.scan_iter(match="*schedule:*")])
+
+
+async def test_a_refusal_for_a_policy_with_no_schedule_makes_no_key_and_is_audited_globally(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """Any id a viewer types goes to the capped global audit stream, fields bounded; no key
+    of a schedule is made for it, and an id no key can hold is refused in words."""
+    harness = await make_bot_harness()
+    for index in range(5):
+        answer = await harness.slash(f"schedule pol-made-up-{index} weekly", user=VIEWER)
+        assert "Only bot admins" in harness.reply_text(answer)
+    await harness.slash(f"schedule {ACME_JIRA_POLICY} daily at=04:15", user=VIEWER)
+    assert await schedule_keys(harness) == []
+
+    stream = harness.services.sessions.audit_stream_key
+    entries = [fields for _id, fields in await harness.services.redis.xrange(stream)]
+    assert [(e["policy"], e["actor"], e["outcome"], e["detail"]) for e in entries] == [
+        *((f"pol-made-up-{i}", VIEWER, "refused", "weekly") for i in range(5)),
+        (ACME_JIRA_POLICY, VIEWER, "refused", "daily at=04:15"),
+    ]
+
+    answer = await harness.slash("schedule pol:acme:audit weekly", user=ADMIN)
+    assert "is not a backup policy id the bot can schedule" in harness.reply_text(answer)
+    assert await schedule_keys(harness) == []
+
+
+async def test_refusals_never_push_an_admins_changes_out_of_a_schedules_trail(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """More refusals than the trail holds: the admin's change stays, the refusals kept are
+    capped on their own (the latest), and the trail reads in the order things happened."""
+    from bot.assurance.store import AUDIT_KEPT
+
+    harness = await make_bot_harness()
+    await harness.slash(f"schedule {ACME_JIRA_POLICY} weekly day=tue", user=ADMIN)
+    for index in range(AUDIT_KEPT + 10):
+        await harness.slash(f"schedule {ACME_JIRA_POLICY} daily at=0{index % 10}:00", user=VIEWER)
+    await harness.slash(f"schedule {ACME_JIRA_POLICY} off", user=ADMIN)
+
+    trail = await harness.services.schedules.audit_trail(ACME_JIRA_POLICY)
+    changes = [(e.by, e.action, e.detail) for e in trail if e.by == ADMIN]
+    assert changes == [
+        (ADMIN, ScheduleAction.SET, "weekly day=tue"),
+        (ADMIN, ScheduleAction.OFF, "schedule off"),
+    ]
+    from bot.assurance.store import REFUSALS_KEPT
+
+    refusals = [e for e in trail if e.action is ScheduleAction.REFUSED]
+    assert len(refusals) == REFUSALS_KEPT
+    assert refusals[-1].detail == f"daily at=0{(AUDIT_KEPT + 9) % 10}:00"
+    assert trail[0].action is ScheduleAction.SET
+    assert trail[-1].action is ScheduleAction.OFF
+    assert [e.seq for e in trail] == sorted(e.seq for e in trail)
+
+
+async def test_a_schedule_whose_policy_was_deleted_says_so_once_and_stops(
+    make_bot_harness: HarnessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Atlassian deletes the policy: the schedule's channel is told once, in words, what to
+    do; the bot stops asking; the listing shows it stopped; `off` clears it."""
+    bots = await replicas(make_bot_harness, count=2)
+    first = bots[0].harness
+    await first.slash(f"schedule {ACME_JIRA_POLICY} daily at=03:00")
+    del first.simulator.world.policies[ACME_JIRA_POLICY]
+
+    with caplog.at_level("WARNING", logger="bot.assurance.scheduler"):
+        assert await run_for(bots, timedelta(days=3)) == 0
+    warned = [r for r in caplog.records if r.name == "bot.assurance.scheduler"]
+    assert len(warned) == 1, [r.getMessage() for r in warned]
+
+    told = [m.text for m in first.slack.messages(CHANNEL) if "no longer has" in m.text]
+    assert len(told) == 1, told
+    assert "was deleted" in told[0]
+    assert f"/backup schedule {ACME_JIRA_POLICY} off" in told[0]
+    assert "Recreate the policy" in told[0]
+
+    listed = answer_lines(first, await first.slash("schedules", user=VIEWER))
+    [line] = [line for line in listed if ACME_JIRA_POLICY in line]
+    assert "stopped, Atlassian no longer has this policy" in line
+    assert "daily at 03:00 UTC" in line
+
+    off = await first.slash(f"schedule {ACME_JIRA_POLICY} off")
+    assert "Atlassian does not know" not in first.reply_text(off)
+    assert await first.services.schedules.get(ACME_JIRA_POLICY) is None
+    assert await first.services.schedules.gone([ACME_JIRA_POLICY]) == {}

@@ -431,7 +431,8 @@ async def test_exporting_an_expired_backup_is_refused_privately_naming_the_date(
     # The reason is escaped as text that may come from Atlassian: a Slack date token in it
     # would show as its raw markup, so the date is written out.
     assert "&lt;" not in reply
-    assert " UTC, so there is nothing left to export." in reply
+    assert " UTC, so there is nothing left to export;" in reply
+    assert "`/backup list POLICY_ID` shows the backups still kept." in reply
     assert cards(bot_harness) == []
     assert not [call for call in bot_harness.simulator.world.calls if call.method == "POST"]
 

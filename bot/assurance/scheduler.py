@@ -16,6 +16,9 @@ as the slot's ``SlotRun`` under that lease, so however many processes step, one 
 3. The slot's backup ended FAILED or INCOMPLETE: announce the retry in the card's thread
    and run again after a backoff (``RETRY_BACKOFF`` doubling), at most ``tries`` per slot;
    then say so and wait for the next slot. COMPLETE ends the slot.
+4. Atlassian no longer has the policy (its read answers 404): say so once in the channel
+   the schedule was set in, with what to do, mark the schedule gone and stop stepping it.
+   It stays listed, as stopped, until someone turns it off or sets it again.
 
 Failure window: a process that dies after Atlassian started the backup and before saving
 its id leaves the intent. The next holder looks for a backup of the policy created since
@@ -40,7 +43,13 @@ from bot.atlassian.client import AtlassianClient
 from bot.atlassian.models import Backup, BackupStatus, Policy
 from bot.clock import Clock, ensure_utc
 from bot.config import SiteDirectory
-from bot.errors import AtlassianError, ConflictError, OutcomeUnknown, RuleViolation
+from bot.errors import (
+    AtlassianError,
+    ConflictError,
+    NotFoundError,
+    OutcomeUnknown,
+    RuleViolation,
+)
 from bot.messages import assurance as words
 from bot.store.leases import Lease
 from bot.store.operations import OperationKind, OperationStore
@@ -101,7 +110,11 @@ class Scheduler:
         if not self.active:
             return 0
         started = 0
-        for schedule in await self._schedules.all():
+        schedules = await self._schedules.all()
+        gone = await self._schedules.gone([s.policy_id for s in schedules])
+        for schedule in schedules:
+            if schedule.policy_id in gone:
+                continue
             try:
                 started += await self._step_one(schedule)
             except AtlassianError as exc:
@@ -167,7 +180,11 @@ class _SlotStep:
         run = self._run
         if run.done:
             return 0
-        policy = await self._p.atlassian.get_policy(self._schedule.policy_id)
+        try:
+            policy = await self._p.atlassian.get_policy(self._schedule.policy_id)
+        except NotFoundError:
+            await self._policy_gone()
+            return 0
         backups = await self._p.atlassian.list_backups(policy.policy_id)
         if run.backup_id is not None:
             return await self._follow(policy, backups, run.backup_id)
@@ -184,6 +201,24 @@ class _SlotStep:
         if run.next_try_at is not None and self._now < run.next_try_at:
             return 0
         return await self._start(policy, backups, run)
+
+    async def _policy_gone(self) -> None:
+        """Said once per schedule (as set), then the schedule is not stepped any more."""
+        schedule = self._schedule
+        policy_id = schedule.policy_id
+        log.warning("schedule of %s: Atlassian no longer has the policy; stopped", policy_id)
+        await self._p.operations.enqueue_once(
+            f"policy:{policy_id}",
+            [
+                NoticePost(
+                    Destination.NOTIFY,
+                    words.scheduled_policy_gone(policy_id),
+                    channel=schedule.channel,
+                )
+            ],
+            marker=f"schedule-policy-gone:{policy_id}:{_ms(schedule.set_at)}",
+        )
+        await self._p.schedules.mark_gone(policy_id, self._now)
 
     async def _start(self, policy: Policy, backups: list[Backup], run: SlotRun) -> int:
         profile = self._p.atlassian.profile

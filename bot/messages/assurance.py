@@ -84,6 +84,39 @@ def schedule_off(policy_id: str, user_id: str, had_one: bool) -> str:
     )
 
 
+def schedule_set_line() -> str:
+    return "Schedule set."
+
+
+def schedule_off_line() -> str:
+    return "Schedule off."
+
+
+def not_a_schedulable_policy(policy_id: str) -> str:
+    return (
+        f"{code(policy_id)} is not a backup policy id the bot can schedule. "
+        "`/backup policy list` shows the policies and their ids."
+    )
+
+
+def scheduled_policy_gone(policy_id: str) -> str:
+    return (
+        f":warning: Atlassian no longer has backup policy {code(policy_id)}: it was deleted, so "
+        "the bot has stopped its scheduled backups. Recreate the policy and schedule the new "
+        f"one, or clear this schedule with `/backup schedule {esc(policy_id)} off`."
+    )
+
+
+def schedule_line_policy_gone(schedule: BackupSchedule, gone_at: datetime) -> str:
+    return (
+        f"• {code(schedule.policy_id)}: stopped, Atlassian no longer has this policy "
+        f"(found deleted {when(gone_at)}; it was {describe_schedule(schedule)}, set by "
+        f"<@{esc(schedule.set_by)}>). Clear it with "
+        f"`/backup schedule {esc(schedule.policy_id)} off`, or recreate the policy and "
+        "schedule the new one."
+    )
+
+
 def schedules_heading(count: int) -> str:
     return f"Backup schedules ({count})" if count else "No backup schedules yet"
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.assurance.scheduler import Scheduler, policy_name
 from bot.assurance.schedules import DEFAULT_AT, DEFAULT_DAY, UTC_NAME, BackupSchedule, Cadence
+from bot.assurance.store import valid_policy_id
 from bot.atlassian.models import Backup, Policy
 from bot.atlassian.schedules import describe_schedule, has_schedule, next_run
 from bot.errors import Refused, SlackError
@@ -58,17 +59,21 @@ class AssuranceCommands:
         profile = atlassian.profile
         if profile.has_activation:
             raise Refused(words.schedules_refused_on_v2(profile.name, command.policy_id))
-        policy = await atlassian.get_policy(command.policy_id)
+        if not valid_policy_id(command.policy_id):
+            raise Refused(words.not_a_schedulable_policy(command.policy_id))
         store = self._services.schedules
         now = self._services.clock.now()
         if command.choice is cmd.ScheduleChoice.OFF:
-            had = await store.remove(policy.policy_id, who.user_id)
-            text = words.schedule_off(policy.policy_id, who.user_id, had)
+            # Not asked of Atlassian: a schedule whose policy was deleted must still go off.
+            had = await store.remove(command.policy_id, who.user_id)
+            text = words.schedule_off(command.policy_id, who.user_id, had)
             if not had:
                 await reply(blocks.info_message(text))
                 return
-            await self.announce_change(who, reply, blocks.info_message(text), "Schedule off.")
+            off = words.schedule_off_line()
+            await self.announce_change(who, reply, blocks.info_message(text), off)
             return
+        policy = await atlassian.get_policy(command.policy_id)
         schedule = BackupSchedule(
             policy_id=policy.policy_id,
             cadence=Cadence(command.choice.value),
@@ -82,7 +87,8 @@ class AssuranceCommands:
         await store.put(schedule, audit_detail(command))
         name = policy_name(policy, self._services.sites)
         text = words.schedule_set(name, schedule, schedule.next_slot(now))
-        await self.announce_change(who, reply, blocks.info_message(text), "Schedule set.")
+        set_line = words.schedule_set_line()
+        await self.announce_change(who, reply, blocks.info_message(text), set_line)
 
     async def schedules(self, command: cmd.Schedules, who: Invocation, reply: Reply) -> None:
         atlassian = self._services.atlassian
@@ -102,11 +108,18 @@ class AssuranceCommands:
                 )
             await reply(Message(text=lines[0], blocks=blocks.list_sections(lines)))
             return
-        found = await self._services.schedules.all()
+        store = self._services.schedules
+        found = await store.all()
         if not found:
             await reply(blocks.info_message(words.no_schedules()))
             return
-        lines = [words.schedule_line(s, s.next_slot(now)) for s in found]
+        gone = await store.gone([s.policy_id for s in found])
+        lines = [
+            words.schedule_line_policy_gone(s, gone[s.policy_id])
+            if s.policy_id in gone
+            else words.schedule_line(s, s.next_slot(now))
+            for s in found
+        ]
         heading = words.schedules_heading(len(found))
         await reply(
             Message(text=heading, blocks=[blocks.header(heading), *blocks.list_sections(lines)])
