@@ -18,8 +18,11 @@ teams, not for this scale).
 
 Printed per size: Atlassian HTTP requests per cycle (as the simulator counted them), CPU
 seconds per cycle in the tracker's thread (polling and sending separately) and in the whole
-process, wall time per cycle, peak memory (max RSS of the process, simulator included), and
-two delays from each change (simulated clock):
+process, wall time per cycle, peak memory, and two delays from each change (simulated clock).
+The tracker runs in a process of its own (spawned after the set-up, sharing the clock's offset
+with the simulator), so its peak memory is the tracker's alone; the set-up process's peak is
+printed beside it. ``--one-process`` runs the tracker beside the set-up as before, where the
+one peak counts the simulator's records and the set-up too. The two delays:
 
 - to the first Slack message that shows it: the card edit or the final-state post in the
   card's thread, whichever came first. A change is seen at the first poll after it (up to
@@ -36,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import multiprocessing
 import random
 import resource
 import shutil
@@ -48,7 +53,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,6 +93,7 @@ FINISH_WITHIN_CYCLES = 20
 EXTRA_CYCLES = 1
 
 T = TypeVar("T")
+COUNT = "count"
 
 
 class BenchWorld(World):
@@ -277,21 +284,31 @@ class Cycle:
     sent: int
 
 
-async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) -> None:
-    clock = ShiftableClock(SystemClock())
-    start = clock.now()
-    world = BenchWorld(clock=clock, op_seconds=POLL_SECONDS)
-    rng = random.Random(seed)
-    tracked = populate(world, size, rng, start)
-    simulator = SimulatorServer(world, org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
-    slack_api = SlackWebApi(clock=clock)
-    sim_url = servers.call(simulator.start())
-    servers.call(slack_api.start())
+class SharedClock(ShiftableClock):
+    """Real time plus an offset kept in shared memory, so two processes agree on the time."""
 
-    redis_client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    await redis_client.flushdb()
-    settings = Settings(
-        atlassian_api_url=sim_url,
+    def __init__(self, offset: Any) -> None:
+        super().__init__(SystemClock())
+        self._shared = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self._shared.value)
+
+    def advance(self, seconds: float = 0) -> datetime:
+        self._shared.value += seconds
+        return self.now()
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    redis_url: str
+    sim_url: str
+    slack_url: str
+
+
+def bench_settings(endpoints: Endpoints) -> Settings:
+    return Settings(
+        atlassian_api_url=endpoints.sim_url,
         atlassian_org_id=DEMO_ORG_ID,
         atlassian_email="bench@example.com",
         atlassian_api_token=DEMO_TOKEN,
@@ -299,10 +316,18 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
         bot_notify_channel=None,
         bot_poll_seconds=POLL_SECONDS,
         slack_bot_token="xoxb-test",
-        slack_api_url=slack_api.url,
+        slack_api_url=endpoints.slack_url,
     )
+
+
+async def run_tracker(
+    endpoints: Endpoints, clock: ShiftableClock, count_requests: Callable[[], int]
+) -> list[Cycle]:
+    """The tracker's cycles, as production runs them, against services already populated."""
+    settings = bench_settings(endpoints)
+    redis_client = aioredis.Redis.from_url(endpoints.redis_url, decode_responses=True)
     atlassian = AtlassianClient(
-        base_url=sim_url,
+        base_url=endpoints.sim_url,
         org_id=DEMO_ORG_ID,
         email="bench@example.com",
         api_token=DEMO_TOKEN,
@@ -319,42 +344,15 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
         access=AccessPolicy.build(admins=["UADMIN"]),
         sites=settings.sites,
     )
-    # One HTTP session for every Slack call: without it slack_sdk opens a connection per call.
     slack_session = aiohttp.ClientSession()
     slack = make_web_client(settings, slack_session)
-
-    setup_started = time.perf_counter()
-
-    async def post_card(item: Tracked) -> None:
-        text = f"{item.kind.value} {item.operation_id}"
-        posted = await slack.chat_postMessage(channel=item.channel, text=text)
-        item.card_ts = str(posted["ts"])
-        await services.operations.register(
-            item.kind,
-            item.operation_id,
-            cloud_id=item.cloud_id,
-            product="JIRA",
-            channel=item.channel,
-            card_ts=item.card_ts,
-            started_by="UADMIN",
-            status="IN_PROGRESS",
-            policy_id=item.policy_id,
-        )
-
-    await bounded([lambda item=item: post_card(item) for item in tracked], 64)
-    setup = time.perf_counter() - setup_started
-    print(
-        f"\n== {size:,} tracked operations ({setup:.1f} s to set up; peak memory so far "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, before the tracker)"
-    )
-
     tracker = Tracker(
         services, TrackerSlack(gateway_for(services, slack), services), process_id="bench"
     )
     cycles: list[Cycle] = []
     for number in range(QUIET_CYCLES + FINISH_WITHIN_CYCLES + EXTRA_CYCLES):
         cycle_start = clock.now()
-        requests_before = len(world.calls)
+        requests_before = count_requests()
         wall_before = time.perf_counter()
         process_before = time.process_time()
         thread_before = time.thread_time()
@@ -372,7 +370,7 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
         sent = time.thread_time()
         cycles.append(
             Cycle(
-                http_requests=len(world.calls) - requests_before,
+                http_requests=count_requests() - requests_before,
                 logical_calls=stats.atlassian_calls,
                 poll_cpu=polled - thread_before,
                 send_cpu=sent - polled,
@@ -390,8 +388,86 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
             f"({stats.atlassian_calls} calls), {stats.transitions:5d} changes, "
             f"{sent_stats.messages_sent:5d} Slack messages, CPU poll {cycles[-1].poll_cpu:.3f} s "
             f"+ send {cycles[-1].send_cpu:.3f} s (process {cycles[-1].process_cpu:.3f} s), "
-            f"wall {cycles[-1].wall:.2f} s"
+            f"wall {cycles[-1].wall:.2f} s",
+            flush=True,
         )
+    await atlassian.aclose()
+    await slack_session.close()
+    await redis_client.aclose()
+    return cycles
+
+
+def tracker_process(endpoints: Endpoints, offset: Any, connection: Connection) -> None:
+    """The tracker alone in a fresh interpreter: its peak memory is its own."""
+
+    def count_requests() -> int:
+        connection.send(COUNT)
+        return int(connection.recv())
+
+    cycles = asyncio.run(run_tracker(endpoints, SharedClock(offset), count_requests))
+    connection.send((cycles, peak_rss_mb()))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def run_size(
+    size: int, servers: ServerThread, redis_url: str, seed: int, one_process: bool
+) -> None:
+    offset = multiprocessing.get_context("spawn").Value("d", 0.0, lock=False)
+    clock = SharedClock(offset)
+    start = clock.now()
+    world = BenchWorld(clock=clock, op_seconds=POLL_SECONDS)
+    rng = random.Random(seed)
+    tracked = populate(world, size, rng, start)
+    simulator = SimulatorServer(world, org_id=DEMO_ORG_ID, token=DEMO_TOKEN)
+    slack_api = SlackWebApi(clock=clock)
+    sim_url = servers.call(simulator.start())
+    servers.call(slack_api.start())
+    endpoints = Endpoints(redis_url=redis_url, sim_url=sim_url, slack_url=slack_api.url)
+
+    redis_client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    await redis_client.flushdb()
+    settings = bench_settings(endpoints)
+    operations = OperationStore(redis_client, clock)
+    # One HTTP session for every Slack call: without it slack_sdk opens a connection per call.
+    slack_session = aiohttp.ClientSession()
+    slack = make_web_client(settings, slack_session)
+
+    setup_started = time.perf_counter()
+
+    async def post_card(item: Tracked) -> None:
+        text = f"{item.kind.value} {item.operation_id}"
+        posted = await slack.chat_postMessage(channel=item.channel, text=text)
+        item.card_ts = str(posted["ts"])
+        await operations.register(
+            item.kind,
+            item.operation_id,
+            cloud_id=item.cloud_id,
+            product="JIRA",
+            channel=item.channel,
+            card_ts=item.card_ts,
+            started_by="UADMIN",
+            status="IN_PROGRESS",
+            policy_id=item.policy_id,
+        )
+
+    await bounded([functools.partial(post_card, item) for item in tracked], 64)
+    await slack_session.close()
+    await redis_client.aclose()
+    setup = time.perf_counter() - setup_started
+    where = "in this process" if one_process else "in its own process"
+    print(
+        f"\n== {size:,} tracked operations ({setup:.1f} s to set up; the tracker runs {where}; "
+        f"peak memory of the set-up process before the tracker {peak_rss_mb():.0f} MB)",
+        flush=True,
+    )
+    if one_process:
+        cycles = await run_tracker(endpoints, clock, lambda: len(world.calls))
+        tracker_peak = None
+    else:
+        cycles, tracker_peak = serve_tracker_process(endpoints, offset, world)
 
     updates: dict[tuple[str, str], datetime] = {}
     edit_times: list[datetime] = []
@@ -462,14 +538,39 @@ async def run_size(size: int, servers: ServerThread, redis_url: str, seed: int) 
         f"{missing} of {len(tracked):,}; chat.update calls: {len(edit_times)}, "
         f"at most {busiest_minute} in any minute"
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak memory so far (max RSS, whole process): {peak / 1024:.0f} MB")
-
-    await atlassian.aclose()
-    await slack_session.close()
-    await redis_client.aclose()
+    if tracker_peak is None:
+        print(
+            f"peak memory (max RSS, one process: set-up, simulator and tracker): "
+            f"{peak_rss_mb():.0f} MB"
+        )
+    else:
+        print(
+            f"peak memory (max RSS) of the tracker's own process: {tracker_peak:.0f} MB; "
+            f"of the set-up process (simulator, fake Slack, {size:,} records): "
+            f"{peak_rss_mb():.0f} MB"
+        )
     servers.call(slack_api.stop())
     servers.call(simulator.stop())
+
+
+def serve_tracker_process(
+    endpoints: Endpoints, offset: Any, world: World
+) -> tuple[list[Cycle], float]:
+    """Start the tracker's process and answer its request counts until it reports."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=tracker_process, args=(endpoints, offset, theirs))
+    process.start()
+    try:
+        while True:
+            message = ours.recv()
+            if message == COUNT:
+                ours.send(len(world.calls))
+                continue
+            cycles, peak = message
+            return cycles, float(peak)
+    finally:
+        process.join(timeout=30)
 
 
 def _percentiles(delays: list[float]) -> str:
@@ -482,13 +583,13 @@ def _percentiles(delays: list[float]) -> str:
     )
 
 
-async def main(sizes: list[int], seed: int) -> None:
+async def main(sizes: list[int], seed: int, one_process: bool) -> None:
     servers = ServerThread()
     with tempfile.TemporaryDirectory() as directory:
         redis_process = RedisProcess(Path(directory))
         try:
             for size in sizes:
-                await run_size(size, servers, redis_process.url, seed)
+                await run_size(size, servers, redis_process.url, seed, one_process)
         finally:
             redis_process.stop()
             servers.stop()
@@ -498,5 +599,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="run the tracker beside the set-up, as earlier versions of this bench did",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.sizes, arguments.seed))
+    asyncio.run(main(arguments.sizes, arguments.seed, arguments.one_process))

@@ -47,6 +47,7 @@ from redis.exceptions import ClusterError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot import fastjson
 from bot.atlassian.models import Product
 from bot.clock import Clock, ensure_utc
 from bot.errors import StoreUncertain
@@ -191,7 +192,7 @@ class RestoreSessionStore:
 
     def _params(self, now: datetime, **operation: Any) -> str:
         deadline = now + self._window
-        return json.dumps(
+        return fastjson.dumps(
             {
                 "prefix": self._prefix,
                 "rules": scripts.RULES,
