@@ -64,7 +64,10 @@ def nothing_to_change(keys: str) -> str:
 
 
 def not_an_id(typed: str, noun: str) -> str:
-    return f"{typed} is not a valid {noun}: ids are letters, digits and - _ . : (at most 128)."
+    return (
+        f"{typed} is not a valid {noun}: ids are letters, digits and - _ . : (at most 128),"
+        " and not dots alone."
+    )
 
 
 def not_a_setting(label: str, typed: str) -> str:
