@@ -474,13 +474,15 @@ MISTAKES = [
         "/backup",
         "show bäckup",
         BackupShow.usage,
-        "`bäckup` is not a valid backup id: ids are letters, digits and - _ . : (at most 128), and not dots alone.",
+        "`bäckup` is not a valid backup id: ids are letters, digits and - _ . : (at most 128),"
+        " and not dots alone.",
     ),
     (
         "/backup",
         "policy update pol-1 storage=s3/bucket",
         PolicyUpdate.usage,
-        "`s3/bucket` is not a valid storage id: ids are letters, digits and - _ . : (at most 128), and not dots alone.",
+        "`s3/bucket` is not a valid storage id: ids are letters, digits and - _ . : (at most 128),"
+        " and not dots alone.",
     ),
     (
         "/backup",
