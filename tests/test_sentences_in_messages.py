@@ -5,6 +5,13 @@ its placeholders counted as words) that reads like a sentence: a capital letter 
 placeholder first, words with spaces between, and a full stop, question or exclamation mark at
 the end. Docstrings, bare strings documenting an attribute and the arguments of log calls are
 for developers and operators, so they are skipped.
+
+A second scan catches the short words a user reads on a card or form, which are no
+sentences: any literal with a word in it that becomes a header, field label, button text,
+modal title or placeholder, or a console refusal. Those are the literals passed as ``text=``,
+``title=``, ``label=``, ``placeholder=`` (or stored under such a key in a dict), those passed
+into a slack_sdk block or element constructor or one of the bot's own block helpers (also by
+way of a local name later handed to one), and those a console step fails with.
 """
 
 from __future__ import annotations
@@ -43,6 +50,57 @@ SENTENCE = re.compile(
     r"[^\n]*[.!?]$",  # and the mark ending a sentence
     re.S,
 )
+
+
+# What builds something a user reads: slack_sdk's blocks and elements, the bot's own block
+# helpers (bot/slack/blocks.py, restore_blocks.py) and the console's refusal of a line.
+UI_CALLS = frozenset(
+    {
+        "ActionsBlock",
+        "ButtonElement",
+        "CheckboxesElement",
+        "ConfirmObject",
+        "ContextBlock",
+        "HeaderBlock",
+        "InputBlock",
+        "MarkdownTextObject",
+        "Option",
+        "OptionGroup",
+        "PlainTextInputElement",
+        "PlainTextObject",
+        "RadioButtonsElement",
+        "SectionBlock",
+        "StaticSelectElement",
+        "View",
+        "_button",
+        "_confirm",
+        "_more",
+        "_option",
+        "_sections",
+        "announced",
+        "context",
+        "error_message",
+        "fields",
+        "header",
+        "help_message",
+        "info_message",
+        "list_sections",
+        "more",
+        "notice_message",
+        "notice_modal",
+        "nothing_matching",
+        "restore_thread_line",
+        "section",
+        "StepFailed",
+    }
+)
+TEXT_KEYS = frozenset(
+    {"text", "title", "label", "placeholder", "submit", "close", "hint", "alt_text", "description"}
+)
+# Literals no user reads as words: ids, styles, block types, emoji codes, commands, metavars.
+MACHINE = re.compile(r"^(?:[a-z0-9_.:/\-]*|[A-Z0-9_]+|/[a-z]+(?: [a-z\-]+)*)$")
+EMOJI = re.compile(r":[a-z0-9_+\-]+:")
+WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True)
@@ -91,6 +149,89 @@ def sentences(source: str, path: str) -> Iterator[Found]:
             yield Found(path, node.lineno, text.strip())
 
 
+def _called(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else ""
+
+
+def _has_words(text: str) -> bool:
+    text = text.strip()
+    return not MACHINE.match(text) and bool(WORD.search(EMOJI.sub("", text)))
+
+
+def _fed_names(function: ast.AST) -> set[str]:
+    """The local names a function hands to a block helper or as a text argument."""
+    fed: set[str] = set()
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call):
+            continue
+        if _called(node.func) in UI_CALLS:
+            fed.update(arg.id for arg in node.args if isinstance(arg, ast.Name))
+        fed.update(
+            keyword.value.id
+            for keyword in node.keywords
+            if keyword.arg in TEXT_KEYS and isinstance(keyword.value, ast.Name)
+        )
+    return fed
+
+
+def _shown_parts(tree: ast.AST) -> Iterator[ast.expr]:
+    """Every expression whose strings end up in front of a user as they are."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if _called(node.func) in UI_CALLS:
+                yield from node.args
+            yield from (keyword.value for keyword in node.keywords if keyword.arg in TEXT_KEYS)
+        elif isinstance(node, ast.Dict):
+            yield from (
+                value
+                for key, value in zip(node.keys, node.values, strict=True)
+                if isinstance(key, ast.Constant) and key.value in TEXT_KEYS
+            )
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            fed = _fed_names(node)
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                    targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+                    named = any(isinstance(t, ast.Name) and t.id in fed for t in targets)
+                    if named and inner.value is not None:
+                        yield inner.value
+                elif (
+                    isinstance(inner, ast.Call)
+                    and isinstance(inner.func, ast.Attribute)
+                    and isinstance(inner.func.value, ast.Name)
+                    and inner.func.value.id in fed
+                    and inner.func.attr in {"append", "insert", "extend"}
+                ):
+                    yield from inner.args
+
+
+def labels(source: str, path: str) -> Iterator[Found]:
+    """Literals with words that become a header, label, button, title or refusal."""
+    tree = ast.parse(source)
+    inside_fstrings = {
+        id(part)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.JoinedStr)
+        for part in node.values
+    }
+    seen: set[int] = set()
+    for part in _shown_parts(tree):
+        for node in ast.walk(part):
+            if id(node) in inside_fstrings or id(node) in seen:
+                continue
+            if isinstance(node, ast.JoinedStr):
+                text = _flat(node)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+            else:
+                continue
+            seen.add(id(node))
+            if _has_words(text):
+                yield Found(path, node.lineno, text.strip())
+
+
 def _scanned() -> Iterator[tuple[str, str]]:
     for file in sorted(BOT.rglob("*.py")):
         path = file.relative_to(ROOT).as_posix()
@@ -136,3 +277,56 @@ def f(name, n):
         "{} is not a site; try again.",
         ":warning: The restore of {} failed.",
     ]
+
+
+def test_every_label_a_user_reads_is_in_bot_messages() -> None:
+    found = [hit for path, source in _scanned() for hit in labels(source, path)]
+    assert not found, "move these into bot/messages (labels.py or their area):\n" + "\n".join(
+        f"{hit.path}:{hit.line}: {hit.text!r}" for hit in found
+    )
+
+
+def test_the_scan_finds_labels_and_skips_ids_styles_and_emoji() -> None:
+    source = """
+from slack_sdk.models.blocks import ButtonElement, HeaderBlock, PlainTextObject
+
+def card(title, n, session_id):
+    pairs = [("Backup", code(n))]
+    pairs.append(("Requested by", "x"))
+    text = f"{title}: running"
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Restore a backup"}}
+    blocks = [
+        header(f"Restore of {title}"),
+        fields(pairs),
+        HeaderBlock(text=PlainTextObject(text="Post-restore report")),
+        ButtonElement(text="Cancel", action_id="restore_cancel", value=session_id),
+        _button(words.START_LABEL, ACTION_START, session_id, style="danger"),
+        context(f":warning: {title}"),
+        section("*Validation checks*"),
+        {"type": "input", "label": {"type": "plain_text", "text": "Include attachments"}},
+        section(words.count(n, "check")),
+        input_block(placeholder="Where to restore"),
+        context("/restore list"),
+        header("ROLE_ARN"),
+    ]
+    if not blocks:
+        raise StepFailed(f"cannot click {title!r}: gone.")
+    log.info("Created the card.")
+    return Message(text=text, blocks=blocks), view
+"""
+    found = sorted(hit.text for hit in labels(source, "x.py"))
+    assert found == sorted(
+        [
+            "Backup",
+            "Requested by",
+            "{}: running",
+            "Restore a backup",
+            "Restore of {}",
+            "Post-restore report",
+            "Cancel",
+            "*Validation checks*",
+            "Include attachments",
+            "Where to restore",
+            "cannot click {}: gone.",
+        ]
+    )

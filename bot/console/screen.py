@@ -229,7 +229,7 @@ class Screen:
     def _print(self, key: SurfaceKey, surface: Surface, *, updated: bool) -> None:
         title, border, blocks, fallback = self._describe(surface)
         if updated:
-            title += " · updated"
+            title += console_words.UPDATED_MARK
             border = BORDER_UPDATED if border == BORDER_NEW else border
         view_id = surface.id if isinstance(surface, OpenView) else ""
         rendered = render_surface(

@@ -177,7 +177,7 @@ class Terminal:
 
     def _check_status(self, response: SlackResponse, what: str) -> None:
         if response.status != 200:
-            raise StepFailed(f"the bot answered {what} with HTTP {response.status}.")
+            raise StepFailed(console_words.answered_with_http(what, response.status))
 
     # -- people ---------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class Terminal:
         user = find_user(name)
         if user is None:
             known = ", ".join(person.name for person in USERS)
-            raise StepFailed(f"there is nobody called {name!r}; try one of {known}.")
+            raise StepFailed(console_words.nobody_called(name, known))
         self.user = user
         self.screen.viewer = user.user_id
         self.screen.note(console_words.you_are_now(user.name, self.roles(user)))
@@ -196,7 +196,7 @@ class Terminal:
 
     def show_users(self, *, only_me: bool) -> None:
         people = [self.user] if only_me else list(USERS)
-        table = Table(title=None if only_me else "People in the local workspace")
+        table = Table(title=None if only_me else console_words.PEOPLE_TITLE)
         table.add_column("name")
         table.add_column("Slack id")
         table.add_column("role with the bot")
@@ -234,16 +234,14 @@ class Terminal:
                 return
             await asyncio.sleep(WAIT_STEP_SECONDS)
         if before is None:
-            raise StepFailed("the bot did not publish an App Home tab.")
+            raise StepFailed(console_words.NO_APP_HOME)
 
     # -- buttons, selects, modals ----------------------------------------------------------
 
     async def use_number(self, number: int, rest: str) -> None:
         found = self.screen.control(number)
         if found is None:
-            raise StepFailed(
-                f"nothing numbered {number} is on your screen now; /screen shows what is."
-            )
+            raise StepFailed(console_words.nothing_numbered(number))
         control, surface = found
         if control.is_button:
             if rest:
@@ -273,7 +271,7 @@ class Terminal:
                 block_id=control.block_id,
             )
         except LookupError as exc:
-            raise StepFailed(f"cannot click {control.label!r}: {exc}.") from None
+            raise StepFailed(console_words.cannot_click(control.label, exc)) from None
         self._check_status(response, f"the click on {control.label!r}")
 
     async def _ask_option(self, control: Control) -> str:
@@ -285,7 +283,7 @@ class Terminal:
     def _parse_choice(self, control: Control, answer: str) -> _Choice:
         picks = [part for part in re.split(r"[,\s]+", answer.strip()) if part]
         if not picks:
-            raise StepFailed("no option was chosen.")
+            raise StepFailed(console_words.NO_OPTION_CHOSEN)
         if len(picks) > 1 and not control.takes_many:
             raise StepFailed(console_words.takes_one_option(control.label))
         values, labels = [], []
@@ -314,7 +312,7 @@ class Terminal:
                 block_id=control.block_id,
             )
         except LookupError as exc:
-            raise StepFailed(f"cannot choose in {control.label!r}: {exc}.") from None
+            raise StepFailed(console_words.cannot_choose(control.label, exc)) from None
         if isinstance(surface, OpenView):
             picked = self.screen.chosen.setdefault(surface.id, {})
             picked[(control.block_id, control.action_id)] = ", ".join(choice.labels)
@@ -330,7 +328,7 @@ class Terminal:
                 surface, control.action_id, text, user=self.user.user_id, block_id=control.block_id
             )
         except LookupError as exc:
-            raise StepFailed(f"cannot type into {control.label!r}: {exc}.") from None
+            raise StepFailed(console_words.cannot_type(control.label, exc)) from None
         if isinstance(surface, OpenView):
             self.screen.chosen.setdefault(surface.id, {})[(control.block_id, control.action_id)] = (
                 text
@@ -341,7 +339,7 @@ class Terminal:
     def _modal(self) -> OpenView:
         modal = self.screen.open_modal()
         if modal is None:
-            raise StepFailed("no modal is open on your screen.")
+            raise StepFailed(console_words.NO_MODAL_OPEN)
         return modal
 
     async def submit(self) -> None:
@@ -351,7 +349,7 @@ class Terminal:
         try:
             response = await self.local.driver.submit_view(modal, user=self.user.user_id)
         except (LookupError, ValueError) as exc:
-            raise StepFailed(f"cannot submit: {exc}.") from None
+            raise StepFailed(console_words.cannot_submit(exc)) from None
         self._check_status(response, "the submission")
         body = response.json
         if isinstance(body, dict) and body.get("response_action") == "errors":
@@ -368,18 +366,18 @@ class Terminal:
 
     async def click_label(self, label: str) -> None:
         if not label:
-            raise StepFailed("click needs a label, e.g. click Start restore.")
+            raise StepFailed(console_words.CLICK_NEEDS_LABEL)
         wanted = label.casefold()
         for control, surface in self.screen.controls():
             if control.is_button and wanted in control.label.casefold():
                 self.screen.note(f"(clicking [{control.number}] {control.label})", style="dim")
                 await self.click(control, surface)
                 return
-        raise StepFailed(f"no button labelled {label!r} is on your screen.")
+        raise StepFailed(console_words.no_button_labelled(label))
 
     async def choose_option(self, text: str) -> None:
         if not text:
-            raise StepFailed("choose needs an option's text, e.g. choose Jira.")
+            raise StepFailed(console_words.CHOOSE_NEEDS_TEXT)
         wanted = text.casefold()
         for control, surface in self.screen.controls():
             for index, option in enumerate(control.options, 1):
@@ -390,11 +388,11 @@ class Terminal:
                     )
                     await self.choose(control, surface, str(index))
                     return
-        raise StepFailed(f"no select on your screen offers {text!r}.")
+        raise StepFailed(console_words.no_select_offers(text))
 
     def expect(self, text: str) -> None:
         if not text:
-            raise StepFailed("expect needs the text to look for.")
+            raise StepFailed(console_words.EXPECT_NEEDS_TEXT)
         self.screen.refresh()
         if not self.screen.contains_since(self._action_mark, text):
             raise StepFailed(console_words.not_shown_since(text))
@@ -416,7 +414,7 @@ def parse_wait(rest: str) -> tuple[str, float]:
     """``wait <text> [seconds]``: a last word that is a number is the timeout."""
     words = rest.split()
     if not words:
-        raise StepFailed("wait needs the text to wait for.")
+        raise StepFailed(console_words.WAIT_NEEDS_TEXT)
     if len(words) > 1:
         try:
             seconds = float(words[-1])
@@ -424,7 +422,7 @@ def parse_wait(rest: str) -> tuple[str, float]:
             pass
         else:
             if seconds <= 0:
-                raise StepFailed("wait's timeout must be more than 0 seconds.")
+                raise StepFailed(console_words.WAIT_TIMEOUT_POSITIVE)
             return rest.rsplit(maxsplit=1)[0].strip(), seconds
     return rest.strip(), DEFAULT_WAIT_SECONDS
 

@@ -117,10 +117,64 @@ def not_a_shift(typed: str) -> str:
     )
 
 
+# -- refusals of a console line (the screen capitalises the first letter) ---------------------
+
+# Added to the title of a surface shown again because it changed.
+UPDATED_MARK = " · updated"
+PEOPLE_TITLE = "People in the local workspace"
+NO_APP_HOME = "the bot did not publish an App Home tab."
+NO_OPTION_CHOSEN = "no option was chosen."
+NO_MODAL_OPEN = "no modal is open on your screen."
+CLICK_NEEDS_LABEL = "click needs a label, e.g. click Start restore."
+CHOOSE_NEEDS_TEXT = "choose needs an option's text, e.g. choose Jira."
+EXPECT_NEEDS_TEXT = "expect needs the text to look for."
+WAIT_NEEDS_TEXT = "wait needs the text to wait for."
+WAIT_TIMEOUT_POSITIVE = "wait's timeout must be more than 0 seconds."
+
+
+def answered_with_http(what: str, status: int) -> str:
+    return f"the bot answered {what} with HTTP {status}."
+
+
+def nobody_called(name: str, known: str) -> str:
+    return f"there is nobody called '{name}'; try one of {known}."
+
+
+def nothing_numbered(number: int | str) -> str:
+    return f"nothing numbered {number} is on your screen now; /screen shows what is."
+
+
+def cannot_click(label: str, why: object) -> str:
+    return f"cannot click '{label}': {why}."
+
+
+def cannot_choose(label: str, why: object) -> str:
+    return f"cannot choose in '{label}': {why}."
+
+
+def cannot_type(label: str, why: object) -> str:
+    return f"cannot type into '{label}': {why}."
+
+
+def cannot_submit(why: object) -> str:
+    return f"cannot submit: {why}."
+
+
+def no_button_labelled(label: str) -> str:
+    return f"no button labelled '{label}' is on your screen."
+
+
+def no_select_offers(text: str) -> str:
+    return f"no select on your screen offers '{text}'."
+
+
 __all__ = [
     "ARE_YOU_SURE",
     "BANNER_TITLE",
+    "CHOOSE_NEEDS_TEXT",
+    "CLICK_NEEDS_LABEL",
     "CLOCK_BACKWARDS",
+    "EXPECT_NEEDS_TEXT",
     "FOUR_EYES_NOTE",
     "FOUR_EYES_OFF",
     "FOUR_EYES_ON",
@@ -128,22 +182,38 @@ __all__ = [
     "MODAL_CLOSED",
     "NOTHING_TO_USE",
     "NOT_CLICKED",
+    "NO_APP_HOME",
+    "NO_MODAL_OPEN",
+    "NO_OPTION_CHOSEN",
     "NO_REDIS_URL",
+    "PEOPLE_TITLE",
     "STILL_WORKING",
+    "UPDATED_MARK",
+    "WAIT_NEEDS_TEXT",
+    "WAIT_TIMEOUT_POSITIVE",
+    "answered_with_http",
     "banner_atlassian",
     "banner_slack",
     "banner_state",
     "banner_you",
+    "cannot_choose",
+    "cannot_click",
+    "cannot_submit",
+    "cannot_type",
     "clock_now",
     "is_a_button",
     "is_a_field",
     "is_a_select",
+    "no_button_labelled",
+    "no_select_offers",
+    "nobody_called",
     "not_a_command",
     "not_a_command_here",
     "not_a_shift",
     "not_an_option",
     "not_shown_since",
     "not_shown_within",
+    "nothing_numbered",
     "nothing_to_submit",
     "store_in_memory",
     "store_in_redis",

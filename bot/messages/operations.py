@@ -75,9 +75,21 @@ def parts_left_out(how_many: str) -> str:
     return f"{how_many} left out."
 
 
+def ended(emoji: str, kind: str, op: str, product: str, site: str, verb: str, who: str) -> str:
+    """The first line of a finished operation's message (its parts already in mrkdwn)."""
+    return f"{emoji} {kind} {op} of *{product}* on *{site}* {verb}.{who}"
+
+
+def ended_text(kind: str, op: str, product: str, site: str, verb: str) -> str:
+    """The notification text of a finished operation's message."""
+    return f"{kind} {op} of {product} on {site} {verb}"
+
+
 __all__ = [
     "FINISHED_STATUSES",
     "could_not_start",
+    "ended",
+    "ended_text",
     "finished_at",
     "next_step",
     "parts_left_out",

@@ -6,6 +6,8 @@ the caller; ``label`` and ``noun`` name the value as the usage line does.
 
 from __future__ import annotations
 
+from typing import Final
+
 
 def unknown_command(typed: str) -> str:
     return f"Unknown command {typed}."
@@ -121,11 +123,18 @@ GRAMMAR_NOTE = (
 )
 
 
+# What a value may be, in the usage line's words.
+PRODUCT_HINT: Final = "jira or confluence"
+SCHEDULE_CHOICE_HINT: Final = "weekly, daily or off"
+
+
 __all__ = [
     "DAY_ONLY_WEEKLY",
     "GRAMMAR_NOTE",
     "OFF_TAKES_NO_OPTIONS",
     "PERSONAL_SPACES_CONFLUENCE_ONLY",
+    "PRODUCT_HINT",
+    "SCHEDULE_CHOICE_HINT",
     "given_twice",
     "id_after_option",
     "missing_argument",

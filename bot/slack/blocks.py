@@ -25,6 +25,7 @@ from bot.atlassian.models import (
 )
 from bot.config import SiteDirectory
 from bot.messages import backups as said
+from bot.messages import labels
 from bot.messages import operations as operation_words
 from bot.messages import roles as role_texts
 from bot.messages.restore import check_text
@@ -110,7 +111,7 @@ def info_message(sentence: str) -> Message:
 
 def help_message(help_markdown: str) -> Message:
     return Message(
-        text="Backup bot help",
+        text=labels.HELP_HEADER,
         blocks=[section(chunk) for chunk in _chunks(help_markdown)][:MAX_BLOCKS],
     )
 
@@ -138,7 +139,7 @@ def whoami_message(
     if any(group is not None for _role, group in sources):
         lines = [role_texts.role_line(esc(role), group) for role, group in sources]
         parts.append(section("\n".join(f"• {line}" for line in lines)))
-    return Message(text=f"Your role: {role_text}", blocks=parts)
+    return Message(text=labels.your_role(role_text), blocks=parts)
 
 
 def sites_message(sites: SiteDirectory) -> Message:
@@ -146,12 +147,16 @@ def sites_message(sites: SiteDirectory) -> Message:
     if not aliases:
         return info_message(said.NO_SITES)
     lines = [f"• *{esc(alias)}* — {code(cloud_id)}" for alias, cloud_id in sorted(aliases.items())]
-    return Message(text="Configured sites", blocks=[header("Sites"), section("\n".join(lines))])
+    return Message(
+        text=labels.SITES_HEADER, blocks=[header(labels.SITES), section("\n".join(lines))]
+    )
 
 
 def regions_message(regions: Sequence[str]) -> Message:
     body = "\n".join(f"• {code(region)}" for region in regions) or said.NO_REGIONS
-    return Message(text="Storage regions", blocks=[header("Storage regions"), section(body)])
+    return Message(
+        text=labels.REGIONS_HEADER, blocks=[header(labels.REGIONS_HEADER), section(body)]
+    )
 
 
 def storage_line(storage: Storage, sites: SiteDirectory) -> str:
@@ -170,32 +175,32 @@ def storages_message(
     storages: Sequence[Storage], sites: SiteDirectory, filters: Sequence[str] = ()
 ) -> Message:
     if not storages and filters:
-        return nothing_matching("customer storages", filters, "/backup storage list")
+        return nothing_matching(labels.STORAGES_NOUN, filters, "/backup storage list")
     if not storages:
         return info_message(said.NO_STORAGES)
     shown, hidden = cut(storages)
     lines = [f"• {storage_line(storage, sites)}" for storage in shown]
     return Message(
         text=count(len(storages), "storage"),
-        blocks=[header("Customer storages"), *(list_sections(lines)), *more(hidden, "")],
+        blocks=[header(labels.STORAGES_HEADER), *(list_sections(lines)), *more(hidden, "")],
     )
 
 
 def storage_message(storage: Storage, sites: SiteDirectory) -> Message:
     return Message(
-        text=f"Storage {esc(storage.storage_id)}",
+        text=labels.storage_header(esc(storage.storage_id)),
         blocks=[
-            header(f"Storage {storage.storage_name or storage.storage_id}"),
+            header(labels.storage_header(storage.storage_name or storage.storage_id)),
             fields(
                 [
-                    ("Id", code(storage.storage_id)),
-                    ("Site", esc(sites.name(storage.cloud_id))),
-                    ("Region", esc(storage.storage_region or "—")),
-                    ("Prefix", code(storage.storage_prefix)),
-                    ("Type", esc(storage.storage_type or "—")),
-                    ("Role", code(storage.role_identifier)),
-                    ("Principal tag", code(storage.principal_tag)),
-                    ("Status", esc(storage.status or "—")),
+                    (labels.ID, code(storage.storage_id)),
+                    (labels.SITE, esc(sites.name(storage.cloud_id))),
+                    (labels.REGION, esc(storage.storage_region or "—")),
+                    (labels.PREFIX, code(storage.storage_prefix)),
+                    (labels.TYPE, esc(storage.storage_type or "—")),
+                    (labels.ROLE, code(storage.role_identifier)),
+                    (labels.PRINCIPAL_TAG, code(storage.principal_tag)),
+                    (labels.STATUS, esc(storage.status or "—")),
                 ]
             ),
         ],
@@ -227,10 +232,10 @@ def backups_message(policy_id: str, backups: Sequence[Backup], now: datetime) ->
     shown, hidden = cut(ordered)
     lines = [f"• {backup_line(backup, now)}" for backup in shown]
     return Message(
-        text=f"{count(len(backups), 'backup')} of policy {esc(policy_id)}",
+        text=labels.backups_of_policy(count(len(backups), "backup"), esc(policy_id)),
         blocks=[
-            header("Backups"),
-            context(f"Policy {code(policy_id)}"),
+            header(labels.BACKUPS_HEADER),
+            context(labels.policy_header(code(policy_id))),
             *list_sections(lines),
             *more(hidden, ""),
         ],
@@ -251,25 +256,25 @@ def _selections(backup: Backup) -> str:
 def backup_message(backup: Backup, sites: SiteDirectory, now: datetime) -> Message:
     status = rules.effective_backup_status(backup, now)
     pairs = [
-        ("Id", code(backup.backup_id)),
-        ("Status", status_label(status)),
-        ("Product", product_label(backup.product)),
-        ("Site", esc(sites.name(backup.cloud_id))),
-        ("Policy", code(backup.policy_id)),
-        ("Created", when(backup.created_at)),
-        ("Expires", when(rules.backup_expiry(backup))),
-        ("Size", _size(backup)),
+        (labels.ID, code(backup.backup_id)),
+        (labels.STATUS, status_label(status)),
+        (labels.PRODUCT, product_label(backup.product)),
+        (labels.SITE, esc(sites.name(backup.cloud_id))),
+        (labels.POLICY, code(backup.policy_id)),
+        (labels.CREATED, when(backup.created_at)),
+        (labels.EXPIRES, when(rules.backup_expiry(backup))),
+        (labels.SIZE, _size(backup)),
     ]
     if backup.selections:
-        pairs.append(("Contents", _selections(backup)))
-    blocks = [header("Backup"), fields(pairs)]
+        pairs.append((labels.CONTENTS, _selections(backup)))
+    blocks = [header(labels.BACKUP), fields(pairs)]
     if backup.status_message:
         blocks.append(section(esc(backup.status_message)))
     warning = rules.restore_warning(backup)
     if warning:
         blocks.append(context(f":warning: {esc(warning)}"))
     return Message(
-        text=f"Backup {esc(backup.backup_id)}: {esc(status_words(status))}", blocks=blocks
+        text=labels.backup_header(esc(backup.backup_id), esc(status_words(status))), blocks=blocks
     )
 
 
@@ -290,14 +295,15 @@ def exports_message(
             "export",
             export.export_id,
             export.status,
-            f"backup {code(export.backup_id)} · {esc(sites.name(export.cloud_id))} · "
-            f"{when(export.created_at)}",
+            labels.export_line(
+                code(export.backup_id), esc(sites.name(export.cloud_id)), when(export.created_at)
+            ),
         )
         for export in shown
     ]
     return Message(
         text=count(len(exports), "export"),
-        blocks=[header("Exports to customer storage"), *list_sections(lines), *more(hidden, "")],
+        blocks=[header(labels.EXPORTS_HEADER), *list_sections(lines), *more(hidden, "")],
     )
 
 
@@ -307,12 +313,12 @@ def transfer_message(kind: str, item: Export | Import, sites: SiteDirectory) -> 
         header(f"{kind.capitalize()} {operation_id}"),
         fields(
             [
-                ("Status", status_label(item.status)),
-                ("Backup", code(item.backup_id)),
-                ("Product", product_label(item.product)),
-                ("Site", esc(sites.name(item.cloud_id))),
-                ("Started", when(item.created_at)),
-                ("Finished", when(item.completed_at)),
+                (labels.STATUS, status_label(item.status)),
+                (labels.BACKUP, code(item.backup_id)),
+                (labels.PRODUCT, product_label(item.product)),
+                (labels.SITE, esc(sites.name(item.cloud_id))),
+                (labels.STARTED, when(item.created_at)),
+                (labels.FINISHED, when(item.completed_at)),
             ]
         ),
     ]
@@ -337,14 +343,15 @@ def restores_message(
             "restore",
             restore.restore_id,
             restore.status,
-            f"backup {code(restore.backup_id)} → *{esc(sites.name(restore.cloud_id))}* · "
-            f"{when(restore.created_at)}",
+            labels.restore_line(
+                code(restore.backup_id), esc(sites.name(restore.cloud_id)), when(restore.created_at)
+            ),
         )
         for restore in shown
     ]
     return Message(
         text=count(len(restores), "restore"),
-        blocks=[header("Restores"), *list_sections(lines), *more(hidden, "")],
+        blocks=[header(labels.RESTORES_HEADER), *list_sections(lines), *more(hidden, "")],
     )
 
 
@@ -352,15 +359,15 @@ def restore_message(
     restore: Restore, sites: SiteDirectory, decisions: Sequence[str] = ()
 ) -> Message:
     pairs = [
-        ("Id", code(restore.restore_id)),
-        ("Status", status_label(restore.status)),
-        ("Backup", code(restore.backup_id)),
-        ("Product", product_label(restore.product)),
-        ("Destination", esc(sites.name(restore.cloud_id))),
-        ("Started", when(restore.created_at)),
-        ("Finished", when(restore.completed_at)),
+        (labels.ID, code(restore.restore_id)),
+        (labels.STATUS, status_label(restore.status)),
+        (labels.BACKUP, code(restore.backup_id)),
+        (labels.PRODUCT, product_label(restore.product)),
+        (labels.DESTINATION, esc(sites.name(restore.cloud_id))),
+        (labels.STARTED, when(restore.created_at)),
+        (labels.FINISHED, when(restore.completed_at)),
     ]
-    blocks = [header("Restore"), fields(pairs)]
+    blocks = [header(labels.RESTORE), fields(pairs)]
     if restore.status_message:
         blocks.append(section(esc(restore.status_message)))
     if restore.failed_checks and restore.status == RestoreStatus.VALIDATION_FAILED:
@@ -369,19 +376,21 @@ def restore_message(
             f"• {check_text(str(check.check), check.message, dest, restore.product)}"
             for check in restore.failed_checks
         )
-        blocks.append(section(f"*Failed checks*\n{checks}"))
+        blocks.append(section(labels.failed_checks(checks)))
     if decisions:
         chunks = _chunks("*Decisions*\n" + "\n".join(decisions))
         room = MAX_BLOCKS - len(blocks) - 1
         if len(chunks) > room:
             # The latest decisions matter most; the audit stream keeps the rest.
             blocks.append(
-                context(operation_words.parts_left_out(count(len(chunks) - room, "earlier part")))
+                context(
+                    operation_words.parts_left_out(count(len(chunks) - room, labels.EARLIER_PART))
+                )
             )
             chunks = chunks[-room:]
         blocks.extend(section(chunk) for chunk in chunks)
     return Message(
-        text=f"Restore {esc(restore.restore_id)}: {esc(status_words(restore.status))}",
+        text=labels.restore_header(esc(restore.restore_id), esc(status_words(restore.status))),
         blocks=blocks,
     )
 
@@ -389,7 +398,7 @@ def restore_message(
 def report_message(restore_ref: str, url: str) -> Message:
     safe_url = esc(url)
     return Message(
-        text=f"Post-restore report for {esc(restore_ref)}: {safe_url}",
+        text=labels.report_header(esc(restore_ref), safe_url),
         blocks=[section(said.report_link(url, restore_ref))],
     )
 
@@ -416,23 +425,25 @@ class OperationCard:
 
 
 def operation_card(card: OperationCard) -> Message:
-    title = f"{card.kind.capitalize()} of {product_label(card.product)} on {card.site}"
+    title = labels.operation_header(card.kind.capitalize(), product_label(card.product), card.site)
     pairs = [
-        ("Status", status_label(card.status)),
-        ("Id", code(card.operation_id)),
-        ("Site", esc(card.site)),
-        ("Started by", f"<@{esc(card.started_by)}>" if card.started_by else "the bot"),
-        ("Started", when(card.started_at)),
+        (labels.STATUS, status_label(card.status)),
+        (labels.ID, code(card.operation_id)),
+        (labels.SITE, esc(card.site)),
+        (labels.STARTED_BY, f"<@{esc(card.started_by)}>" if card.started_by else labels.THE_BOT),
+        (labels.STARTED, when(card.started_at)),
     ]
     ended = str(card.status) in operation_words.FINISHED_STATUSES
     if ended and card.finished_at is not None:
-        pairs.append(("Finished", operation_words.finished_at(card.finished_at, card.started_at)))
+        pairs.append(
+            (labels.FINISHED, operation_words.finished_at(card.finished_at, card.started_at))
+        )
     if card.size:
-        pairs.append(("Size", esc(card.size)))
+        pairs.append((labels.SIZE, esc(card.size)))
     if card.expires_at is not None:
-        pairs.append(("Expires", when(card.expires_at)))
+        pairs.append((labels.EXPIRES, when(card.expires_at)))
     if card.detail:
-        pairs.append(("Detail", card.detail))
+        pairs.append((labels.DETAIL, card.detail))
     blocks = [header(title), fields(pairs)]
     if card.status_message:
         blocks.append(section(esc(card.status_message)))
@@ -448,11 +459,13 @@ def operation_card(card: OperationCard) -> Message:
     if step is not None:
         blocks.append(section(step))
     if card.updated_at is not None:
-        blocks.append(context(f"Updated {when(card.updated_at)}"))
+        blocks.append(context(labels.updated(when(card.updated_at))))
     # The top-level text is mrkdwn too (notifications), unlike the plain-text header.
-    text = (
-        f"{card.kind.capitalize()} of {product_label(card.product)} on {esc(card.site)}: "
-        f"{esc(str(card.status).replace('_', ' '))}"
+    text = labels.operation_status_text(
+        card.kind.capitalize(),
+        product_label(card.product),
+        esc(card.site),
+        esc(str(card.status).replace("_", " ")),
     )
     return Message(text=text, blocks=blocks)
 
@@ -490,22 +503,26 @@ def outcome_message(outcome: OperationOutcome, *, card_channel: str | None = Non
     verb = _outcome_verb(outcome.status)
     emoji = STATUS_EMOJI.get(outcome.status, ":grey_question:")
     who = operation_words.who_to_tell(outcome.requested_by, outcome.started_by)
-    lead = (
-        f"{emoji} {kind} {code(outcome.operation_id)} of *{product_label(outcome.product)}* on "
-        f"*{esc(outcome.site)}* {verb}.{who}"
+    lead = operation_words.ended(
+        emoji,
+        kind,
+        code(outcome.operation_id),
+        product_label(outcome.product),
+        esc(outcome.site),
+        verb,
+        who,
     )
     blocks = [section(lead)]
     # The top-level text is mrkdwn too (notifications show it): API text is escaped there as well.
-    text = (
-        f"{kind} {esc(outcome.operation_id)} of {product_label(outcome.product)} on "
-        f"{esc(outcome.site)} {verb}"
+    text = operation_words.ended_text(
+        kind, esc(outcome.operation_id), product_label(outcome.product), esc(outcome.site), verb
     )
     if outcome.status_message:
         blocks.append(section(esc(outcome.status_message)))
         text += f": {esc(outcome.status_message)}"
     if outcome.report_url:
-        blocks.append(section(f":page_facing_up: <{esc(outcome.report_url)}|Post-restore report>"))
-        text += f" Report: {esc(outcome.report_url)}"
+        blocks.append(section(labels.report_link(esc(outcome.report_url))))
+        text += labels.report_suffix(esc(outcome.report_url))
     if card_channel:
         blocks.append(context(said.card_is_in(card_channel)))
     return Message(text=text, blocks=blocks)
@@ -556,6 +573,6 @@ def policy_nudge_message(
     age = rules.describe_age(last_complete, now) if last_complete is not None else None
     lead = said.no_recent_backup(product_label(product), site, policy_id, age)
     return Message(
-        text=f"No complete {product_label(product)} backup of {esc(site)} in the last 7 days",
+        text=labels.no_recent_backup(product_label(product), esc(site)),
         blocks=[section(lead)],
     )

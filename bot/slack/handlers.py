@@ -39,6 +39,7 @@ from bot.errors import (
 )
 from bot.messages import atlassian as atlassian_words
 from bot.messages import commands as commands_words
+from bot.messages import labels
 from bot.messages import restore as restore_words
 from bot.messages.suggest import closest
 from bot.observability.context import Outcome, failure_reference, note_outcome
@@ -195,7 +196,7 @@ class CommandHandlers(AssuranceCommands, PolicyCommands):
             note = commands_words.done_but_only_you_see_it(exc.error)
             await reply(
                 Message(
-                    text=f"Done: {announced.text}",
+                    text=labels.done(announced.text),
                     blocks=[*announced.blocks[: blocks.MAX_BLOCKS - 1], blocks.context(note)],
                 )
             )

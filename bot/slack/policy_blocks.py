@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.atlassian.models import Policy, Product
 from bot.atlassian.schedules import describe_schedule, next_run
 from bot.config import SiteDirectory
+from bot.messages import labels
 from bot.messages import policies as policy_words
 from bot.messages.policies import storage_named
 from bot.messages.text import code, count, esc, when, yes_no
@@ -61,8 +62,8 @@ def policies_message(
     shown, hidden = cut(policies)
     lines = [f"• {policy_line(policy, sites, storage_names)}" for policy in shown]
     return Message(
-        text=count(len(policies), "backup policy", "backup policies"),
-        blocks=[header("Backup policies"), *list_sections(lines), *more(hidden, "")],
+        text=count(len(policies), labels.POLICY_NOUN, labels.POLICIES_NOUN),
+        blocks=[header(labels.POLICIES_HEADER), *list_sections(lines), *more(hidden, "")],
     )
 
 
@@ -73,28 +74,28 @@ def policy_message(
     storage_names: Mapping[str, str] = NO_NAMES,
 ) -> Message:
     pairs = [
-        ("Id", code(policy.policy_id)),
-        ("Product", product_label(policy.product)),
-        ("Site", esc(sites.name(policy.cloud_id))),
-        ("Storage", storage_named(policy.storage_id, storage_names)),
-        ("Attachments", yes_no(policy.include_attachments)),
-        ("Status", _active(policy) if policy.status is not None else "—"),
-        ("Created", when(policy.created_at)),
+        (labels.ID, code(policy.policy_id)),
+        (labels.PRODUCT, product_label(policy.product)),
+        (labels.SITE, esc(sites.name(policy.cloud_id))),
+        (labels.STORAGE, storage_named(policy.storage_id, storage_names)),
+        (labels.ATTACHMENTS, yes_no(policy.include_attachments)),
+        (labels.STATUS, _active(policy) if policy.status is not None else "—"),
+        (labels.CREATED, when(policy.created_at)),
     ]
     if policy.product == Product.CONFLUENCE:
-        pairs.insert(5, ("Personal spaces", yes_no(policy.include_personal_spaces)))
+        pairs.insert(5, (labels.PERSONAL_SPACES, yes_no(policy.include_personal_spaces)))
     # v1 sends neither, so its cards stay as they were.
     if policy.schedule is not None:
-        pairs.append(("Schedule", esc(describe_schedule(policy.schedule))))
+        pairs.append((labels.SCHEDULE, esc(describe_schedule(policy.schedule))))
     if policy.details is not None:
-        pairs.append(("Last backup", when(policy.last_backup_time)))
+        pairs.append((labels.LAST_BACKUP, when(policy.last_backup_time)))
     hints = [policy_words.run_a_backup(policy.policy_id)]
     upcoming = next_scheduled(policy, now) if now is not None else None
     if upcoming is not None:
         hints.insert(0, policy_words.next_scheduled_backup(upcoming))
-    title = policy.policy_name or f"{product_label(policy.product)} backup policy"
+    title = policy.policy_name or labels.product_policy(product_label(policy.product))
     return Message(
-        text=f"Policy {esc(policy.policy_id)}",
+        text=labels.policy_header(esc(policy.policy_id)),
         blocks=[header(title), fields(pairs), context(" · ".join(hints))],
     )
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.atlassian import rules
 from bot.atlassian.models import Backup, ConsentCheck, Product
+from bot.messages import labels
 from bot.messages import restore as words
 from bot.messages.restore import (
     ENDING_LINES,
@@ -120,7 +121,7 @@ def _confirm(title: str, text: str, ok: str) -> Block:
         "title": {"type": "plain_text", "text": title[:100]},
         "text": {"type": "mrkdwn", "text": text[:300]},
         "confirm": {"type": "plain_text", "text": ok[:30]},
-        "deny": {"type": "plain_text", "text": "Not now"},
+        "deny": {"type": "plain_text", "text": labels.NOT_NOW},
         "style": "danger",
     }
 
@@ -146,21 +147,23 @@ def restore_card(
     dest = esc(session.dest_label)
     product = product_label(session.product)
     age = rules.describe_age(facts.created_at, now) if facts.created_at else "unknown"
-    title = f"Restore of {product} backup onto {session.dest_label}"
+    title = labels.restore_card_header(product, session.dest_label)
     blocks: list[Block] = [
         header(title),
         fields(
             [
-                ("Backup", f"{code(session.backup_id)} {status_label(facts.status)}"),
-                ("Product", product),
-                ("Age", f"{age} · expires {when(facts.expiry)}"),
-                ("From → to", f"{esc(source)} → *{dest}*"),
+                (labels.BACKUP, f"{code(session.backup_id)} {status_label(facts.status)}"),
+                (labels.PRODUCT, product),
+                (labels.AGE, labels.age_and_expiry(age, when(facts.expiry))),
+                (labels.FROM_TO, f"{esc(source)} → *{dest}*"),
                 (
-                    "Options",
-                    f"attachments {yes_no(session.include_attachments)} · users and groups "
-                    f"{yes_no(session.include_users_and_groups)}",
+                    labels.OPTIONS,
+                    labels.restore_options(
+                        yes_no(session.include_attachments),
+                        yes_no(session.include_users_and_groups),
+                    ),
                 ),
-                ("Requested by", mention(session.requester)),
+                (labels.REQUESTED_BY, mention(session.requester)),
             ]
         ),
     ]
@@ -185,7 +188,7 @@ def restore_card(
             now=now,
         )
         if restore_status:
-            detail += f" · Atlassian status {status_label(restore_status)}"
+            detail += labels.atlassian_status(status_label(restore_status))
         blocks.append(context(detail))
     # Once answered, the checks stay on the card for good: who consented to what is part of
     # the record everyone in the channel must be able to see, also after the restore ran.
@@ -197,7 +200,7 @@ def restore_card(
     if session.outcome and session.state in (SessionState.FAILED, SessionState.DONE):
         blocks.append(section(esc(session.outcome)))
     if session.report_url:
-        blocks.append(section(f":page_facing_up: <{esc(session.report_url)}|Post-restore report>"))
+        blocks.append(section(labels.report_link(esc(session.report_url))))
     actions: list[Block] = []
     if session.state is SessionState.AWAITING_START:
         actions.append(
@@ -226,9 +229,9 @@ def _cancel_button(session: RestoreSession, dest: str) -> Block:
     """Cancel; after validation it first says what Atlassian keeps, and asks to confirm."""
     left = pending_of(session)
     if left is None:
-        return _button("Cancel", ACTION_CANCEL, session.session_id)
+        return _button(labels.CANCEL, ACTION_CANCEL, session.session_id)
     return _button(
-        "Cancel",
+        labels.CANCEL,
         ACTION_CANCEL,
         session.session_id,
         confirm=_confirm(
@@ -240,7 +243,7 @@ def _cancel_button(session: RestoreSession, dest: str) -> Block:
 
 
 def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Block]:
-    blocks: list[Block] = [section("*Validation checks*")]
+    blocks: list[Block] = [section(labels.VALIDATION_CHECKS)]
     for index, failed in enumerate(session.failed_checks):
         check = str(failed.get("check") or "")
         meaning = check_text(check, failed.get("message"), dest, session.product)
@@ -253,7 +256,7 @@ def _consent_blocks(session: RestoreSession, dest: str, product: str) -> list[Bl
         if session.state is SessionState.AWAITING_CONSENT:
             buttons = [
                 _button(
-                    _BUTTON_LABELS.get(consent, "Consent"),
+                    _BUTTON_LABELS.get(consent, labels.CONSENT),
                     answer_action_id(check, consent),
                     session.session_id,
                     style="primary" if consent != ConsentCheck.DENY_CUSTOM_GROUP.value else None,
@@ -276,8 +279,8 @@ def notice_modal(text: str) -> Block:
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "title": {"type": "plain_text", "text": "Restore a backup"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "title": {"type": "plain_text", "text": labels.RESTORE_FORM_TITLE},
+        "close": {"type": "plain_text", "text": labels.CLOSE},
         "blocks": [section(esc(text))],
     }
 
@@ -288,9 +291,9 @@ def loading_modal() -> Block:
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "title": {"type": "plain_text", "text": "Restore a backup"},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [section(":hourglass_flowing_sand: Looking up restorable backups…")],
+        "title": {"type": "plain_text", "text": labels.RESTORE_FORM_TITLE},
+        "close": {"type": "plain_text", "text": labels.CLOSE},
+        "blocks": [section(labels.LOOKING_UP_BACKUPS)],
     }
 
 
@@ -327,10 +330,10 @@ def restore_modal(
     product_select: Block = {
         "type": "static_select",
         "action_id": MODAL_PRODUCT_ACTION,
-        "placeholder": {"type": "plain_text", "text": "Jira or Confluence"},
+        "placeholder": {"type": "plain_text", "text": labels.JIRA_OR_CONFLUENCE},
         "options": [
-            _option("Jira", Product.JIRA.value),
-            _option("Confluence", Product.CONFLUENCE.value),
+            _option(labels.JIRA, Product.JIRA.value),
+            _option(labels.CONFLUENCE, Product.CONFLUENCE.value),
         ],
     }
     if product is not None:
@@ -339,7 +342,7 @@ def restore_modal(
         {
             "type": "section",
             "block_id": BLOCK_PRODUCT,
-            "text": {"type": "mrkdwn", "text": "*Product*"},
+            "text": {"type": "mrkdwn", "text": labels.PRODUCT_HEADING},
             "accessory": product_select,
         }
     ]
@@ -351,11 +354,11 @@ def restore_modal(
                 "type": "input",
                 "block_id": BLOCK_BACKUP,
                 "dispatch_action": True,
-                "label": {"type": "plain_text", "text": "Backup"},
+                "label": {"type": "plain_text", "text": labels.BACKUP},
                 "element": {
                     "type": "static_select",
                     "action_id": ACTION_BACKUP,
-                    "placeholder": {"type": "plain_text", "text": "A restorable backup"},
+                    "placeholder": {"type": "plain_text", "text": labels.A_RESTORABLE_BACKUP},
                     "options": [_backup_option(item) for item in backups[:100]],
                 },
             }
@@ -363,18 +366,18 @@ def restore_modal(
     elif product is not None:
         blocks.append(section(words.none_restorable(product.label)))
     if product is not None and backups:
-        attachments_option = _option("Include attachments", "attachments")
-        users_option = _option("Include users and groups", "users")
+        attachments_option = _option(labels.INCLUDE_ATTACHMENTS, "attachments")
+        users_option = _option(labels.INCLUDE_USERS_AND_GROUPS, "users")
         blocks.append(
             {
                 "type": "input",
                 "block_id": BLOCK_DEST,
                 "dispatch_action": True,
-                "label": {"type": "plain_text", "text": "Destination site"},
+                "label": {"type": "plain_text", "text": labels.DESTINATION_SITE},
                 "element": {
                     "type": "static_select",
                     "action_id": ACTION_DEST,
-                    "placeholder": {"type": "plain_text", "text": "Where to restore"},
+                    "placeholder": {"type": "plain_text", "text": labels.WHERE_TO_RESTORE},
                     "options": [_option(alias, cloud_id) for alias, cloud_id in destinations[:100]],
                 },
             }
@@ -385,7 +388,7 @@ def restore_modal(
                 "block_id": options_block_id(picked),
                 "optional": True,
                 "dispatch_action": True,
-                "label": {"type": "plain_text", "text": "Options"},
+                "label": {"type": "plain_text", "text": labels.OPTIONS},
                 "element": {
                     "type": "checkboxes",
                     "action_id": ACTION_OPTIONS,
@@ -399,12 +402,12 @@ def restore_modal(
     view: Block = {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "title": {"type": "plain_text", "text": "Restore a backup"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "title": {"type": "plain_text", "text": labels.RESTORE_FORM_TITLE},
+        "close": {"type": "plain_text", "text": labels.CLOSE},
         "blocks": blocks,
     }
     if product is not None and backups:
-        view["submit"] = {"type": "plain_text", "text": "Request restore"}
+        view["submit"] = {"type": "plain_text", "text": labels.REQUEST_RESTORE}
     return view
 
 

@@ -33,6 +33,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.messages import labels
 from bot.messages import restore as said
 from bot.observability.context import Outcome, note_outcome
 from bot.restore.records import NAME_LIMIT
@@ -101,8 +102,8 @@ def acknowledgement(interaction: UnhandledInteraction) -> BoltResponse:
     if interaction.kind == "view_submission":
         view = {
             "type": "modal",
-            "title": {"type": "plain_text", "text": "Backup bot"},
-            "close": {"type": "plain_text", "text": "Close"},
+            "title": {"type": "plain_text", "text": labels.BOT_NAME},
+            "close": {"type": "plain_text", "text": labels.CLOSE},
             "blocks": [
                 {
                     "type": "section",

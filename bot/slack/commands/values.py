@@ -151,7 +151,7 @@ def _storage_id(text: str, subject: Subject, sites: SiteDirectory) -> str | None
 ID: Final = ValueType(_identifier)
 SETTING: Final = ValueType(_setting)
 BOOLEAN: Final = ValueType(_boolean, "yes|no")
-PRODUCT: Final = ValueType(_product, "jira|confluence", hint="jira or confluence")
+PRODUCT: Final = ValueType(_product, "jira|confluence", hint=usage.PRODUCT_HINT)
 SITE: Final = ValueType(_site, "SITE")
 DESTINATION: Final = ValueType(_destination, "SITE")
 #: For a change: ATLASSIAN_STORAGE moves back to Atlassian's storage, apart from "not said".
@@ -216,7 +216,7 @@ def _time_zone(text: str, subject: Subject, sites: SiteDirectory) -> str:
 
 
 SCHEDULE_CHOICE: Final = ValueType(
-    _schedule_choice, "weekly|daily|off", hint="weekly, daily or off"
+    _schedule_choice, "weekly|daily|off", hint=usage.SCHEDULE_CHOICE_HINT
 )
 WEEKDAY: Final = ValueType(_weekday, "mon..sun")
 TIME_OF_DAY: Final = ValueType(_time_of_day, "HH:MM")
