@@ -133,19 +133,21 @@ def _skipped(tree: ast.AST) -> set[int]:
     return skipped
 
 
+def _text(node: ast.AST) -> str | None:
+    """The text of a string literal or f-string (placeholders as {}); None for anything else."""
+    if isinstance(node, ast.JoinedStr):
+        return _flat(node)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
 def sentences(source: str, path: str) -> Iterator[Found]:
     tree = ast.parse(source)
     skipped = _skipped(tree)
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.JoinedStr):
-            text = _flat(node)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            text = node.value
-        else:
-            continue
-        if SENTENCE.match(text.strip()):
+        text = None if id(node) in skipped else _text(node)
+        if text is not None and SENTENCE.match(text.strip()):
             yield Found(path, node.lineno, text.strip())
 
 
@@ -219,13 +221,8 @@ def labels(source: str, path: str) -> Iterator[Found]:
     seen: set[int] = set()
     for part in _shown_parts(tree):
         for node in ast.walk(part):
-            if id(node) in inside_fstrings or id(node) in seen:
-                continue
-            if isinstance(node, ast.JoinedStr):
-                text = _flat(node)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                text = node.value
-            else:
+            text = None if id(node) in inside_fstrings or id(node) in seen else _text(node)
+            if text is None:
                 continue
             seen.add(id(node))
             if _has_words(text):
