@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger import messages as bolt_messages
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
@@ -104,6 +106,45 @@ def _without_token(web_client: AsyncWebClient) -> AsyncWebClient:
     )
 
 
+class _TokenNotices(logging.Filter):
+    """Drops Bolt's start-up notices that a token is ignored.
+
+    AsyncApp reads ``SLACK_BOT_TOKEN`` from the environment even when it is given a client
+    and ``authorize``, then warns at every start that the token "will be unused": in this
+    app the token is used, by the client the listeners call, so the notice only misleads.
+    """
+
+    _TEXTS = frozenset(
+        {
+            bolt_messages.warning_client_prioritized_and_token_skipped(),
+            bolt_messages.warning_token_skipped(),
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self._TEXTS
+
+
+def _bolt_app(
+    web_client: AsyncWebClient,
+    signing_secret: str | None,
+    authorize: Callable[..., Awaitable[AuthorizeResult]],
+) -> InstrumentedApp:
+    return InstrumentedApp(
+        client=_without_token(web_client),
+        signing_secret=signing_secret or "socket-mode-has-no-signature",
+        authorize=authorize,
+        # Over HTTP, ``serve.http_application`` checks the signature on the raw bytes before
+        # anything parses them, and it is the only way requests reach this app; Socket Mode
+        # has no signature. A second check here would hash every request twice.
+        request_verification_enabled=False,
+        # Ack first, work after: never process before responding.
+        process_before_response=False,
+        # Requests no listener takes reach ``AnswerUnhandled`` instead of Bolt's 404.
+        raise_error_for_unhandled_request=True,
+    )
+
+
 def build_app(
     services: Services,
     *,
@@ -121,19 +162,13 @@ def build_app(
     async def authorize(**_: Any) -> AuthorizeResult:
         return bot_identity
 
-    app = InstrumentedApp(
-        client=_without_token(web_client),
-        signing_secret=signing_secret or "socket-mode-has-no-signature",
-        authorize=authorize,
-        # Over HTTP, ``serve.http_application`` checks the signature on the raw bytes before
-        # anything parses them, and it is the only way requests reach this app; Socket Mode
-        # has no signature. A second check here would hash every request twice.
-        request_verification_enabled=False,
-        # Ack first, work after: never process before responding.
-        process_before_response=False,
-        # Requests no listener takes reach ``AnswerUnhandled`` instead of Bolt's 404.
-        raise_error_for_unhandled_request=True,
-    )
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+    notices = _TokenNotices()
+    bolt_log.addFilter(notices)
+    try:
+        app = _bolt_app(web_client, signing_secret, authorize)
+    finally:
+        bolt_log.removeFilter(notices)
     runner = app.listener_runner
     unhandled = AnswerUnhandled(runner.listener_error_handler, services)
     runner.listener_error_handler = unhandled
