@@ -12,7 +12,6 @@ from slack_sdk.models.views import View
 
 from bot.atlassian.models import Backup, ConsentCheck, Product
 from bot.localslack.web_api import block_errors, view_errors
-from bot.messages import restore as words
 from bot.messages.restore import check_text
 from bot.restore.facts import BackupFacts
 from bot.restore.session import OPEN_STATES, RestoreSession, SessionState
@@ -249,46 +248,6 @@ def test_a_finished_card_shows_the_outcome_and_the_report_link() -> None:
     shown = everything(message)
     assert "spaces ARCHIVE and LEGACY were missing" in shown
     assert "<https://admin.atlassian.com/report/1|Post-restore report>" in shown
-
-
-@pytest.mark.parametrize(
-    ("final_status", "state"),
-    [
-        ("COMPLETE", SessionState.DONE),
-        ("INCOMPLETE", SessionState.DONE),
-        ("FAILED", SessionState.FAILED),
-    ],
-)
-def test_an_end_atlassian_reported_is_worded_afresh_not_from_the_stored_outcome(
-    final_status: str, state: SessionState
-) -> None:
-    """The outcome stored when the restore ended may be in words older than today's (here
-    Atlassian's own enum and a repr); the card words the end from the final status alone."""
-    stale = f"Restore ended: status={final_status}, status_message=None"
-    session = make_session(
-        state, started_by="UAPPROVER", restore_id="rst-1", outcome=stale, final_status=final_status
-    )
-    message = card(session, restore_status=final_status)
-    assert_valid_message(message)
-    shown = everything(message)
-    assert stale not in shown
-    assert "None" not in shown
-    assert rb.ENDING_LINES[final_status] in shown
-    detail = words.ending_detail(final_status)
-    assert (detail is None) is (final_status == "COMPLETE")
-    if detail is not None:
-        assert detail in shown
-
-
-def test_an_end_the_bot_recorded_itself_keeps_its_reason() -> None:
-    """A failure Atlassian never reported (the bot lost the restore's id) has no final status:
-    the stored outcome is the only record of why, so the card shows it."""
-    session = make_session(
-        SessionState.FAILED, started_by="UAPPROVER", outcome=words.LOST_THE_RESTORE_ID
-    )
-    shown = everything(card(session))
-    assert rb.STATE_LINES[SessionState.FAILED] in shown
-    assert words.LOST_THE_RESTORE_ID in shown
 
 
 # -- escaping and limits ------------------------------------------------------------------------

@@ -236,19 +236,6 @@ ENDING_LINES: Final = {
     "was restored.",
     "FAILED": ":x: The restore failed.",
 }
-# Where a restore Atlassian reported as ended sends the reader for more than the headline.
-_ENDING_DETAILS: Final = {
-    "INCOMPLETE": "Atlassian's account of what was left out is in this card's thread.",
-    "FAILED": "Atlassian's account of why it failed is in this card's thread; a new "
-    "`/restore start` tries again.",
-}
-
-
-def ending_detail(final_status: str | None) -> str | None:
-    """The line below the headline of a restore Atlassian reported as ended, if any."""
-    return _ENDING_DETAILS.get(final_status or "")
-
-
 ENDING_WORDS: Final = {
     "COMPLETE": "finished",
     "INCOMPLETE": "finished incomplete",
@@ -677,7 +664,6 @@ __all__ = [
     "decide_before",
     "decision_line",
     "destination_busy",
-    "ending_detail",
     "form_gone",
     "form_not_yours",
     "form_pick_a_backup",

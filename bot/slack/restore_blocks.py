@@ -197,9 +197,8 @@ def restore_card(
         or session.state in (SessionState.AWAITING_CONSENT, SessionState.REVALIDATING)
     ):
         blocks.extend(_consent_blocks(session, dest, product))
-    ending = _ending_detail(session)
-    if ending:
-        blocks.append(section(ending))
+    if session.outcome and session.state in (SessionState.FAILED, SessionState.DONE):
+        blocks.append(section(esc(session.outcome)))
     if session.report_url:
         blocks.append(section(labels.report_link(esc(session.report_url))))
     actions: list[Block] = []
@@ -224,20 +223,6 @@ def restore_card(
     stands = ENDING_WORDS.get(session.final_status or "") if session.is_final else None
     text = esc(f"{title}: {stands or words.STATE_WORDS[session.state]}")
     return Message(text=text, blocks=blocks[:50])
-
-
-def _ending_detail(session: RestoreSession) -> str | None:
-    """What the card adds below the headline of a restore that ended.
-
-    An end Atlassian reported is worded afresh from its final status (the headline says it;
-    the outcome stored back then may be in older words, or Atlassian's own, which the thread
-    carries). Only an end the bot recorded itself keeps its stored outcome: it says why.
-    """
-    if session.state not in (SessionState.FAILED, SessionState.DONE):
-        return None
-    if session.final_status in ENDING_LINES:
-        return words.ending_detail(session.final_status)
-    return esc(session.outcome) if session.outcome else None
 
 
 def _cancel_button(session: RestoreSession, dest: str) -> Block:
