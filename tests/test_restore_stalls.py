@@ -10,6 +10,7 @@ whether the decision was made: it must say so, then find out.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -76,6 +77,9 @@ async def test_a_stall_during_the_final_consent_ends_in_one_revalidate_and_a_tru
     told = private_text(harness, response)
     assert rt.CHECKING_REPLY in told
     assert rt.SETTLED_REPLY in told
+    # Each answer shows its own sign alone, never behind a warning sign.
+    shown = json.dumps([post.blocks for post in harness.slack.responses(response.response_url)])
+    assert ":warning: :" not in shown
     assert "nothing was changed" not in told
     assert "nothing more was changed" not in told
     [revalidate] = revalidate_calls(harness)

@@ -102,7 +102,10 @@ def more(hidden: int, hint: str) -> list[Block]:
 def error_message(sentence: str, *, trusted: bool = False) -> Message:
     """A one-sentence failure; ``trusted`` text is the bot's own mrkdwn (mentions, code)."""
     shown = sentence if trusted else esc(sentence)
-    return Message(text=shown, blocks=[section(f":warning: {shown}")])
+    # The bot's own sentences that open with an emoji of their own (a click being checked,
+    # a click settled) keep it alone: a second sign in front would contradict it.
+    sign = "" if trusted and shown.startswith(":") else ":warning: "
+    return Message(text=shown, blocks=[section(f"{sign}{shown}")])
 
 
 def info_message(sentence: str) -> Message:
