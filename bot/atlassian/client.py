@@ -87,6 +87,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from bot.atlassian.listing import ListMemo
 from bot.atlassian.models import (
     ApiModel,
     Backup,
@@ -503,13 +504,16 @@ class AtlassianClient:
             parse=lambda reply: self._one(Backup, reply, "backupId", "backup"),
         )
 
-    async def list_backups(self, policy_id: str) -> list[Backup]:
+    async def list_backups(
+        self, policy_id: str, *, memo: ListMemo[Backup] | None = None
+    ) -> list[Backup]:
         return await self._list_all(
             "list_backups",
             self._path("policies", policy_id, "backups"),
             "backups",
             Backup,
             lambda backup: backup.backup_id,
+            memo=(memo, "backupId"),
         )
 
     async def get_backup(self, backup_id: str) -> Backup:
@@ -548,7 +552,9 @@ class AtlassianClient:
             parse=lambda reply: self._many(Export, reply, "exports"),
         )
 
-    async def list_exports(self, *, product: Product | None = None) -> list[Export]:
+    async def list_exports(
+        self, *, product: Product | None = None, memo: ListMemo[Export] | None = None
+    ) -> list[Export]:
         return await self._list_all(
             "list_exports",
             self._path("exports"),
@@ -556,6 +562,7 @@ class AtlassianClient:
             Export,
             lambda export: export.export_id,
             params={"productType": _product(product)},
+            memo=(memo, "exportId"),
         )
 
     async def get_export(self, *, cloud_id: str, export_id: str) -> Export:
@@ -648,7 +655,11 @@ class AtlassianClient:
         )
 
     async def list_restores(
-        self, *, cloud_id: str | None = None, product: Product | None = None
+        self,
+        *,
+        cloud_id: str | None = None,
+        product: Product | None = None,
+        memo: ListMemo[Restore] | None = None,
     ) -> list[Restore]:
         return await self._list_all(
             "list_restores",
@@ -657,6 +668,7 @@ class AtlassianClient:
             Restore,
             lambda restore: restore.restore_id,
             params={"cloudId": cloud_id, "product": _product(product)},
+            memo=(memo, "restoreId"),
         )
 
     async def get_restore(self, restore_id: str) -> Restore:
@@ -971,6 +983,26 @@ class AtlassianClient:
         raw, _ = self._items(reply, key)
         return [self._parse(model, item, reply) for item in raw]
 
+    def _parse_page(
+        self,
+        model: type[_ModelT],
+        raw: list[object],
+        reply: _Reply,
+        memo: tuple[ListMemo[_ModelT] | None, str],
+    ) -> list[_ModelT]:
+        known, id_key = memo
+        if known is None:
+            return [self._parse(model, item, reply) for item in raw]
+        page: list[_ModelT] = []
+        for item in raw:
+            item_id = item.get(id_key) if isinstance(item, Mapping) else None
+            parsed = known.reuse(item_id, item)
+            if parsed is None:
+                parsed = self._parse(model, item, reply)
+                known.keep(item_id, item, parsed)
+            page.append(parsed)
+        return page
+
     def _items(self, reply: _Reply, key: str) -> tuple[list[object], int | None]:
         data = reply.data
         if isinstance(data, list):
@@ -1004,6 +1036,7 @@ class AtlassianClient:
         id_of: Callable[[_ModelT], str],
         *,
         params: Mapping[str, str | None] | None = None,
+        memo: tuple[ListMemo[_ModelT] | None, str] = (None, ""),
     ) -> list[_ModelT]:
         collected: list[_ModelT] = []
         seen: set[str] = set()
@@ -1014,7 +1047,7 @@ class AtlassianClient:
             raw, total = self._items(reply, key)
             if not raw:
                 break
-            page = [self._parse(model, item, reply) for item in raw]
+            page = self._parse_page(model, raw, reply, memo)
             fresh = [item for item in page if id_of(item) not in seen]
             if not fresh:
                 logger.warning(

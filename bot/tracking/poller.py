@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 
 from bot.atlassian.client import AtlassianClient
+from bot.atlassian.listing import ListMemo
+from bot.atlassian.models import Backup, Export, Restore
 from bot.store.operations import OperationKind, OperationStore, TrackedOperation
 from bot.tracking.cycle import CycleStats, bounded, call_atlassian
 from bot.tracking.shards import ShardLeases, shard_of
@@ -45,6 +47,10 @@ class Poller:
         self._known: dict[str, TrackedOperation] = {}
         self._active: tuple[int, list[str]] | None = None
         self._known_shards: frozenset[int] = frozenset()
+        # What each listing returned last, so unchanged items are not validated again.
+        self._backup_lists: dict[str, ListMemo[Backup]] = {}
+        self._export_list: ListMemo[Export] = ListMemo()
+        self._restore_list: ListMemo[Restore] = ListMemo()
 
     async def load_mine(self) -> list[TrackedOperation]:
         """This process's active operations, read from Redis only when not already known."""
@@ -115,25 +121,38 @@ class Poller:
                 # Imports have no list endpoint; a backup without a policy cannot be listed.
                 singles.append(operation)
 
+        backup_lists = {
+            policy_id: self._backup_lists.get(policy_id) or ListMemo() for policy_id in by_policy
+        }
+        self._backup_lists = backup_lists
+
         async def list_policy(policy_id: str, group: list[TrackedOperation]) -> None:
-            listed = await call_atlassian(stats, self._atlassian.list_backups(policy_id))
+            memo = backup_lists[policy_id]
+            listed = await call_atlassian(stats, self._atlassian.list_backups(policy_id, memo=memo))
             if isinstance(listed, list):
                 _match(group, {b.backup_id: b for b in listed}, observed, singles, now)
+            memo.retain(_ids(group))
 
         await bounded(
             (list_policy(policy_id, group) for policy_id, group in by_policy.items()),
             FETCH_CONCURRENCY,
         )
         if exports:
-            listed_exports = await call_atlassian(stats, self._atlassian.list_exports())
+            listed_exports = await call_atlassian(
+                stats, self._atlassian.list_exports(memo=self._export_list)
+            )
             if isinstance(listed_exports, list):
                 exports_by_id = {e.export_id: e for e in listed_exports}
                 _match(exports, exports_by_id, observed, singles, now)
+        self._export_list.retain(_ids(exports))
         if restores:
-            listed_restores = await call_atlassian(stats, self._atlassian.list_restores())
+            listed_restores = await call_atlassian(
+                stats, self._atlassian.list_restores(memo=self._restore_list)
+            )
             if isinstance(listed_restores, list):
                 restores_by_id = {r.restore_id: r for r in listed_restores}
                 _match(restores, restores_by_id, observed, singles, now)
+        self._restore_list.retain(_ids(restores))
 
         async def fetch_one(operation: TrackedOperation) -> None:
             call = self._get_one(operation)
@@ -173,6 +192,10 @@ def _match(
             singles.append(operation)
         elif _changed(operation, item, now):
             observed[operation.key] = item
+
+
+def _ids(group: Sequence[TrackedOperation]) -> set[str]:
+    return {operation.operation_id for operation in group}
 
 
 def _changed(operation: TrackedOperation, item: Observed, now: datetime) -> bool:
