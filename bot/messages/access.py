@@ -8,18 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.messages.text import listing, mention
+from bot.messages.text import listing, mention, mention_listed
 
 
 def _people(users: Collection[str]) -> str:
     # BOT_ADMINS and BOT_APPROVERS may name Slack user groups (S…) beside people.
-    return listing(
-        [
-            f"<!subteam^{user}>" if user.startswith("S") else mention(user)
-            for user in sorted(users)[:5]
-        ],
-        "or",
-    )
+    return listing([mention_listed(user) for user in sorted(users)[:5]], "or")
 
 
 def who_grants(admins: Collection[str], setting: str) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-def group_mention(group_id: str) -> str:
-    return f"<!subteam^{group_id}>"
+from bot.messages.text import group_mention
 
 
 def role_line(role: str, via_group: str | None) -> str:
@@ -31,4 +29,4 @@ def membership_unknown(role: str, groups: Sequence[str], minutes: int | None) ->
     )
 
 
-__all__ = ["group_mention", "membership_unknown", "role_line"]
+__all__ = ["membership_unknown", "role_line"]

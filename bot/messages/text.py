@@ -32,6 +32,16 @@ def mention(user: str | None) -> str:
     return f"<@{esc(user)}>" if user and user != "system" else "the bot"
 
 
+def group_mention(group_id: str) -> str:
+    """A Slack user group as a mention."""
+    return f"<!subteam^{esc(group_id)}>"
+
+
+def mention_listed(entry: str) -> str:
+    """An entry of BOT_ADMINS / BOT_APPROVERS as a mention: a user group (S…) or a person."""
+    return group_mention(entry) if entry.startswith("S") else mention(entry)
+
+
 def plain_time(moment: datetime) -> str:
     """A time where Slack cannot show it in the reader's zone: ``2026-11-20 09:00 UTC``."""
     return ensure_utc(moment).strftime(PLAIN_TIME_FORMAT)
@@ -141,8 +151,10 @@ __all__ = [
     "duration",
     "ended_verb",
     "esc",
+    "group_mention",
     "listing",
     "mention",
+    "mention_listed",
     "plain_time",
     "status_label",
     "status_words",
