@@ -90,28 +90,12 @@ def make_restore_workflow(
     return workflow, surface
 
 
-def _without_token(web_client: AsyncWebClient) -> AsyncWebClient:
-    """The client Bolt keeps for itself: the same connection, no token.
-
-    Bolt takes each request's token from ``authorize`` and warns at every start that a token
-    on its client "will be ignored"; the listeners here call ``web_client`` directly.
-    """
-    return AsyncWebClient(
-        token=None,
-        base_url=web_client.base_url,
-        timeout=web_client.timeout,
-        session=web_client.session,
-        headers=web_client.headers,
-        retry_handlers=list(web_client.retry_handlers or []),
-    )
-
-
 class _TokenNotices(logging.Filter):
     """Drops Bolt's start-up notices that a token is ignored.
 
-    AsyncApp reads ``SLACK_BOT_TOKEN`` from the environment even when it is given a client
-    and ``authorize``, then warns at every start that the token "will be unused": in this
-    app the token is used, by the client the listeners call, so the notice only misleads.
+    AsyncApp warns at every start that its client's token, or ``SLACK_BOT_TOKEN`` (which it
+    reads from the environment itself), "will be unused" beside ``authorize``: in this app
+    the token is used, by the client the listeners call, so the notice only misleads.
     """
 
     _TEXTS = frozenset(
@@ -131,7 +115,7 @@ def _bolt_app(
     authorize: Callable[..., Awaitable[AuthorizeResult]],
 ) -> InstrumentedApp:
     return InstrumentedApp(
-        client=_without_token(web_client),
+        client=web_client,
         signing_secret=signing_secret or "socket-mode-has-no-signature",
         authorize=authorize,
         # Over HTTP, ``serve.http_application`` checks the signature on the raw bytes before
