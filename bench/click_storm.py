@@ -206,7 +206,8 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     results: dict[str, Figures] = {}
     targets = (("bare Bolt", stack.bare_url, stack.bare), ("bot", stack.bot_url, stack.bot))
     for target, url, server in targets:
-        with profiled(stack.bot, args.profile if target == "bot" else None, "bot-click-storm"):
+        name = "bot-click-storm" if target == "bot" else "bare-click-storm"
+        with profiled(server, args.profile, name):
             # CPU per click counts every click's whole cost: until the server is idle again
             # after the storm, all refusals decided and answered.
             figures = measured(

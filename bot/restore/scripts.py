@@ -52,7 +52,11 @@ local function as_table(value) if type(value) == 'table' then return value end r
 -- retrying after a timeout, or the caller settling a click Redis did not confirm), it
 -- answers what the first run decided instead of deciding again.
 local REQUEST_KEY = nil
-if present(p.request) then REQUEST_KEY = prefix .. 'request:' .. p.request end
+local function use_request()
+  REQUEST_KEY = nil
+  if present(p.request) then REQUEST_KEY = prefix .. 'request:' .. p.request end
+end
+use_request()
 local function replayed()
   if not REQUEST_KEY then return nil end
   local raw = redis.call('GET', REQUEST_KEY)
@@ -75,8 +79,11 @@ for from, targets in pairs(p.rules.allowed) do
   STATES[from] = true
   for _, to in ipairs(targets) do STATES[to] = true end
 end
--- reach({session ids}, restore id, ...): the restore ids may be nil.
+-- reach({session ids}, restore id, ...): the restore ids may be nil. A batch of decisions
+-- (DECIDE_EACH) reaches every key of all of them first and sets REACHED.
+local REACHED = false
 local function reach(ids, ...)
+  if REACHED then return end
   redis.call('EXISTS', OPEN_KEY, FINAL_KEY, AUDIT_KEY)
   if REQUEST_KEY then redis.call('EXISTS', REQUEST_KEY) end
   for state, _ in pairs(STATES) do redis.call('EXISTS', state_key(state)) end
@@ -165,6 +172,33 @@ local function expire(doc)
 end
 """
 
+# The end of TRANSITION and ANSWER: ARGV[1] holds what every decision shares (prefix,
+# rules, the clock), each later argument one decision's own parameters (session, actor,
+# request id...), and ``decide()`` is run for each in turn, each seeing the changes of the
+# ones before it: a batch decides exactly as the same calls one after another would, in
+# one round trip. Every key any of them may write is touched before the first of them
+# writes (see ``reach``), so a batch that meets a moving Cluster slot writes nothing.
+DECIDE_EACH: Final = r"""
+local shared = p
+local batch = {}
+for i = 2, #ARGV do
+  batch[i - 1] = setmetatable(cjson.decode(ARGV[i]), {__index = shared})
+end
+for _, own in ipairs(batch) do
+  p = own
+  use_request()
+  reach({p.session_id}, restore_of(load(p.session_id)), as_table(p.updates).restore_id)
+end
+REACHED = true
+local answers = {}
+for i, own in ipairs(batch) do
+  p = own
+  use_request()
+  answers[i] = decide()
+end
+return answers
+"""
+
 CREATE: Final = r"""
 local seen = replayed()
 if seen then return seen end
@@ -188,8 +222,11 @@ save(doc, doc.state)
 return 1
 """
 
-# Returns {ok, reason, previous_state, session_json, expired_now}.
-TRANSITION: Final = r"""
+# One decision per argument after the first: {ok, reason, previous_state, session_json,
+# expired_now} each, in order (see DECIDE_EACH).
+TRANSITION: Final = (
+    r"""
+local function decide()
 local seen = replayed()
 if seen then return seen end
 local id, to = p.session_id, p.to
@@ -233,10 +270,16 @@ save(doc, previous)
 audit(id, true, p.actor, p.action, 'ok', previous, to, p.detail)
 if to == 'EXPIRED' then expired_now = 1 end
 return remember({1, '', previous, cjson.encode(doc), expired_now})
+end
 """
+    + DECIDE_EACH
+)
 
-# Returns {ok, reason, previous_state, session_json, expired_now, answered_by, consents_json}.
-ANSWER: Final = r"""
+# One answer per argument after the first: {ok, reason, previous_state, session_json,
+# expired_now, answered_by, consents_json} each, in order (see DECIDE_EACH).
+ANSWER: Final = (
+    r"""
+local function decide()
 local seen = replayed()
 if seen then return seen end
 local id, check, consent = p.session_id, p.check, p.consent
@@ -301,7 +344,10 @@ reset_deadline(doc)
 save(doc, previous)
 audit(id, true, p.actor, p.action, 'ok', previous, previous, detail)
 return remember({1, '', previous, cjson.encode(doc), 0, '', ''})
+end
 """
+    + DECIDE_EACH
+)
 
 RECORD_REFUSAL: Final = r"""
 local doc = load(p.session_id)

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, field_validator
@@ -204,34 +205,51 @@ class RestoreSession(BaseModel):
         return [str(c["check"]) for c in self.failed_checks if c.get("check") not in self.answers]
 
 
-@dataclass(frozen=True, slots=True)
+def parse_session(raw: bytes | str | None) -> RestoreSession | None:
+    """A session as the store keeps it (JSON), or None for nothing."""
+    if raw is None or raw in ("", b""):
+        return None
+    return RestoreSession.model_validate_json(raw)
+
+
+@dataclass(frozen=True)
 class Transition:
     """What a transition request did. Only ``ok`` callers may make the API call it stands for.
 
-    ``session`` is the session after the change (or as it is, when refused; None if unknown).
-    ``expired_now`` is true for the one caller whose request expired the session, so exactly
-    one of them updates the card to say so.
+    ``session`` is the session after the change (or as it is, when refused; None if unknown),
+    read from the store's JSON when first asked for: the refused clicks of a storm never
+    are. ``expired_now`` is true for the one caller whose request expired the session, so
+    exactly one of them updates the card to say so.
     """
 
     ok: bool
-    session: RestoreSession | None
+    session_json: str = field(repr=False)
     reason: Refusal | None
     previous_state: SessionState | None
     expired_now: bool = False
 
+    @cached_property
+    def session(self) -> RestoreSession | None:
+        return parse_session(self.session_json)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True)
 class Answer:
     """What a consent click did. ``complete`` is true for exactly one caller per round: the
-    one that must call revalidate with ``consents``; the session is already REVALIDATING."""
+    one that must call revalidate with ``consents``; the session is already REVALIDATING.
+    ``session`` is read when first asked for, as for ``Transition``."""
 
     ok: bool
     complete: bool
     consents: list[str]
     reason: Refusal | None
-    session: RestoreSession | None
+    session_json: str = field(repr=False)
     answered_by: str | None = None
     expired_now: bool = False
+
+    @cached_property
+    def session(self) -> RestoreSession | None:
+        return parse_session(self.session_json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,5 +286,6 @@ __all__ = [
     "UtcTime",
     "is_custom_group_check",
     "iso",
+    "parse_session",
     "valid_consents",
 ]

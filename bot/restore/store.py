@@ -33,11 +33,12 @@ sessions are never forgotten and never carry a TTL.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -81,8 +82,10 @@ from bot.restore.session import (
     SessionState,
     Transition,
     iso,
+    parse_session,
     valid_consents,
 )
+from bot.store.coalescing import Coalescer
 from bot.store.keys import RESTORE, family_prefix
 
 log = logging.getLogger(__name__)
@@ -154,6 +157,14 @@ class RestoreSessionStore:
         self._attach_card = redis.register_script(scripts.PRELUDE + scripts.ATTACH_CARD)
         self._transition = redis.register_script(scripts.PRELUDE + scripts.TRANSITION)
         self._answer = redis.register_script(scripts.PRELUDE + scripts.ANSWER)
+        # Decisions on one session made while one is on its way go together: a storm of
+        # clicks on one card costs a round trip per batch, not per click.
+        self._transitions: Coalescer[str, list[Any]] = Coalescer(
+            functools.partial(self._decide_each, self._transition)
+        )
+        self._answers: Coalescer[str, list[Any]] = Coalescer(
+            functools.partial(self._decide_each, self._answer)
+        )
         self._record_refusal = redis.register_script(scripts.PRELUDE + scripts.RECORD_REFUSAL)
         self._expire_due = redis.register_script(scripts.PRELUDE + scripts.EXPIRE_DUE)
         self._forget = redis.register_script(scripts.PRELUDE + scripts.FORGET)
@@ -267,11 +278,14 @@ class RestoreSessionStore:
                 "Redis did not confirm a restore decision in time; it may have been made."
             ) from exc
 
+    async def _decide_each(self, script: AsyncScript, decisions: Sequence[str]) -> list[Any]:
+        """Decisions (each one's own parameters) in one script run, their answers in order."""
+        answers = await self._decide(script, args=[self._params(self._now()), *decisions])
+        return list(answers)
+
     @staticmethod
     def _parse(raw: bytes | str | None) -> RestoreSession | None:
-        if raw is None or raw in ("", b""):
-            return None
-        return RestoreSession.model_validate_json(raw)
+        return parse_session(raw)
 
     async def _load_many(self, session_ids: Collection[bytes | str]) -> list[RestoreSession]:
         if not session_ids:
@@ -380,26 +394,22 @@ class RestoreSessionStore:
         if expected is None:
             expected = [state for state, targets in ALLOWED.items() if target in targets]
         encoded = encode_updates(updates or {})
-        raw = await self._decide(
-            self._transition,
-            args=[
-                self._params(
-                    self._now(),
-                    request=request_id or new_request_id(),
-                    session_id=bounded_id(session_id),
-                    to=target.value,
-                    actor=bounded_id(actor, ACTOR_LIMIT),
-                    action=bounded_id(action, NAME_LIMIT),
-                    expected=sorted(SessionState(state).value for state in expected),
-                    updates=encoded,
-                    detail=bounded_text(describe_updates(encoded) if detail is None else detail),
-                )
-            ],
-        )
+        session_id = bounded_id(session_id)
+        own = {
+            "request": request_id or new_request_id(),
+            "session_id": session_id,
+            "to": target.value,
+            "actor": bounded_id(actor, ACTOR_LIMIT),
+            "action": bounded_id(action, NAME_LIMIT),
+            "expected": sorted(SessionState(state).value for state in expected),
+            "updates": encoded,
+            "detail": bounded_text(describe_updates(encoded) if detail is None else detail),
+        }
+        raw = await self._transitions.submit(session_id, fastjson.dumps(own))
         ok, reason, previous, session_json, expired_now = (text(item) for item in raw)
         return Transition(
             ok=ok == "1",
-            session=self._parse(session_json),
+            session_json=session_json,
             reason=Refusal(reason) if reason else None,
             previous_state=state_or_none(previous),
             expired_now=expired_now == "1",
@@ -421,22 +431,18 @@ class RestoreSessionStore:
         to REVALIDATING in the same atomic step and carries the consents to send.
         """
         check, consent = bounded_text(check, NAME_LIMIT), bounded_text(consent, NAME_LIMIT)
-        raw = await self._decide(
-            self._answer,
-            args=[
-                self._params(
-                    self._now(),
-                    request=request_id or new_request_id(),
-                    session_id=bounded_id(session_id),
-                    check=check,
-                    consent=consent,
-                    actor=bounded_id(actor, ACTOR_LIMIT),
-                    action=ACTION_CONSENT,
-                    complete_action=ACTION_REVALIDATE,
-                    valid_consents=list(valid_consents(check)),
-                )
-            ],
-        )
+        session_id = bounded_id(session_id)
+        own = {
+            "request": request_id or new_request_id(),
+            "session_id": session_id,
+            "check": check,
+            "consent": consent,
+            "actor": bounded_id(actor, ACTOR_LIMIT),
+            "action": ACTION_CONSENT,
+            "complete_action": ACTION_REVALIDATE,
+            "valid_consents": list(valid_consents(check)),
+        }
+        raw = await self._answers.submit(session_id, fastjson.dumps(own))
         ok, reason, _previous, session_json, expired_now, answered_by, consents_json = (
             text(item) for item in raw
         )
@@ -446,7 +452,7 @@ class RestoreSessionStore:
             complete=bool(consents),
             consents=list(consents) if isinstance(consents, list) else [],
             reason=Refusal(reason) if reason else None,
-            session=self._parse(session_json),
+            session_json=session_json,
             answered_by=answered_by or None,
             expired_now=expired_now == "1",
         )
