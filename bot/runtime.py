@@ -45,16 +45,24 @@ class PendingWork:
     def count(self) -> int:
         return self._count
 
-    @asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
+    def begin(self) -> None:
+        """One more piece of work is pending (from the moment it is acknowledged)."""
         self._count += 1
         self._idle.clear()
+
+    def end(self) -> None:
+        """A piece of work ``begin`` counted is done."""
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self.begin()
         try:
             yield
         finally:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.set()
+            self.end()
 
     async def drain(self, within: float = 30.0) -> bool:
         """Wait until no work is pending; False if ``within`` seconds passed first."""

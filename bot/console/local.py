@@ -250,7 +250,9 @@ async def start_bot_on_loopback(
     bot = build_app(
         services, web_client=web_client, signing_secret=signing_secret, bot_identity=identity
     )
-    running = await start_http(bot.app, services, "127.0.0.1", 0, signing_secret=signing_secret)
+    running = await start_http(
+        bot.app, services, "127.0.0.1", 0, signing_secret=signing_secret, card_clicks=bot.restore
+    )
     driver = SlackDriver(running.url, signing_secret, slack)
     return LoopbackBot(bot=bot, running=running, driver=driver, web_client=web_client)
 

@@ -71,10 +71,21 @@ def new_request_id() -> str:
     return f"{random.getrandbits(32):08x}"
 
 
+def new_scope(kind: RequestKind, name: str) -> RequestScope:
+    """A request's scope, not entered yet (see ``enter_request``)."""
+    return RequestScope(request_id=new_request_id(), kind=kind, name=name)
+
+
 def open_request(kind: RequestKind, name: str) -> tuple[RequestScope, Token[RequestScope | None]]:
     """Start a request's scope; pass the token to ``close_request`` when dispatch returns."""
-    scope = RequestScope(request_id=new_request_id(), kind=kind, name=name)
+    scope = new_scope(kind, name)
     return scope, _REQUEST.set(scope)
+
+
+def enter_request(scope: RequestScope) -> Token[RequestScope | None]:
+    """Work on ``scope``'s request from here (a queued click taken up by a worker);
+    ``close_request`` with the token when it is done."""
+    return _REQUEST.set(scope)
 
 
 def close_request(token: Token[RequestScope | None]) -> None:
@@ -142,10 +153,12 @@ __all__ = [
     "close_request",
     "current_request",
     "current_request_id",
+    "enter_request",
     "failure_reference",
     "log_fields",
     "name_request",
     "new_request_id",
+    "new_scope",
     "note_outcome",
     "open_request",
     "operation_context",

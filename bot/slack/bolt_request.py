@@ -38,21 +38,32 @@ def parse_body(body: str, content_type: str | None) -> dict[str, Any]:
 class ParsedBoltRequest(AsyncBoltRequest):
     """An HTTP request to Bolt, its raw body kept and its parsed body supplied."""
 
-    def __init__(self, *, body: str, query: str, headers: Any) -> None:
+    def __init__(
+        self, *, body: str, query: str, headers: Any, parsed: dict[str, Any] | None = None
+    ) -> None:
         # Bolt parses nothing of an empty body; the parsed one and its context follow.
         super().__init__(body="", query=query, headers=headers)
         self.raw_body = body
-        self.body = parse_body(body, self.content_type)
+        self.body = parse_body(body, self.content_type) if parsed is None else parsed
         self.context = build_async_context(AsyncBoltContext({}), self.body)
 
 
-def to_bolt_request(request: web.Request, body: bytes) -> AsyncBoltRequest:
-    """The Bolt request for an aiohttp request whose ``body`` was already read."""
+def body_text(request: web.Request, body: bytes) -> str:
+    """An aiohttp request's body, already read, as text (ValueError if it is none)."""
+    return body.decode(request.charset or "utf-8")
+
+
+def to_bolt_request(
+    request: web.Request, body: bytes, parsed: dict[str, Any] | None = None
+) -> AsyncBoltRequest:
+    """The Bolt request for an aiohttp request whose ``body`` was already read (and, when
+    given, already parsed into ``parsed``)."""
     return ParsedBoltRequest(
-        body=body.decode(request.charset or "utf-8"),
+        body=body_text(request, body),
         query=request.query_string,
         headers=request.headers,
+        parsed=parsed,
     )
 
 
-__all__ = ["ParsedBoltRequest", "parse_body", "to_bolt_request"]
+__all__ = ["ParsedBoltRequest", "body_text", "parse_body", "to_bolt_request"]

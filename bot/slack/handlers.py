@@ -427,24 +427,40 @@ def pooled_respond(respond: Any, session: aiohttp.ClientSession | None) -> Any:
     url = getattr(respond, "response_url", None)
     if session is None or session.closed or not isinstance(url, str) or not url:
         return respond
+    return _post_to(url, session)
 
+
+def _post_to(url: str, session: aiohttp.ClientSession | None) -> Any:
     async def post(**message: Any) -> WebhookResponse:
         body = {key: value for key, value in message.items() if value is not None}
-        return await AsyncWebhookClient(url=url, session=session).send_dict(body)
+        pooled = session if session is not None and not session.closed else None
+        return await AsyncWebhookClient(url=url, session=pooled).send_dict(body)
 
     return post
 
 
 def make_reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
     """Answer privately: through response_url, falling back to chat.postEphemeral."""
-    respond = pooled_respond(respond, client.session)
+    return _reply(pooled_respond(respond, client.session), client, who)
 
+
+def reply_at(response_url: str, client: AsyncWebClient, who: Invocation) -> Reply:
+    """Answer privately through ``response_url`` (pooled), else by chat.postEphemeral."""
+    return _reply(_post_to(response_url, client.session) if response_url else None, client, who)
+
+
+def _reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
     async def reply(message: Message) -> None:
-        try:
-            await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
-            return
-        except Exception:
-            log.warning("response_url failed; falling back to chat.postEphemeral", exc_info=True)
+        if respond is not None:
+            try:
+                await respond(
+                    response_type="ephemeral", replace_original=False, **message.as_kwargs()
+                )
+                return
+            except Exception:
+                log.warning(
+                    "response_url failed; falling back to chat.postEphemeral", exc_info=True
+                )
         try:
             await client.chat_postEphemeral(
                 channel=who.channel_id, user=who.user_id, **message.as_kwargs()
@@ -464,6 +480,7 @@ __all__ = [
     "SlackPostFailed",
     "make_reply",
     "pooled_respond",
+    "reply_at",
     "run_reporting_failures",
     "user_error_message",
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -21,6 +22,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RestoreRefused
 from bot.messages import restore as rt
+from bot.observability import metrics
+from bot.observability.context import (
+    RequestKind,
+    RequestScope,
+    close_request,
+    current_request,
+    enter_request,
+    new_scope,
+)
 from bot.restore.clicks import Checking, ClickOrigin, ClickResult, NotAllowed, Refused
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
 from bot.runtime import Services
@@ -28,15 +38,14 @@ from bot.slack import blocks
 from bot.slack import commands as cmd
 from bot.slack import restore_blocks as rb
 from bot.slack.answer_window import AnswerWindow
-from bot.slack.handlers import Invocation, Reply, make_reply, run_reporting_failures
+from bot.slack.card_clicks import CardClick, from_bolt
+from bot.slack.handlers import Invocation, Reply, reply_at, run_reporting_failures
 
 log = logging.getLogger(__name__)
 
 ClickWork = Callable[[str, str, str, ClickOrigin], Awaitable[ClickResult]]
 
-#: Clicks whose post-ack work may run at once; a storm of clicks on one card waits its turn,
-#: already acknowledged, instead of asking Redis for a connection per click (its pool is
-#: bounded, and a click that found it full would fail).
+#: Clicks whose post-ack work may run at once (see ``RestoreHandlers.take``).
 MAX_CONCURRENT_CLICKS = 32
 
 
@@ -49,13 +58,15 @@ class RestoreHandlers:
         self._services = services
         self._workflow = workflow
         self._slack = slack
-        self._click_slots = asyncio.Semaphore(MAX_CONCURRENT_CLICKS)
+        self._queued: deque[tuple[CardClick, RequestScope]] = deque()
+        self._workers = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._refusals_told = AnswerWindow(services.clock)
 
     def register(self, app: AsyncApp) -> None:
-        app.action(rb.ACTION_START)(self._on_start_click)
-        app.action(rb.ACTION_CANCEL)(self._on_cancel_click)
-        app.action(re.compile("^" + re.escape(rb.ACTION_ANSWER_PREFIX)))(self._on_answer_click)
+        app.action(rb.ACTION_START)(self._on_card_click)
+        app.action(rb.ACTION_CANCEL)(self._on_card_click)
+        app.action(re.compile("^" + re.escape(rb.ACTION_ANSWER_PREFIX)))(self._on_card_click)
 
     # -- requesting --------------------------------------------------------------------
 
@@ -98,20 +109,68 @@ class RestoreHandlers:
 
     # -- the card's buttons --------------------------------------------------------------
 
-    async def _on_start_click(
-        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
-        await self._clicked(ack, body, action, respond, "the Start button", self._start)
+    async def _on_card_click(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A card button through Bolt (Socket Mode; over HTTP, ``take`` is called without
+        Bolt): acknowledged, queued, and the listener done. The click is counted in the
+        metrics when its work is, not when this returns."""
+        await ack()
+        scope = current_request()
+        if scope is not None:
+            scope.counted = True  # not by Bolt's completion handler: ``_work`` counts it
+        self.take(from_bolt(body, action), scope)
 
-    async def _on_cancel_click(
-        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
-        await self._clicked(ack, body, action, respond, "the Cancel button", self._cancel)
+    def take(self, click: CardClick, scope: RequestScope | None = None) -> None:
+        """An acknowledged click, queued for the next free worker.
 
-    async def _on_answer_click(
-        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
-        await self._clicked(ack, body, action, respond, "a consent button", self._answer)
+        At most ``MAX_CONCURRENT_CLICKS`` workers run at once, each taking clicks in the
+        order they came: a storm of clicks on one card waits its turn as small records,
+        instead of asking Redis for a connection per click (its pool is bounded, and a
+        click that found it full would fail). Shutdown waits for queued clicks too.
+        """
+        self._services.pending.begin()
+        self._queued.append((click, scope or new_scope(RequestKind.ACTION, _name(click))))
+        if self._workers < MAX_CONCURRENT_CLICKS:
+            self._workers += 1
+            self._keep(self._work())
+
+    def _keep(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _work(self) -> None:
+        try:
+            while self._queued:
+                click, scope = self._queued.popleft()
+                token = enter_request(scope)
+                try:
+                    await self._handle(click)
+                finally:
+                    # Counted here, once its work is done, whichever way it came.
+                    metrics.count_request(scope.kind, scope.name, scope.outcome)
+                    close_request(token)
+                    self._services.pending.end()
+        finally:
+            self._workers -= 1
+
+    async def _handle(self, click: CardClick) -> None:
+        what, work = self._work_for(click.action_id)
+        reply = reply_at(
+            click.response_url,
+            self._slack,
+            Invocation(user_id=click.user, channel_id=click.channel),
+        )
+        outcome = work(click.session_id, click.user, click.action_id, click.origin)
+        await run_reporting_failures(
+            what, reply, self._answer_click(reply, (click.user, click.action_id), outcome)
+        )
+
+    def _work_for(self, action_id: str) -> tuple[str, ClickWork]:
+        if action_id == rb.ACTION_START:
+            return "the Start button", self._start
+        if action_id == rb.ACTION_CANCEL:
+            return "the Cancel button", self._cancel
+        return "a consent button", self._answer
 
     async def _start(
         self, session_id: str, user: str, action_id: str, origin: ClickOrigin
@@ -134,44 +193,32 @@ class RestoreHandlers:
             session_id, user, origin=origin, check=check, consent=consent
         )
 
-    async def _clicked(
-        self,
-        ack: Any,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        respond: Any,
-        what: str,
-        work: ClickWork,
-    ) -> None:
-        async with self._services.pending.track():
-            await ack()
-            user = str(body.get("user", {}).get("id", ""))
-            channel = str((body.get("channel") or {}).get("id", ""))
-            reply = make_reply(respond, self._slack, Invocation(user_id=user, channel_id=channel))
-            session_id = str(action.get("value", ""))
-            action_id = str(action.get("action_id", ""))
-            click = work(session_id, user, action_id, click_origin(body))
-            await run_reporting_failures(
-                what, reply, self._answer_click(reply, (user, action_id), click)
-            )
-
     async def _answer_click(
         self, reply: Reply, clicker: tuple[str, str], click: Awaitable[ClickResult]
     ) -> None:
-        """Run the click in a slot and tell the clicker what came of it.
+        """Tell the clicker what came of the click.
 
         ``clicker`` is the user and the button they pressed: with the sentence, what makes
         a refusal identical to one told just now.
         """
-        async with self._click_slots:
-            result = await click
-            said = rt.click_reply(result)
-            if said is not None and self._tell(clicker, result, said):
-                await reply(blocks.error_message(said, trusted=True))
+        result = await click
+        said = rt.click_reply(result)
+        if said is not None and self._tell(clicker, result, said):
+            await reply(blocks.error_message(said, trusted=True))
         if isinstance(result, Checking):
-            # Told first, settled after: the clicker must not wait in silence for Redis.
-            settled = await self._workflow.settle(result)
+            # Told first, settled after, outside the worker: settling may take a minute of
+            # waiting for Redis, and the clicks queued behind this one must not wait for it.
+            self._services.pending.begin()
+            self._keep(self._settle(reply, result))
+
+    async def _settle(self, reply: Reply, checking: Checking) -> None:
+        try:
+            settled = await self._workflow.settle(checking)
             await reply(blocks.error_message(rt.settled_reply(settled), trusted=True))
+        except Exception:
+            log.exception("could not settle a click Redis did not confirm")
+        finally:
+            self._services.pending.end()
 
     def _tell(self, clicker: tuple[str, str], result: ClickResult, said: str) -> bool:
         """Whether to say ``said``: a refusal told to this person for this button just now
@@ -182,17 +229,9 @@ class RestoreHandlers:
         return self._refusals_told.first_in_window(user, result.session_id, action_id, said)
 
 
-def click_origin(body: dict[str, Any]) -> ClickOrigin:
-    """Where Slack says a click was made: its workspace, channel and message."""
-    container = body.get("container") or {}
-    team = body.get("team") or {}
-    channel = body.get("channel") or {}
-    message = body.get("message") or {}
-    return ClickOrigin(
-        team_id=str(team.get("id", "") if isinstance(team, dict) else ""),
-        channel=str(container.get("channel_id") or channel.get("id") or ""),
-        message_ts=str(container.get("message_ts") or message.get("ts") or ""),
-    )
+def _name(click: CardClick) -> str:
+    """The click's name in the metrics, as ``instrumentation.classify`` names it."""
+    return click.action_id.partition(":")[0] or "unknown"
 
 
 __all__ = ["RestoreHandlers"]

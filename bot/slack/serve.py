@@ -21,8 +21,10 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -38,6 +40,8 @@ from bot.atlassian.probe import probe_api_version
 from bot.config import Settings, load_log_settings, load_settings
 from bot.errors import ConfigError
 from bot.messages import settings as settings_words
+from bot.observability import metrics
+from bot.observability.context import RequestKind, RequestScope
 from bot.observability.logs import configure_logging
 from bot.observability.probes import (
     Readiness,
@@ -49,7 +53,8 @@ from bot.observability.sampler import StateSampler
 from bot.restore.session import FINAL_STATES, OPEN_STATES, SessionState
 from bot.runtime import Services, open_services
 from bot.slack.app import build_app
-from bot.slack.bolt_request import to_bolt_request
+from bot.slack.bolt_request import body_text, parse_body, to_bolt_request
+from bot.slack.card_clicks import CardClick, card_click
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +242,25 @@ def signature_problem(verifier: SignatureVerifier, body: bytes, headers: Mapping
     return ""
 
 
+class CardClicks(Protocol):
+    """Where an acknowledged restore card click goes (``RestoreHandlers``)."""
+
+    def take(self, click: CardClick, scope: RequestScope | None = None) -> None: ...
+
+
 def http_application(
-    app: AsyncApp, signing_secret: str, *, readiness: Readiness | None = None
+    app: AsyncApp,
+    signing_secret: str,
+    *,
+    readiness: Readiness | None = None,
+    card_clicks: CardClicks | None = None,
 ) -> web.Application:
-    """``/slack/events`` beside the probes and metrics (``/readyz`` only with ``readiness``)."""
+    """``/slack/events`` beside the probes and metrics (``/readyz`` only with ``readiness``).
+
+    With ``card_clicks``, a restore card's button press (``bot.slack.card_clicks``) is
+    acknowledged as soon as its signature is checked and its payload read, and handed over
+    without Bolt's dispatch; every other request goes through Bolt.
+    """
     verifier = SignatureVerifier(signing_secret)
 
     async def events(request: web.Request) -> web.Response:
@@ -253,11 +273,19 @@ def http_application(
         try:
             # Parsing the body builds the request: broken JSON (or bytes that are no text)
             # raises ValueError, a payload that is a list or a string AttributeError.
-            bolt_request = to_bolt_request(request, body)
+            payload = parse_body(body_text(request, body), request.content_type)
+            click = card_click(payload) if card_clicks is not None else None
+            if click is None:
+                bolt_request = to_bolt_request(request, body, payload)
         except (ValueError, AttributeError):
             # Signed, so from Slack or someone holding the secret; still never a traceback.
             log.warning("refused a signed body that is not a Slack payload from %s", request.remote)
             return web.json_response({"error": "invalid request"}, status=400)
+        if click is not None and card_clicks is not None:
+            started = time.perf_counter()
+            card_clicks.take(click)
+            metrics.observe_ack(RequestKind.ACTION, time.perf_counter() - started)
+            return web.Response(text="")  # what Bolt sends for a bare ack()
         bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -275,10 +303,12 @@ async def start_http(
     *,
     signing_secret: str,
     readiness: Readiness | None = None,
+    card_clicks: CardClicks | None = None,
 ) -> RunningBot:
     readiness = readiness or Readiness(services.redis)
     runner = web.AppRunner(
-        http_application(app, signing_secret, readiness=readiness), access_log=None
+        http_application(app, signing_secret, readiness=readiness, card_clicks=card_clicks),
+        access_log=None,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -392,7 +422,13 @@ async def _serve(
                 else:
                     assert signing is not None
                     running = await start_http(
-                        bot.app, services, host, port, signing_secret=signing, readiness=readiness
+                        bot.app,
+                        services,
+                        host,
+                        port,
+                        signing_secret=signing,
+                        readiness=readiness,
+                        card_clicks=bot.restore,
                     )
                     log.info(
                         "serving Slack requests at %s (health: /healthz, /readyz; /metrics)",
