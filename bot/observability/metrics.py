@@ -86,14 +86,25 @@ ACK_SECONDS: Final = Histogram(
     registry=REGISTRY,
 )
 _REQUEST_NAMES: Final = {kind: BoundedNames(64) for kind in RequestKind}
+# Every request records into one of these: the labelled children are looked up once, not
+# per request (``labels`` takes a lock and builds a key each time). Both sets are bounded:
+# five kinds, and at most 64 names per kind and outcome.
+_ACKS: Final = {kind: ACK_SECONDS.labels(kind.value) for kind in RequestKind}
+_COUNTED: Final[dict[tuple[RequestKind, str, Outcome], Counter]] = {}
 
 
 def observe_ack(kind: RequestKind, seconds: float) -> None:
-    ACK_SECONDS.labels(kind.value).observe(seconds)
+    _ACKS[kind].observe(seconds)
 
 
 def count_request(kind: RequestKind, name: str, outcome: Outcome) -> None:
-    SLACK_REQUESTS.labels(kind.value, _REQUEST_NAMES[kind](name), outcome.value).inc()
+    key = (kind, name, outcome)
+    counter = _COUNTED.get(key)
+    if counter is None:
+        counter = SLACK_REQUESTS.labels(kind.value, _REQUEST_NAMES[kind](name), outcome.value)
+        if name == _REQUEST_NAMES[kind](name):
+            _COUNTED[key] = counter  # names beyond the bound stay uncached: "other" is shared
+    counter.inc()
 
 
 # -- Atlassian ----------------------------------------------------------------------------

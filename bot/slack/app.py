@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,6 +55,22 @@ MAX_CONCURRENT_COMMANDS = 32
 def help_message(topic: str | None) -> blocks.Message:
     """The help for a topic; built once, since building it walks every command's usage."""
     return blocks.help_message(cmd.help_text(topic))
+
+
+@functools.lru_cache(maxsize=64)
+def help_acknowledgement(topic: str | None) -> str:
+    """The help for a topic as the acknowledgement's JSON body, encoded once.
+
+    Given one string and nothing else, ``ack`` sends it as the whole body, marked as JSON
+    when it opens with "{" (over HTTP and Socket Mode alike). This is the body Bolt would
+    build from ``response_type``, ``text`` and ``blocks``, encoded by the same
+    ``json.dumps``, so Slack gets the same bytes without the help being encoded again for
+    every request.
+    """
+    message = help_message(topic)
+    return json.dumps(
+        {"text": message.text, "response_type": "ephemeral", "blocks": message.blocks}
+    )
 
 
 @dataclass(frozen=True)
@@ -196,7 +213,7 @@ def build_app(
                 )
             return
         if isinstance(parsed, cmd.Help):
-            await ack(response_type="ephemeral", **help_message(parsed.topic).as_kwargs())
+            await ack(help_acknowledgement(parsed.topic))
             return
         reply = make_reply(respond, web_client, who)
         if isinstance(parsed, cmd.RestoreModal):
