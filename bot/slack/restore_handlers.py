@@ -1,10 +1,13 @@
-"""The restore card's buttons and `/restore start`: Bolt listeners in front of the workflow.
+"""The restore card's buttons and `/restore start`, in front of the workflow.
 
-Each listener acknowledges first (nothing but parsing stands before ``ack()``), then hands
-the click to ``RestoreWorkflow`` (bot/restore/workflow.py), which decides, calls Atlassian
-and redraws the card. What the workflow answers is a typed result; this module words it
-for the clicker alone. The workflow never sees Slack's payloads, and this module never
-decides anything about a restore.
+A click is acknowledged first (nothing but reading its payload stands before the ack):
+over HTTP by ``serve.http_application``, which hands it to ``RestoreHandlers.take``
+without Bolt's dispatch, and over Socket Mode by the Bolt listener registered here. Either
+way it is queued as a ``CardClick`` and a worker hands it to ``RestoreWorkflow``
+(bot/restore/workflow.py), which decides, calls Atlassian and redraws the card. What the
+workflow answers is a typed result; this module words it for the clicker alone. The
+workflow never sees Slack's payloads, and this module never decides anything about a
+restore.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ MAX_CONCURRENT_CLICKS = 32
 
 
 class RestoreHandlers:
-    """Bolt listeners for the restore card, and ``/restore start``."""
+    """The restore card's clicks, queued and worked, and ``/restore start``."""
 
     def __init__(
         self, services: Services, workflow: RestoreWorkflow, slack: AsyncWebClient
