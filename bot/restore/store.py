@@ -482,7 +482,7 @@ class RestoreSessionStore:
                     action=bounded_id(action, NAME_LIMIT),
                     reason=bounded_text(reason),
                 )
-            ]
+            ],
         )
 
     # -- what the card shows about the backup ---------------------------------------------
