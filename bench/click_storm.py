@@ -217,6 +217,7 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     print(header)
     print("-" * len(header))
     results: dict[str, Figures] = {}
+    scripts = 0
     targets = (("bare Bolt", stack.bare_url, stack.bare), ("bot", stack.bot_url, stack.bot))
     for target, url, server in targets:
         scripts_before = scripts_run(stack.redis_port)

@@ -19,6 +19,7 @@ from bot.restore.clicks import ClickOrigin
 from bot.restore.session import SessionState
 from bot.simulator.seed import JIRA_COMPLETE_BACKUP
 from bot.slack import restore_blocks as rb
+from bot.slack import restore_handlers
 from bot.slack.card_clicks import CardClick, card_click
 from tests.fixtures.bot_harness import ADMIN, APPROVER, BotHarness
 from tests.test_restore_flow import audit_entries, private_text, requested, session, the_card
@@ -145,3 +146,44 @@ async def test_clicks_still_queued_at_shutdown_are_worked_before_the_process_end
     assert (await session(harness, session_id)).state is SessionState.RUNNING
     told = [private_text(harness, response) for response in responses]
     assert sum("moved on" in text for text in told) == 2  # once per approver per window
+
+
+async def test_a_click_whose_answer_cannot_reach_slack_does_not_stop_the_clicks_behind_it(
+    bot_harness: BotHarness,
+) -> None:
+    """Slack unreachable after the acks: every answer fails, by response_url and by
+    chat.postEphemeral alike, and still every queued click is worked and audited."""
+    harness = bot_harness
+    await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    card = the_card(harness)
+    await harness.slack.stop()
+    viewers = [f"U0VIEWER{n:02}" for n in range(80)]  # each is told (and fails) once
+    responses = await asyncio.gather(
+        *(harness.driver.click(card, rb.ACTION_START, user=viewer) for viewer in viewers)
+    )
+    assert all(response.status == 200 for response in responses)
+    assert await harness.services.pending.drain(within=20)
+    refused = [e for e in await audit_entries(harness) if e["action"] == "start"]
+    assert sorted(entry["actor"] for entry in refused) == viewers
+    assert {entry["outcome"] for entry in refused} == {"refused"}
+
+
+async def test_a_click_beyond_the_queues_room_is_not_acknowledged(
+    bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack tells the clicker the app did not answer, and they can press again; the bot
+    keeps no record of a press it did not take."""
+    harness = bot_harness
+    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 0)
+    response = await harness.driver.click(the_card(harness), rb.ACTION_START, user=APPROVER)
+    assert response.status == 503
+    await harness.settle()
+    assert not [e for e in await audit_entries(harness) if e["action"] == "start"]
+    assert (await session(harness, session_id)).state is SessionState.AWAITING_START
+
+    monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 10)
+    again = await harness.driver.click(the_card(harness), rb.ACTION_START, user=APPROVER)
+    assert again.status == 200
+    await harness.settle()
+    assert (await session(harness, session_id)).state is SessionState.RUNNING

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ReadOnlyError
 
 from bot.clock import ManualClock
 from bot.restore import scripts
 from bot.restore.session import Refusal, SessionState
 from bot.restore.store import RestoreSessionStore
 from bot.store.coalescing import BATCH_LIMIT, Coalescer
+from tests.fixtures.redis_server import RedisServer, free_port
 from tests.test_restore_sessions import APPROVER, LICENSE, SPACE, new_session, session_in
 
 S = SessionState
@@ -156,7 +159,7 @@ async def test_calls_made_while_one_is_in_flight_go_together_and_the_first_does_
             await back[items[0]].wait()
         return [item * 10 for item in items]
 
-    coalescer: Coalescer[int, int] = Coalescer(run, limit=3)
+    coalescer: Coalescer[int, int] = Coalescer(run, stopped=Stopped, limit=3)
     first = asyncio.ensure_future(coalescer.submit("k", 0))
     await asyncio.sleep(0)
     rest = [asyncio.ensure_future(coalescer.submit("k", item)) for item in range(1, 6)]
@@ -182,13 +185,41 @@ async def test_a_batch_that_fails_fails_each_of_its_callers_and_the_next_batch_s
             raise ConnectionError("Redis went away")
         return [f"ok {item}" for item in items]
 
-    coalescer: Coalescer[int, str] = Coalescer(run, limit=2)
+    coalescer: Coalescer[int, str] = Coalescer(run, stopped=Stopped, limit=2)
     first = asyncio.ensure_future(coalescer.submit("k", 0))
     rest = [asyncio.ensure_future(coalescer.submit("k", item)) for item in range(1, 5)]
     assert await first == "ok 0"
     outcomes = await asyncio.gather(*rest, return_exceptions=True)
     assert [type(outcome) for outcome in outcomes[:2]] == [ConnectionError, ConnectionError]
+    # One error each, of the batch's failure, so that no caller's traceback grows on another's.
+    assert outcomes[0] is not outcomes[1]
+    assert [str(outcome) for outcome in outcomes[:2]] == ["Redis went away"] * 2
     assert outcomes[2:] == ["ok 3", "ok 4"]
+
+
+class Stopped(Exception):
+    """What a caller gets when its batch was stopped before Redis answered."""
+
+
+async def test_calls_of_a_stopped_batch_are_told_it_may_have_run_not_cancelled() -> None:
+    started = asyncio.Event()
+
+    async def run(items: Any) -> list[int]:
+        if items != [0]:
+            started.set()
+            await asyncio.sleep(3600)  # Redis never answers this batch
+        await asyncio.sleep(0)
+        return list(items)
+
+    coalescer: Coalescer[int, int] = Coalescer(run, stopped=Stopped, limit=2)
+    first = asyncio.ensure_future(coalescer.submit("k", 0))
+    rest = [asyncio.ensure_future(coalescer.submit("k", item)) for item in range(1, 4)]
+    assert await first == 0
+    await started.wait()
+    for drain in list(coalescer._drains):
+        drain.cancel()
+    outcomes = await asyncio.gather(*rest, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [Stopped, Stopped, Stopped]
 
 
 async def test_a_decision_that_fails_in_a_batch_fails_alone(
@@ -228,3 +259,28 @@ async def test_a_decision_that_fails_in_a_batch_fails_alone(
         ("U1", "ok"),
         ("U3", "refused"),
     ]
+
+
+async def test_a_refusal_by_redis_itself_answers_the_whole_batch_as_that_error(
+    tmp_path: Path,
+) -> None:
+    """A primary demoted by a failover refuses the first write of a batch with READONLY:
+    the caller sees Redis's own error (to which a Sentinel client reacts by reconnecting),
+    not a decision that merely failed."""
+    server = RedisServer(tmp_path)
+    client = aioredis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        store = RestoreSessionStore(client, ManualClock())
+        session = await new_session(store)
+        await client.replicaof("127.0.0.1", str(free_port()))  # a replica now: no writes
+        with pytest.raises(ReadOnlyError):
+            await store.transition(
+                session.session_id, to=S.CANCELLED, actor=APPROVER, action="cancel"
+            )
+        await client.replicaof("NO", "ONE")
+        after = await store.get(session.session_id)
+        assert after is not None
+        assert after.state is S.AWAITING_START
+    finally:
+        await client.aclose()
+        server.stop()

@@ -82,13 +82,21 @@ end
 -- reach({session ids}, restore id, ...): the restore ids may be nil. A batch of decisions
 -- (DECIDE_EACH) reaches every key of all of them first and sets REACHED.
 local REACHED = false
+local SHARED_REACHED = false
+local REACHED_IDS = {}
 local function reach(ids, ...)
   if REACHED then return end
-  redis.call('EXISTS', OPEN_KEY, FINAL_KEY, AUDIT_KEY)
+  if not SHARED_REACHED then
+    redis.call('EXISTS', OPEN_KEY, FINAL_KEY, AUDIT_KEY)
+    for state, _ in pairs(STATES) do redis.call('EXISTS', state_key(state)) end
+    SHARED_REACHED = true
+  end
   if REQUEST_KEY then redis.call('EXISTS', REQUEST_KEY) end
-  for state, _ in pairs(STATES) do redis.call('EXISTS', state_key(state)) end
   for _, id in ipairs(ids) do
-    redis.call('EXISTS', session_key(id), trail_key(id), facts_key(id))
+    if not REACHED_IDS[id] then
+      redis.call('EXISTS', session_key(id), trail_key(id), facts_key(id))
+      REACHED_IDS[id] = true
+    end
   end
   for i = 1, select('#', ...) do
     local restore_id = select(i, ...)
@@ -194,10 +202,19 @@ local answers = {}
 for i, own in ipairs(batch) do
   p = own
   use_request()
-  -- One decision that fails (a session that no longer reads, say) fails alone, as it
-  -- would have in a script of its own: {'error', why} in its place, the others decided.
   local decided, answer = pcall(decide)
-  if decided then answers[i] = answer else answers[i] = {'error', tostring(answer)} end
+  if decided then
+    answers[i] = answer
+  elseif type(answer) == 'string' and string.find(answer, '^[A-Z]+ ') then
+    -- Redis itself refused a command (READONLY on a primary demoted by a failover, OOM,
+    -- MISCONF...): the script answers with that error, as a script of its own would, so
+    -- the client reacts to it as such (a Sentinel client reconnects to the new primary).
+    return redis.error_reply(answer)
+  else
+    -- A decision this script could not make (a session that no longer reads, say) fails
+    -- alone, as it would have in a script of its own: {'error', why} in its place.
+    answers[i] = {'error', tostring(answer)}
+  end
 end
 return answers
 """

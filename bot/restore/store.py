@@ -112,6 +112,13 @@ def slot_moving(exc: ResponseError | ClusterError) -> bool:
     return isinstance(exc, TryAgainError) or "non local key" in str(exc)
 
 
+def _unconfirmed() -> StoreUncertain:
+    """A decision sent to Redis (or about to be) whose answer never came back."""
+    return StoreUncertain(
+        "Redis did not confirm a restore decision in time; it may have been made."
+    )
+
+
 _REQUEST_PREFIX: Final = secrets.token_hex(8)
 _REQUEST_COUNTER: Final = itertools.count(1)
 
@@ -160,10 +167,10 @@ class RestoreSessionStore:
         # Decisions on one session made while one is on its way go together: a storm of
         # clicks on one card costs a round trip per batch, not per click.
         self._transitions: Coalescer[str, list[Any]] = Coalescer(
-            functools.partial(self._decide_each, self._transition)
+            functools.partial(self._decide_each, self._transition), stopped=_unconfirmed
         )
         self._answers: Coalescer[str, list[Any]] = Coalescer(
-            functools.partial(self._decide_each, self._answer)
+            functools.partial(self._decide_each, self._answer), stopped=_unconfirmed
         )
         self._record_refusal = redis.register_script(scripts.PRELUDE + scripts.RECORD_REFUSAL)
         self._expire_due = redis.register_script(scripts.PRELUDE + scripts.EXPIRE_DUE)
@@ -242,7 +249,7 @@ class RestoreSessionStore:
                     raise
             await asyncio.sleep(0.05)
 
-    async def _run_confirmed(self, script: AsyncScript, args: list[str]) -> Any:
+    async def _run_confirmed(self, script: AsyncScript, args: list[str], decisions: int) -> Any:
         """The script, then ``WAIT 1`` on the same connection (a pipeline is one connection).
 
         WAIT counts the replicas that have this connection's writes, so a decision it
@@ -254,13 +261,13 @@ class RestoreSessionStore:
             pipe.wait(1, self._replica_ack_ms)
             answer, replicas = await pipe.execute()
         if int(replicas) < 1:
-            self.unconfirmed_decisions += 1
+            self.unconfirmed_decisions += decisions
             log.warning(
                 "no replica confirmed a restore decision within %d ms", self._replica_ack_ms
             )
         return answer
 
-    async def _decide(self, script: AsyncScript, *, args: list[str]) -> Any:
+    async def _decide(self, script: AsyncScript, *, args: list[str], decisions: int = 1) -> Any:
         """Run a decision; ``StoreUncertain`` when Redis failed after it may have run it.
 
         A timeout or a dropped connection says nothing about whether the script ran (a
@@ -270,17 +277,17 @@ class RestoreSessionStore:
         try:
             if not self._replica_ack_ms:
                 return await self._run(script, args)
-            return await self._run_confirmed(script, args)
+            return await self._run_confirmed(script, args, decisions)
         except (*_UNCERTAIN, ResponseError, ClusterError) as exc:
             if isinstance(exc, (ResponseError, ClusterError)) and not slot_moving(exc):
                 raise
-            raise StoreUncertain(
-                "Redis did not confirm a restore decision in time; it may have been made."
-            ) from exc
+            raise _unconfirmed() from exc
 
     async def _decide_each(self, script: AsyncScript, decisions: Sequence[str]) -> list[Any]:
         """Decisions (each one's own parameters) in one script run, their answers in order."""
-        answers = await self._decide(script, args=[self._params(self._now()), *decisions])
+        answers = await self._decide(
+            script, args=[self._params(self._now()), *decisions], decisions=len(decisions)
+        )
         return list(answers)
 
     @staticmethod

@@ -10,15 +10,17 @@ Over HTTP the click is read right after its signature is checked and acknowledge
 Bolt's dispatch (``bot.slack.serve``): a restore card in a busy channel is the one place
 hundreds of identical requests arrive at once, and Bolt's generic matching, middleware and
 per-request task were most of what each cost. Only a payload of the exact shape a card
-sends (one action, a card button's id, every field a string) is read here; anything else
-(no action, several, a forged shape) returns None and goes through Bolt, to the listeners
-and the refusals of ``bot.slack.unhandled``. Socket Mode delivers clicks through Bolt,
-whose listeners read the same fields with ``from_bolt``.
+sends (one action with a card button's id and a value, the clicker's id, all strings) is
+read here; anything else (no action, several, other types) returns None and goes through
+Bolt, to its listeners or the refusals of ``bot.slack.unhandled``. Socket Mode delivers
+clicks through Bolt, whose listener reads the same fields with ``from_bolt``. Either way a
+field that is not a string reads as empty: an empty session id, user or place is refused
+(and audited) by the restore flow like any other click on no card of theirs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.restore.clicks import ClickOrigin
@@ -37,8 +39,9 @@ class CardClick:
     origin: ClickOrigin
     #: The channel Slack says the click came from, for an answer by chat.postEphemeral.
     channel: str
-    #: Where the clicker is answered privately; empty when Slack sent none.
-    response_url: str
+    #: Where the clicker is answered privately; empty when Slack sent none. It works for
+    #: half an hour, so it stays out of the record's repr (and any log line made of it).
+    response_url: str = field(repr=False)
 
 
 def is_card_action(action_id: str) -> bool:
@@ -60,9 +63,9 @@ def from_bolt(body: dict[str, Any], action: dict[str, Any]) -> CardClick:
     message = _dict(body.get("message"))
     channel_id = _str(channel.get("id"))
     return CardClick(
-        action_id=str(action.get("action_id", "")),
-        session_id=str(action.get("value", "")),
-        user=str(_dict(body.get("user")).get("id", "")),
+        action_id=_str(action.get("action_id")),
+        session_id=_str(action.get("value")),
+        user=_str(_dict(body.get("user")).get("id")),
         origin=ClickOrigin(
             team_id=_str(_dict(body.get("team")).get("id")),
             channel=_str(container.get("channel_id")) or channel_id,

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -62,6 +61,8 @@ from bot.slack.transfers import Transfers
 from bot.store.operations import OperationKind
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class CommandHandlers(AssuranceCommands, PolicyCommands):
@@ -402,10 +403,11 @@ def user_error_message(exc: BotError) -> Message:
     return blocks.error_message(exc.user_message, trusted=trusted)
 
 
-async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None]) -> None:
-    """Await post-ack work; any failure becomes one sentence for the user and a log entry."""
+async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[T]) -> T | None:
+    """Await post-ack work, and its result; any failure becomes one sentence for the user
+    and a log entry (and None)."""
     try:
-        await work
+        return await work
     except BotError as exc:
         note_outcome(Outcome.REFUSED)
         log.info("%s refused: %s", what, exc)
@@ -415,6 +417,7 @@ async def run_reporting_failures(what: str, reply: Reply, work: Awaitable[None])
         reference = failure_reference()
         log.exception("%s failed (ref %s)", what, reference)
         await reply(blocks.error_message(commands_words.something_went_wrong(what, reference)))
+    return None
 
 
 def pooled_respond(respond: Any, session: aiohttp.ClientSession | None) -> Any:
@@ -465,7 +468,7 @@ def _reply(respond: Any, client: AsyncWebClient, who: Invocation) -> Reply:
             await client.chat_postEphemeral(
                 channel=who.channel_id, user=who.user_id, **message.as_kwargs()
             )
-        except SlackApiError:
+        except Exception:  # an error from Slack or no connection to it: the answer is lost
             log.exception("could not answer %s privately in %s", who.user_id, who.channel_id)
 
     return reply

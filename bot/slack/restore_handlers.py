@@ -17,6 +17,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -27,12 +28,14 @@ from bot.errors import RestoreRefused
 from bot.messages import restore as rt
 from bot.observability import metrics
 from bot.observability.context import (
+    Outcome,
     RequestKind,
     RequestScope,
     close_request,
     current_request,
     enter_request,
     new_scope,
+    note_outcome,
 )
 from bot.restore.clicks import Checking, ClickOrigin, ClickResult, NotAllowed, Refused
 from bot.restore.workflow import RestoreRequest, RestoreWorkflow
@@ -50,6 +53,10 @@ ClickWork = Callable[[str, str, str, ClickOrigin], Awaitable[ClickResult]]
 
 #: Clicks whose post-ack work may run at once (see ``RestoreHandlers.take``).
 MAX_CONCURRENT_CLICKS = 32
+#: Acknowledged clicks that may wait for a worker, a few megabytes of them; a click beyond
+#: them is not acknowledged (Slack tells the clicker the app did not answer, and they can
+#: press again), so a storm can never grow the process without bound.
+MAX_QUEUED_CLICKS = 10_000
 
 
 class RestoreHandlers:
@@ -116,19 +123,31 @@ class RestoreHandlers:
         """A card button through Bolt (Socket Mode; over HTTP, ``take`` is called without
         Bolt): acknowledged, queued, and the listener done. The click is counted in the
         metrics when its work is, not when this returns."""
+        if self.full:
+            log.warning("%d clicks are waiting already; this one is not acknowledged", self.queued)
+            return
         await ack()
         scope = current_request()
         if scope is not None:
-            scope.counted = True  # not by Bolt's completion handler: ``_work`` counts it
+            scope.counted = True  # not by Bolt's completion handler: the worker counts it
         self.take(from_bolt(body, action), scope)
 
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    @property
+    def full(self) -> bool:
+        """Whether another click must not be acknowledged (``MAX_QUEUED_CLICKS`` wait)."""
+        return len(self._queued) >= MAX_QUEUED_CLICKS
+
     def take(self, click: CardClick, scope: RequestScope | None = None) -> None:
-        """An acknowledged click, queued for the next free worker.
+        """An acknowledged click, queued for the next free worker (check ``full`` first).
 
         At most ``MAX_CONCURRENT_CLICKS`` workers run at once, each taking clicks in the
         order they came: a storm of clicks on one card waits its turn as small records,
         instead of asking Redis for a connection per click (its pool is bounded, and a
-        click that found it full would fail). Shutdown waits for queued clicks too.
+        click that found it full would fail). Shutdown lets queued clicks finish too.
         """
         self._services.pending.begin()
         self._queued.append((click, scope or new_scope(RequestKind.ACTION, _name(click))))
@@ -146,17 +165,28 @@ class RestoreHandlers:
             while self._queued:
                 click, scope = self._queued.popleft()
                 token = enter_request(scope)
+                settling: _Settling | None = None
                 try:
-                    await self._handle(click)
+                    settling = await self._handle(click)
+                except Exception:  # one click's failure must not stop the clicks behind it
+                    note_outcome(Outcome.ERROR)
+                    log.exception("a restore card click failed after its acknowledgement")
                 finally:
-                    # Counted here, once its work is done, whichever way it came.
-                    metrics.count_request(scope.kind, scope.name, scope.outcome)
                     close_request(token)
+                    if settling is None:
+                        # Counted once its work is done, whichever way it came.
+                        metrics.count_request(scope.kind, scope.name, scope.outcome)
+                    else:
+                        # Its settling counts as pending before the click stops counting,
+                        # so a shutdown's drain never sees nothing pending in between.
+                        self._settle_later(settling, scope)
                     self._services.pending.end()
         finally:
             self._workers -= 1
 
-    async def _handle(self, click: CardClick) -> None:
+    async def _handle(self, click: CardClick) -> _Settling | None:
+        """Work one click and tell the clicker; what is left to settle, if Redis did not
+        confirm the decision."""
         what, work = self._work_for(click.action_id)
         reply = reply_at(
             click.response_url,
@@ -164,9 +194,9 @@ class RestoreHandlers:
             Invocation(user_id=click.user, channel_id=click.channel),
         )
         outcome = work(click.session_id, click.user, click.action_id, click.origin)
-        await run_reporting_failures(
-            what, reply, self._answer_click(reply, (click.user, click.action_id), outcome)
-        )
+        answered = self._answer_click(reply, (click.user, click.action_id), outcome)
+        checking = await run_reporting_failures(what, reply, answered)
+        return None if checking is None else _Settling(what, reply, checking)
 
     def _work_for(self, action_id: str) -> tuple[str, ClickWork]:
         if action_id == rb.ACTION_START:
@@ -198,8 +228,8 @@ class RestoreHandlers:
 
     async def _answer_click(
         self, reply: Reply, clicker: tuple[str, str], click: Awaitable[ClickResult]
-    ) -> None:
-        """Tell the clicker what came of the click.
+    ) -> Checking | None:
+        """Tell the clicker what came of the click; the click, if it is still being checked.
 
         ``clicker`` is the user and the button they pressed: with the sentence, what makes
         a refusal identical to one told just now.
@@ -208,20 +238,30 @@ class RestoreHandlers:
         said = rt.click_reply(result)
         if said is not None and self._tell(clicker, result, said):
             await reply(blocks.error_message(said, trusted=True))
-        if isinstance(result, Checking):
-            # Told first, settled after, outside the worker: settling may take a minute of
-            # waiting for Redis, and the clicks queued behind this one must not wait for it.
-            self._services.pending.begin()
-            self._keep(self._settle(reply, result))
+        return result if isinstance(result, Checking) else None
 
-    async def _settle(self, reply: Reply, checking: Checking) -> None:
+    def _settle_later(self, settling: _Settling, scope: RequestScope) -> None:
+        """Told first, settled after, outside the worker: settling may take a minute of
+        waiting for Redis, and the clicks queued behind this one must not wait for it."""
+        pending = self._services.pending
+        pending.begin()
+        task = asyncio.get_running_loop().create_task(self._settle(settling, scope))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        # Even a task cancelled before it ever ran gives its place back.
+        task.add_done_callback(lambda _task: pending.end())
+
+    async def _settle(self, settling: _Settling, scope: RequestScope) -> None:
+        token = enter_request(scope)
         try:
-            settled = await self._workflow.settle(checking)
-            await reply(blocks.error_message(rt.settled_reply(settled), trusted=True))
-        except Exception:
-            log.exception("could not settle a click Redis did not confirm")
+            await run_reporting_failures(settling.what, settling.reply, self._settled(settling))
         finally:
-            self._services.pending.end()
+            metrics.count_request(scope.kind, scope.name, scope.outcome)
+            close_request(token)
+
+    async def _settled(self, settling: _Settling) -> None:
+        settled = await self._workflow.settle(settling.checking)
+        await settling.reply(blocks.error_message(rt.settled_reply(settled), trusted=True))
 
     def _tell(self, clicker: tuple[str, str], result: ClickResult, said: str) -> bool:
         """Whether to say ``said``: a refusal told to this person for this button just now
@@ -230,6 +270,15 @@ class RestoreHandlers:
             return True
         user, action_id = clicker
         return self._refusals_told.first_in_window(user, result.session_id, action_id, said)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settling:
+    """A click Redis did not confirm: what it was, how to answer its clicker, the decision."""
+
+    what: str
+    reply: Reply
+    checking: Checking
 
 
 def _name(click: CardClick) -> str:

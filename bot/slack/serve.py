@@ -245,6 +245,9 @@ def signature_problem(verifier: SignatureVerifier, body: bytes, headers: Mapping
 class CardClicks(Protocol):
     """Where an acknowledged restore card click goes (``RestoreHandlers``)."""
 
+    @property
+    def full(self) -> bool: ...
+
     def take(self, click: CardClick, scope: RequestScope | None = None) -> None: ...
 
 
@@ -270,24 +273,28 @@ def http_application(
             # One line, never the body: it carries a response_url that works for 30 minutes.
             log.warning("refused a Slack request with %s from %s", problem, request.remote)
             return web.json_response({"error": "invalid request"}, status=401)
+        started = time.perf_counter()
         try:
             # Parsing the body builds the request: broken JSON (or bytes that are no text)
             # raises ValueError, a payload that is a list or a string AttributeError.
             payload = parse_body(body_text(request, body), request.content_type)
             click = card_click(payload) if card_clicks is not None else None
-            if click is None:
-                bolt_request = to_bolt_request(request, body, payload)
+            bolt_request = None if click is not None else to_bolt_request(request, body, payload)
         except (ValueError, AttributeError):
             # Signed, so from Slack or someone holding the secret; still never a traceback.
             log.warning("refused a signed body that is not a Slack payload from %s", request.remote)
             return web.json_response({"error": "invalid request"}, status=400)
-        if click is not None and card_clicks is not None:
-            started = time.perf_counter()
-            card_clicks.take(click)
-            metrics.observe_ack(RequestKind.ACTION, time.perf_counter() - started)
-            return web.Response(text="")  # what Bolt sends for a bare ack()
-        bolt_response = await app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        if bolt_request is not None:
+            return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        assert click is not None
+        assert card_clicks is not None
+        if card_clicks.full:
+            log.warning("too many clicks are waiting; one is answered 503")
+            return web.json_response({"error": "busy"}, status=503)
+        card_clicks.take(click)
+        # Timed like Bolt's dispatch of any other request: from its parsing to its ack.
+        metrics.observe_ack(RequestKind.ACTION, time.perf_counter() - started)
+        return web.Response(text="")  # what Bolt sends for a bare ack()
 
     application = web.Application()
     application.router.add_post("/slack/events", events)

@@ -13,6 +13,7 @@ batch exactly as the same calls made one after another would).
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Generic, TypeVar
 
@@ -30,9 +31,13 @@ class Coalescer(Generic[Item, Result]):
         self,
         run: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
         *,
+        stopped: Callable[[], Exception],
         limit: int = BATCH_LIMIT,
     ) -> None:
+        """``stopped`` is the error of calls whose batch was stopped before ``run``
+        answered (the process is shutting down): they may or may not have been run."""
         self._run = run
+        self._stopped = stopped
         self._limit = limit
         self._flying: set[str] = set()
         self._waiting: dict[str, list[tuple[Item, asyncio.Future[Result]]]] = {}
@@ -71,8 +76,9 @@ class Coalescer(Generic[Item, Result]):
                 await self._run_batch(batch)
         finally:
             self._flying.discard(key)
+            # Only a stopped drain leaves calls waiting; none of them was sent.
             for _item, future in self._waiting.pop(key, []):
-                future.cancel()
+                self._fail(future, self._stopped())
 
     async def _run_batch(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:
@@ -81,21 +87,30 @@ class Coalescer(Generic[Item, Result]):
                 raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
         except asyncio.CancelledError:
             for _item, future in batch:
-                future.cancel()
+                self._fail(future, self._stopped())
             raise
-        except Exception as exc:  # each caller gets its batch's error, as its own call would
+        except Exception as exc:
+            # Each caller gets its batch's error, as its own call would have: a copy of its
+            # own, so that one caller's traceback does not grow on another's.
             for _item, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+                self._fail(future, _copy_of(exc))
             return
         for (_item, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
-    async def aclose(self) -> None:
-        """Let the batches under way finish (at shutdown)."""
-        while self._drains:
-            await asyncio.gather(*self._drains, return_exceptions=True)
+    @staticmethod
+    def _fail(future: asyncio.Future[Result], error: Exception) -> None:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _copy_of(error: Exception) -> Exception:
+    """The same error for another caller: same type and arguments, caused by the original."""
+    copied = copy.copy(error)
+    copied.__cause__ = error.__cause__ or error
+    copied.__traceback__ = None
+    return copied
 
 
 __all__ = ["BATCH_LIMIT", "Coalescer"]
