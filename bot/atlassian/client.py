@@ -77,9 +77,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, get_args
 from urllib.parse import quote
@@ -103,19 +101,24 @@ from bot.atlassian.models import (
     RestoreStatus,
     Storage,
 )
+from bot.atlassian.responses import (
+    Reply,
+    accepted,
+    decode_reply,
+    error_from_response,
+    retry_after_seconds,
+    transport_error,
+    transport_status,
+)
 from bot.atlassian.retry import RetryPolicy
 from bot.atlassian.versions import ACCOUNT_ID_HEADER, V1, ApiProfile
 from bot.clock import Clock, SystemClock, ensure_utc
 from bot.errors import (
     AtlassianError,
-    AuthError,
     ConfigError,
-    ConflictError,
-    ForbiddenError,
     NotFoundError,
     OutcomeUnknown,
     RateLimited,
-    RuleViolation,
     Unavailable,
     UnexpectedResponse,
 )
@@ -139,15 +142,6 @@ _T = TypeVar("_T")
 
 # Failures where the request provably never reached the service.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def _transport_status(exc: httpx.TransportError) -> str:
-    """The status label of a request that got no HTTP answer."""
-    return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
-
-
-def _accepted(status: int | None) -> bool:
-    return status is not None and 200 <= status < 300
 
 
 _CUSTOM_GROUP_CHECKS = frozenset(
@@ -182,20 +176,6 @@ class _MaybeApplied(Exception):
     def __init__(self, error: AtlassianError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-@dataclass(frozen=True)
-class _Reply:
-    method: str
-    path: str
-    status: int
-    text: str
-    data: object
-
-    def unexpected(self, message: str) -> UnexpectedResponse:
-        return UnexpectedResponse(
-            message, method=self.method, path=self.path, status=self.status, body=self.text
-        )
 
 
 class ShapeLog:
@@ -718,7 +698,7 @@ class AtlassianClient:
         kind: _Kind,
         params: Mapping[str, str | None] | None = None,
         body: object = None,
-    ) -> _Reply:
+    ) -> Reply:
         query = {key: value for key, value in (params or {}).items() if value is not None}
         attempt = 0
         while True:
@@ -728,9 +708,9 @@ class AtlassianClient:
                 response = await self._http.request(method, path, params=query or None, json=body)
             except httpx.TransportError as exc:
                 metrics.observe_atlassian(
-                    operation, _transport_status(exc), time.perf_counter() - started
+                    operation, transport_status(exc), time.perf_counter() - started
                 )
-                failure = self._transport_error(exc, method, path)
+                failure = transport_error(exc, method, path, timeout=self.timeout)
                 not_sent = isinstance(exc, _NOT_SENT)
                 if kind is _Kind.CREATE and not not_sent:
                     raise _MaybeApplied(failure) from exc
@@ -744,14 +724,16 @@ class AtlassianClient:
             )
             logger.debug("%s %s -> %s (attempt %d)", method, path, response.status_code, attempt)
             if response.is_success:
-                return self._decode(response, method, path)
-            error = self._error_from_response(response, method, path)
+                return decode_reply(response, method, path)
+            error = error_from_response(response, method, path, clock=self.clock)
             if isinstance(error, RateLimited):
                 retry_after = error.retry_after
             elif type(error) is Unavailable:
                 if kind is _Kind.CREATE:
                     raise _MaybeApplied(error)
-                retry_after = _retry_after(response.headers.get("Retry-After"), self.clock.now())
+                retry_after = retry_after_seconds(
+                    response.headers.get("Retry-After"), self.clock.now()
+                )
             else:
                 raise error
             if attempt >= self.retry.max_attempts:
@@ -779,7 +761,7 @@ class AtlassianClient:
         body: object,
         *,
         find: Callable[[datetime], Awaitable[_T | None]],
-        parse: Callable[[_Reply], _T],
+        parse: Callable[[Reply], _T],
     ) -> _T:
         started = self.clock.now()
         try:
@@ -787,7 +769,7 @@ class AtlassianClient:
         except _MaybeApplied as uncertain:
             return await self._reconcile(uncertain.error, started, find)
         except UnexpectedResponse as unreadable:
-            if not _accepted(unreadable.status):
+            if not accepted(unreadable.status):
                 raise
             # Accepted but unreadable: the create happened, so find what it made.
             return await self._reconcile(unreadable, started, find)
@@ -830,120 +812,7 @@ class AtlassianClient:
         logger.info("Found the result of %s %s after all", error.method, error.path)
         return found
 
-    def _decode(self, response: httpx.Response, method: str, path: str) -> _Reply:
-        text = response.text
-        data: object = None
-        if text.strip():
-            try:
-                data = json.loads(text)
-            except ValueError:
-                raise UnexpectedResponse(
-                    "The answer is not JSON",
-                    method=method,
-                    path=path,
-                    status=response.status_code,
-                    body=text,
-                ) from None
-        return _Reply(method, path, response.status_code, text, data)
-
-    def _transport_error(self, exc: httpx.TransportError, method: str, path: str) -> Unavailable:
-        if isinstance(exc, httpx.TimeoutException):
-            message = f"No answer from the Atlassian API within {self.timeout:g} s"
-        elif isinstance(exc, httpx.ConnectError):
-            message = "Could not connect to the Atlassian API"
-        else:
-            message = f"The connection to the Atlassian API failed ({type(exc).__name__})"
-        return Unavailable(message, method=method, path=path)
-
-    def _error_from_response(
-        self, response: httpx.Response, method: str, path: str
-    ) -> AtlassianError:
-        status = response.status_code
-        body = response.text
-        code, detail = _service_message(body)
-
-        def said(fallback: str) -> str:
-            return detail or fallback
-
-        if status == 401:
-            return AuthError(
-                _join("The e-mail or API token was not accepted", detail),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 403:
-            # A code naming entitlement is decisive; a message counts only when it does not
-            # also blame the caller's admin rights.
-            said_entitled = "entitle" in (detail or "").lower()
-            if "entitle" in (code or "").lower() or (
-                said_entitled and "admin" not in (detail or "").lower()
-            ):
-                lead = "The organisation is not entitled to backup and restore"
-            else:
-                lead = "Not permitted: the API token's owner must be an admin of this organisation"
-            return ForbiddenError(
-                _join(lead, detail),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 404:
-            return NotFoundError(
-                said("Not found"), method=method, path=path, status=status, body=body, code=code
-            )
-        if status in (400, 422):
-            return RuleViolation(
-                said("The request was refused"),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 409:
-            return ConflictError(
-                said("Another operation is already running"),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"), self.clock.now())
-            return RateLimited(
-                _join("Too many requests", detail),
-                retry_after=retry_after,
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status >= 500:
-            return Unavailable(
-                _join(f"The service failed (HTTP {status})", detail),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        return UnexpectedResponse(
-            _join(f"Unexpected HTTP {status}", detail),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
-
-    def _parse(self, model: type[_ModelT], data: object, reply: _Reply) -> _ModelT:
+    def _parse(self, model: type[_ModelT], data: object, reply: Reply) -> _ModelT:
         if not isinstance(data, Mapping):
             raise reply.unexpected(f"Expected a {model.__name__} object")
         try:
@@ -970,7 +839,7 @@ class AtlassianClient:
                 if isinstance(item, BaseModel):
                     self._note_unknown_fields(item)
 
-    def _one(self, model: type[_ModelT], reply: _Reply, id_key: str, wrapper: str) -> _ModelT:
+    def _one(self, model: type[_ModelT], reply: Reply, id_key: str, wrapper: str) -> _ModelT:
         data = reply.data
         if isinstance(data, Mapping) and id_key not in data:
             inner = data.get(wrapper)
@@ -979,7 +848,7 @@ class AtlassianClient:
                 data = inner
         return self._parse(model, data, reply)
 
-    def _many(self, model: type[_ModelT], reply: _Reply, key: str) -> list[_ModelT]:
+    def _many(self, model: type[_ModelT], reply: Reply, key: str) -> list[_ModelT]:
         raw, _ = self._items(reply, key)
         return [self._parse(model, item, reply) for item in raw]
 
@@ -987,7 +856,7 @@ class AtlassianClient:
         self,
         model: type[_ModelT],
         raw: list[object],
-        reply: _Reply,
+        reply: Reply,
         memo: tuple[ListMemo[_ModelT] | None, str],
     ) -> list[_ModelT]:
         known, id_key = memo
@@ -1003,7 +872,7 @@ class AtlassianClient:
             page.append(parsed)
         return page
 
-    def _items(self, reply: _Reply, key: str) -> tuple[list[object], int | None]:
+    def _items(self, reply: Reply, key: str) -> tuple[list[object], int | None]:
         data = reply.data
         if isinstance(data, list):
             self.shapes.note(f"{key} list", ["<bare list>"], data[:1])
@@ -1112,80 +981,6 @@ def _answered(check: FailedCheck, consents: Sequence[str]) -> bool:
     if value in _CUSTOM_GROUP_CHECKS or "custom_group" in value.lower():
         return any(consent in _CUSTOM_GROUP_CHECKS for consent in consents)
     return value.lower() in {consent.lower() for consent in consents}
-
-
-def _join(lead: str, detail: str | None) -> str:
-    if not detail or detail.strip().rstrip(".").lower() == lead.lower():
-        return lead
-    return f"{lead}: {detail}"
-
-
-def _service_message(body: str) -> tuple[str | None, str | None]:
-    """The service's error ``code`` and ``message`` from any of the shapes it may use."""
-    text = body.strip()
-    if not text:
-        return None, None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        if text.startswith("<"):
-            # An HTML error page from a proxy says nothing a user can act on.
-            return None, None
-        return None, text.splitlines()[0][:300]
-    return _code_and_message(data)
-
-
-def _code_and_message(data: object) -> tuple[str | None, str | None]:
-    if isinstance(data, str):
-        return None, data or None
-    if not isinstance(data, Mapping):
-        return None, None
-    code = _first_text(data, ("code", "errorCode", "key"))
-    message = _first_text(data, ("message", "errorMessage", "detail", "title", "error_description"))
-    errors = data.get("errors")
-    if isinstance(errors, list) and errors:
-        parts = [_code_and_message(item) for item in errors]
-        codes = [part_code for part_code, _ in parts if part_code]
-        messages = [part_message for _, part_message in parts if part_message]
-        code = code or (codes[0] if codes else None)
-        if messages:
-            message = "; ".join(messages) if not message else f"{message}: {'; '.join(messages)}"
-    nested = data.get("error")
-    if isinstance(nested, Mapping):
-        nested_code, nested_message = _code_and_message(nested)
-        code = code or nested_code
-        message = message or nested_message
-    elif isinstance(nested, str) and nested:
-        if message is None:
-            message = nested
-        else:
-            code = code or nested
-    return code, message
-
-
-def _first_text(data: Mapping[str, object], keys: Iterable[str]) -> str | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-    return None
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, (ensure_utc(when) - ensure_utc(now)).total_seconds())
 
 
 @functools.cache
