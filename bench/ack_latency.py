@@ -440,6 +440,7 @@ class Stack:
     slack_url: str
     bare_url: str
     bot_url: str
+    redis_port: int
     slack: Child
     bot: Child
     bare: Child
@@ -528,6 +529,7 @@ def start_stack(
         slack_url=slack_url,
         bare_url=f"http://127.0.0.1:{bare_port}/slack/events",
         bot_url=f"http://127.0.0.1:{bot_port}/slack/events",
+        redis_port=redis_port,
         slack=slack,
         bot=bot,
         bare=bare,

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import redis
 from ack_latency import (
     CHANNEL,
     WARM_UP_SECONDS,
@@ -151,6 +152,18 @@ def start_click_body(card: dict[str, Any], response_url: str) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+def scripts_run(redis_port: int) -> int:
+    """How many Lua scripts the bench's Redis has run (every restore decision is one)."""
+    client = redis.Redis(port=redis_port)
+    try:
+        stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+    finally:
+        client.close()
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
 def creates_seen(simulator_url: str) -> int:
     """How many create-restore calls the simulator answered (its recorded calls)."""
     parts = urlsplit(simulator_url)
@@ -206,6 +219,7 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     results: dict[str, Figures] = {}
     targets = (("bare Bolt", stack.bare_url, stack.bare), ("bot", stack.bot_url, stack.bot))
     for target, url, server in targets:
+        scripts_before = scripts_run(stack.redis_port)
         name = "bot-click-storm" if target == "bot" else "bare-click-storm"
         with profiled(server, args.profile, name):
             # CPU per click counts every click's whole cost: until the server is idle again
@@ -222,6 +236,8 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
                 ),
             )
         results[target] = figures
+        if target == "bot":
+            scripts = scripts_run(stack.redis_port) - scripts_before
         bare = results["bare Bolt"]
         print(
             f"{target:<10} {figures.p50_ms:>8.2f} {figures.p99_ms:>8.2f} {figures.rps:>9.0f} "
@@ -233,6 +249,11 @@ def _bench(directory: Path, started: list[Child], args: argparse.Namespace) -> i
     creates = creates_seen(stack.simulator_url) - before
     slack_counts = stack.slack.stop().strip().splitlines()[-1]
     print(f"\ncreate-restore calls at the simulator: {creates}")
+    bot_clicks = results["bot"].requests
+    print(
+        f"Redis scripts run for the bot's {bot_clicks} clicks: {scripts} "
+        f"({scripts / max(bot_clicks, 1):.3f} per click; each click is one decision)"
+    )
     print(f"fake Slack received (private answers): {slack_counts}")
     bot_log_summary(stack.bot.stop())
     keep_logs(started, args.keep_logs)

@@ -5,6 +5,7 @@ makes exactly one winner, audits every press and answers each caller its own out
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -188,3 +189,42 @@ async def test_a_batch_that_fails_fails_each_of_its_callers_and_the_next_batch_s
     outcomes = await asyncio.gather(*rest, return_exceptions=True)
     assert [type(outcome) for outcome in outcomes[:2]] == [ConnectionError, ConnectionError]
     assert outcomes[2:] == ["ok 3", "ok 4"]
+
+
+async def test_a_decision_that_fails_in_a_batch_fails_alone(
+    store: RestoreSessionStore, redis_client: aioredis.Redis
+) -> None:
+    """A broken decision (here one with no ``expected`` states, which no caller sends) is
+    answered as an error in its place; the decisions around it are made and audited."""
+    session = await new_session(store)
+    script = redis_client.register_script(scripts.PRELUDE + scripts.TRANSITION)
+    shared = store._params(store._now())
+
+    def own(actor: str, **fields: Any) -> str:
+        return json.dumps(
+            {
+                "request": f"r-{actor}",
+                "session_id": session.session_id,
+                "to": S.CANCELLED.value,
+                "actor": actor,
+                "action": "cancel",
+                "expected": [S.AWAITING_START.value],
+                "updates": {},
+                "detail": "",
+                **fields,
+            }
+        )
+
+    answers = await script(
+        keys=[f"{store.key_prefix}open"],
+        args=[shared, own("U1", to=S.VALIDATING.value), own("U2", expected=None), own("U3")],
+    )
+    first, broken, third = answers
+    assert first[0] == 1  # started
+    assert broken[0] == "error"
+    assert third[:2] == [0, "wrong_state"]  # saw the first one's move
+    trail = await store.audit_trail(session.session_id)
+    assert [(entry.actor, entry.outcome) for entry in trail[1:]] == [
+        ("U1", "ok"),
+        ("U3", "refused"),
+    ]

@@ -63,9 +63,7 @@ async def test_requests_not_validly_signed_get_401_before_parsing_and_one_log_li
     assert bot_harness.simulator.world.calls == []
 
 
-@pytest.mark.parametrize(
-    "body", [b"payload=%7Bbad", b"payload=%5B1%2C2%5D", b"payload=%22text%22"]
-)
+@pytest.mark.parametrize("body", [b"payload=%7Bbad", b"payload=%5B1%2C2%5D", b"payload=%22text%22"])
 async def test_a_signed_body_that_is_no_slack_payload_gets_400_and_one_line(
     bot_harness: BotHarness, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:

@@ -612,9 +612,7 @@ async def test_slash_trigger_opens_a_modal_and_response_url_replies(
     assert slack_api.responses(response.response_url)[0].text == "Opened the restore form"
 
 
-async def test_forged_requests_are_rejected_by_bolt(
-    slack_api: SlackWebApi, bolt: AsyncApp
-) -> None:
+async def test_forged_requests_are_rejected_by_bolt(slack_api: SlackWebApi, bolt: AsyncApp) -> None:
     """Wrong secret, stale timestamp, tampered body and no signature all get 401 from Bolt."""
     handled: list[str] = []
 
@@ -853,9 +851,7 @@ async def test_submission_answers_shape_the_modal_stack(
         await ack(**answer)
 
     client = client_for(slack_api)
-    root = (await client.views_open(trigger_id=slack_api.issue_trigger_id("U1"), view=FORM))[
-        "view"
-    ]
+    root = (await client.views_open(trigger_id=slack_api.issue_trigger_id("U1"), view=FORM))["view"]
     top = root
     if stacked:
         from_root = slack_api.issue_trigger_id("U1", view_id=root["id"])

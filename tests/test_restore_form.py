@@ -258,8 +258,9 @@ async def test_a_rule_refusing_the_submission_is_shown_beside_its_field_and_clea
     refused = await submit(harness, view, {})
     assert refused.json["response_action"] == "errors"
     assert list(refused.json["errors"]) == [rb.BLOCK_DEST]
-    assert "under way" in refused.json["errors"][rb.BLOCK_DEST] or "acme-staging" in (
-        refused.json["errors"][rb.BLOCK_DEST]
+    assert (
+        "under way" in refused.json["errors"][rb.BLOCK_DEST]
+        or "acme-staging" in (refused.json["errors"][rb.BLOCK_DEST])
     )
     assert view.id in harness.slack.views
     assert cards(harness) == [first_card]

@@ -77,6 +77,7 @@ UI_CALLS = frozenset(
         "_more",
         "_option",
         "_sections",
+        "add_column",
         "announced",
         "context",
         "error_message",

@@ -357,9 +357,7 @@ async def test_malformed_fields_are_invalid_requests(api: httpx.AsyncClient) -> 
         json={"restoreId": "rst-x", "consent": "Consent_TDP_Shard_Check"},
     )
     assert_error(not_a_list, 400, "INVALID_REQUEST")
-    assert_error(
-        await api.post("exports", json={"unexpected": True}), 400, "INVALID_REQUEST"
-    )
+    assert_error(await api.post("exports", json={"unexpected": True}), 400, "INVALID_REQUEST")
 
 
 # ---- pagination --------------------------------------------------------------------------------
@@ -462,9 +460,12 @@ async def test_random_rate_limits_follow_the_seed() -> None:
     async def statuses() -> list[int]:
         world = World.demo(clock=ManualClock(SIMULATOR_START), rng_seed="fixed")
         world.faults.rate_limit_rate = 0.5
-        async with SimulatorServer(world) as server, httpx.AsyncClient(
-            base_url=f"{server.url}orgs/{DEMO_ORG_ID}/", auth=(EMAIL, DEMO_TOKEN)
-        ) as client:
+        async with (
+            SimulatorServer(world) as server,
+            httpx.AsyncClient(
+                base_url=f"{server.url}orgs/{DEMO_ORG_ID}/", auth=(EMAIL, DEMO_TOKEN)
+            ) as client,
+        ):
             replies = [await client.get("policies") for _ in range(16)]
         assert all(r.headers["Retry-After"] == "1" for r in replies if r.status_code == 429)
         return [reply.status_code for reply in replies]
@@ -504,16 +505,12 @@ async def test_latency_delays_api_routes_only(
 # ---- control endpoints ---------------------------------------------------------------------
 
 
-async def test_control_state_and_clock(
-    api: httpx.AsyncClient, control: httpx.AsyncClient
-) -> None:
+async def test_control_state_and_clock(api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
     """/_sim/state summarises the world and /_sim/clock moves its time forward."""
     state = (await control.get("/_sim/state")).json()
     assert state["now"] == "2026-11-01T09:00:00.000Z"
     assert len(state["sites"]) == 3
-    restore = (
-        await api.post(f"cloud/{SANDBOX_CLOUD_ID}/restores", json=restore_body())
-    ).json()
+    restore = (await api.post(f"cloud/{SANDBOX_CLOUD_ID}/restores", json=restore_body())).json()
     moved = await control.post("/_sim/clock", json={"advance": OP})
     assert moved.json() == {"now": "2026-11-01T09:00:05.000Z"}
     assert (await api.get(f"restores/{restore['restoreId']}")).json()["status"] == "COMPLETE"

@@ -401,9 +401,10 @@ def test_import_only_of_a_completed_export(world: World, clock: ManualClock) -> 
     [imported] = world.create_imports([ref(JIRA_COMPLETE_BACKUP, world)])
     assert world.view(imported)["importId"] == imported.transfer_id
     clock.advance(OP)
-    assert world.get_import(ACME_CLOUD_ID, imported.transfer_id).status_at(
-        clock.now()
-    ) is OperationStatus.COMPLETE
+    assert (
+        world.get_import(ACME_CLOUD_ID, imported.transfer_id).status_at(clock.now())
+        is OperationStatus.COMPLETE
+    )
 
 
 def test_failed_export_has_a_message_and_does_not_allow_import(
@@ -423,9 +424,7 @@ def test_failed_export_has_a_message_and_does_not_allow_import(
 
 def test_list_exports_filters_by_product(world: World) -> None:
     """Listing exports by product returns only that product's exports."""
-    world.create_exports(
-        [ref(JIRA_COMPLETE_BACKUP, world), ref(CONFLUENCE_COMPLETE_BACKUP, world)]
-    )
+    world.create_exports([ref(JIRA_COMPLETE_BACKUP, world), ref(CONFLUENCE_COMPLETE_BACKUP, world)])
     assert [e.backup_id for e in world.list_exports(Product.JIRA)] == [JIRA_COMPLETE_BACKUP]
     assert len(world.list_exports()) == 2
 
@@ -502,9 +501,7 @@ def test_product_licence_check_compares_plans(world: World) -> None:
 
 def test_custom_groups_raise_the_custom_group_check(world: World) -> None:
     """The incomplete backup's custom groups ask for Accept/Deny, only with users and groups."""
-    with_users = restore_to(
-        world, SANDBOX_CLOUD_ID, CONFLUENCE_INCOMPLETE_BACKUP, users=True
-    )
+    with_users = restore_to(world, SANDBOX_CLOUD_ID, CONFLUENCE_INCOMPLETE_BACKUP, users=True)
     assert failed_checks(world, with_users) == [ConsentCheck.ACCEPT_CUSTOM_GROUP]
     other = World.demo(clock=ManualClock(START), op_seconds=OP)
     without = restore_to(other, SANDBOX_CLOUD_ID, CONFLUENCE_INCOMPLETE_BACKUP, users=False)

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.localslack.driver import NOT_ACKNOWLEDGED
 from bot.localslack.web_api import SOCKET_ACK_DEADLINE
+from bot.observability import metrics
 from bot.simulator.seed import ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP
 from bot.slack import restore_blocks as rb
 from bot.slack.app import build_app
@@ -305,6 +306,47 @@ async def test_a_button_click_over_the_socket_starts_the_restore(
     ]
     assert len(creates) == 1
     assert [d.type for d in harness.slack.socket_deliveries] == ["slash_commands", "interactive"]
+
+
+def start_clicks_counted() -> float:
+    """Start clicks the metrics have counted so far, whatever their outcome."""
+    return sum(
+        metrics.REGISTRY.get_sample_value(
+            "backup_bot_slack_requests_total",
+            {"kind": "action", "name": rb.ACTION_START, "outcome": outcome},
+        )
+        or 0.0
+        for outcome in ("ok", "refused", "error")
+    )
+
+
+async def test_a_storm_of_clicks_over_the_socket_is_queued_worked_and_counted_once_each(
+    make_bot_harness: HarnessFactory,
+) -> None:
+    """Over Socket Mode a card's clicks come through Bolt's listener, which acks and queues
+    them for the same workers: one create, every press audited, each counted once."""
+    harness = await make_bot_harness()
+    async with socket_mode_bot(harness) as driver:
+        await driver.slash(
+            "/restore", f"start {JIRA_COMPLETE_BACKUP} to=acme-sandbox", user=ADMIN, channel=CHANNEL
+        )
+        await harness.settle()
+        (card,) = harness.slack.messages(CHANNEL)
+        counted = start_clicks_counted()
+        clicks = await asyncio.gather(
+            *(driver.click(card, rb.ACTION_START, user=APPROVER) for _ in range(30))
+        )
+        assert all(click.status == 200 for click in clicks)
+        await harness.settle()
+    assert start_clicks_counted() - counted == 30
+    creates = [
+        call
+        for call in harness.simulator.world.calls
+        if call.method == "POST" and call.path.endswith("/restores")
+    ]
+    assert len(creates) == 1
+    audit = await harness.services.redis.xrange(harness.services.sessions.audit_stream_key)
+    assert sum(fields["action"] == "start" for _id, fields in audit) == 30
 
 
 async def test_the_bot_moves_to_a_new_socket_when_slack_asks(

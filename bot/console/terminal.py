@@ -34,27 +34,6 @@ BOT_COMMANDS: Final = ("/backup", "/restore")
 #: Asks the person a question and returns the answer (the prompt); None in scripts.
 Ask = Callable[[str], Awaitable[str]]
 
-HELP: Final = """\
-Console commands (the bot's own: /backup help)
-  /backup …, /restore …   send a slash command to the bot in #backups
-  /restore                open the restore modal
-  <n>                     click button n (or choose in select n)
-  <n> <k>                 choose option k of select n (several: <n> 1,2)
-  <n> <text>              type text into field n of the open modal
-  submit · close          submit or close the open modal
-  click <label>           click the newest button whose label contains <label>
-  choose <option>         choose the newest option whose text contains <option>
-  /as <name>              act as someone else (/users lists who)
-  /users · /whoami        who is who, with their roles
-  /home                   open the bot's App Home tab
-  /screen                 show again everything with buttons, with their numbers
-  /clock [+7d|+12h|+30m]  move the clock of the bot and Atlassian forward (alone: show it)
-  /help · /quit
-Scripts also take:
-  expect <text>           fail unless <text> was shown since the last action
-  wait <text> [seconds]   wait until <text> is shown (default 30 s)
-  # comment"""
-
 
 class StepFailed(Exception):
     """A console line could not do what it says; the message says why in one sentence."""
@@ -108,7 +87,7 @@ class Terminal:
         elif lowered in ("/quit", "/exit"):
             raise QuitRequested
         elif lowered == "/help":
-            self.screen.out.print(HELP, markup=False, highlight=False)
+            self.screen.out.print(console_words.HELP, markup=False, highlight=False)
         elif lowered == "/as" and not rest:
             # Who can I be? The same table /users prints.
             self.show_users(only_me=False)
@@ -197,11 +176,10 @@ class Terminal:
     def show_users(self, *, only_me: bool) -> None:
         people = [self.user] if only_me else list(USERS)
         table = Table(title=None if only_me else console_words.PEOPLE_TITLE)
-        table.add_column("name")
-        table.add_column("Slack id")
-        table.add_column("role with the bot")
+        for column in console_words.PEOPLE_COLUMNS:
+            table.add_column(column)
         for person in people:
-            marker = " (you)" if person == self.user else ""
+            marker = console_words.YOU_MARK if person == self.user else ""
             table.add_row(person.name + marker, person.user_id, self.roles(person))
         self.screen.out.print(table)
         if self.local.services.access.four_eyes:

@@ -58,6 +58,7 @@ class PolicyName:
 
 # ---- schedules ---------------------------------------------------------------------------
 
+
 #: The one line that stands for a schedule change where only a short line fits.
 def describe_schedule(schedule: BackupSchedule) -> str:
     """ "weekly on Monday at 02:00 Europe/Berlin", "daily at 02:00 UTC"."""

@@ -117,11 +117,37 @@ def not_a_shift(typed: str) -> str:
     )
 
 
+# -- the console's own screens: /users and /help ----------------------------------------
+
+PEOPLE_TITLE = "People in the local workspace"
+PEOPLE_COLUMNS = ("name", "Slack id", "role with the bot")
+YOU_MARK = " (you)"
+
+HELP = """\
+Console commands (the bot's own: /backup help)
+  /backup …, /restore …   send a slash command to the bot in #backups
+  /restore                open the restore modal
+  <n>                     click button n (or choose in select n)
+  <n> <k>                 choose option k of select n (several: <n> 1,2)
+  <n> <text>              type text into field n of the open modal
+  submit · close          submit or close the open modal
+  click <label>           click the newest button whose label contains <label>
+  choose <option>         choose the newest option whose text contains <option>
+  /as <name>              act as someone else (/users lists who)
+  /users · /whoami        who is who, with their roles
+  /home                   open the bot's App Home tab
+  /screen                 show again everything with buttons, with their numbers
+  /clock [+7d|+12h|+30m]  move the clock of the bot and Atlassian forward (alone: show it)
+  /help · /quit
+Scripts also take:
+  expect <text>           fail unless <text> was shown since the last action
+  wait <text> [seconds]   wait until <text> is shown (default 30 s)
+  # comment"""
+
 # -- refusals of a console line (the screen capitalises the first letter) ---------------------
 
 # Added to the title of a surface shown again because it changed.
 UPDATED_MARK = " · updated"
-PEOPLE_TITLE = "People in the local workspace"
 NO_APP_HOME = "the bot did not publish an App Home tab."
 NO_OPTION_CHOSEN = "no option was chosen."
 NO_MODAL_OPEN = "no modal is open on your screen."
@@ -178,6 +204,7 @@ __all__ = [
     "FOUR_EYES_NOTE",
     "FOUR_EYES_OFF",
     "FOUR_EYES_ON",
+    "HELP",
     "MESSAGE_DELETED",
     "MODAL_CLOSED",
     "NOTHING_TO_USE",
@@ -186,11 +213,13 @@ __all__ = [
     "NO_MODAL_OPEN",
     "NO_OPTION_CHOSEN",
     "NO_REDIS_URL",
+    "PEOPLE_COLUMNS",
     "PEOPLE_TITLE",
     "STILL_WORKING",
     "UPDATED_MARK",
     "WAIT_NEEDS_TEXT",
     "WAIT_TIMEOUT_POSITIVE",
+    "YOU_MARK",
     "answered_with_http",
     "banner_atlassian",
     "banner_slack",

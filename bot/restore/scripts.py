@@ -194,7 +194,10 @@ local answers = {}
 for i, own in ipairs(batch) do
   p = own
   use_request()
-  answers[i] = decide()
+  -- One decision that fails (a session that no longer reads, say) fails alone, as it
+  -- would have in a script of its own: {'error', why} in its place, the others decided.
+  local decided, answer = pcall(decide)
+  if decided then answers[i] = answer else answers[i] = {'error', tostring(answer)} end
 end
 return answers
 """

@@ -284,6 +284,14 @@ class RestoreSessionStore:
         return list(answers)
 
     @staticmethod
+    def _answer_of(raw: list[Any]) -> list[str]:
+        """One decision's answer from a batch, as text; ``ResponseError`` if it failed."""
+        answer = [text(item) for item in raw]
+        if answer and answer[0] == "error":
+            raise ResponseError(answer[1] if len(answer) > 1 else "a restore decision failed")
+        return answer
+
+    @staticmethod
     def _parse(raw: bytes | str | None) -> RestoreSession | None:
         return parse_session(raw)
 
@@ -406,7 +414,7 @@ class RestoreSessionStore:
             "detail": bounded_text(describe_updates(encoded) if detail is None else detail),
         }
         raw = await self._transitions.submit(session_id, fastjson.dumps(own))
-        ok, reason, previous, session_json, expired_now = (text(item) for item in raw)
+        ok, reason, previous, session_json, expired_now = self._answer_of(raw)
         return Transition(
             ok=ok == "1",
             session_json=session_json,
@@ -444,7 +452,7 @@ class RestoreSessionStore:
         }
         raw = await self._answers.submit(session_id, fastjson.dumps(own))
         ok, reason, _previous, session_json, expired_now, answered_by, consents_json = (
-            text(item) for item in raw
+            self._answer_of(raw)
         )
         consents = json.loads(consents_json) if consents_json else []
         return Answer(
@@ -474,7 +482,7 @@ class RestoreSessionStore:
                     action=bounded_id(action, NAME_LIMIT),
                     reason=bounded_text(reason),
                 )
-            ]
+            ],
         )
 
     # -- what the card shows about the backup ---------------------------------------------
