@@ -8,6 +8,9 @@ One method per documented operation (21 of them), each returning the models of
     a create that may or may not have happened OutcomeUnknown · an unreadable 2xx
     UnexpectedResponse
 
+Answers and transport failures become these errors in ``bot.atlassian.responses``; payloads
+become models in ``bot.atlassian.parsing``.
+
 Every call has a timeout. The API token is sent as HTTP Basic credentials and is registered
 with ``bot.redaction`` so it never reaches a repr, an exception or a log line. Each HTTP
 attempt is counted in ``backup_bot_atlassian_requests_total`` by operation (the client
@@ -53,8 +56,8 @@ Lists
 List endpoints are paged with ``start`` and ``pageSize`` and followed until ``totalItems``
 items have arrived, a page comes back empty, or a page brings no item not already seen (a
 server that ignores ``start``); after ``MAX_PAGES`` pages the list is cut with a warning.
-Responses are read tolerantly: items under the documented key, a bare list, ``results`` or
-``values``; unknown fields are kept on the models. Each
+Responses are read tolerantly (``bot.atlassian.parsing``): items under the documented key,
+a bare list, ``results`` or ``values``; unknown fields are kept on the models. Each
 unfamiliar shape is logged once at debug level, with secrets removed, so the assumed
 shapes can be corrected from real traffic.
 
@@ -72,20 +75,16 @@ from __future__ import annotations
 
 import base64
 import enum
-import functools
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr
 
 from bot.atlassian.listing import ListMemo
 from bot.atlassian.models import (
@@ -103,19 +102,25 @@ from bot.atlassian.models import (
     RestoreStatus,
     Storage,
 )
+from bot.atlassian.parsing import ModelReader, ShapeLog
+from bot.atlassian.responses import (
+    Reply,
+    accepted,
+    decode_reply,
+    error_from_response,
+    retry_after_seconds,
+    transport_error,
+    transport_status,
+)
 from bot.atlassian.retry import RetryPolicy
 from bot.atlassian.versions import ACCOUNT_ID_HEADER, V1, ApiProfile
 from bot.clock import Clock, SystemClock, ensure_utc
 from bot.errors import (
     AtlassianError,
-    AuthError,
     ConfigError,
-    ConflictError,
-    ForbiddenError,
     NotFoundError,
     OutcomeUnknown,
     RateLimited,
-    RuleViolation,
     Unavailable,
     UnexpectedResponse,
 )
@@ -139,15 +144,6 @@ _T = TypeVar("_T")
 
 # Failures where the request provably never reached the service.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def _transport_status(exc: httpx.TransportError) -> str:
-    """The status label of a request that got no HTTP answer."""
-    return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
-
-
-def _accepted(status: int | None) -> bool:
-    return status is not None and 200 <= status < 300
 
 
 _CUSTOM_GROUP_CHECKS = frozenset(
@@ -184,40 +180,6 @@ class _MaybeApplied(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
-class _Reply:
-    method: str
-    path: str
-    status: int
-    text: str
-    data: object
-
-    def unexpected(self, message: str) -> UnexpectedResponse:
-        return UnexpectedResponse(
-            message, method=self.method, path=self.path, status=self.status, body=self.text
-        )
-
-
-class ShapeLog:
-    """Logs each unfamiliar response shape once, so real traffic can correct the assumptions."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[str, tuple[str, ...]]] = set()
-
-    def note(self, where: str, keys: Iterable[str], sample: object) -> None:
-        signature = (where, tuple(sorted(keys)))
-        if signature in self._seen:
-            return
-        self._seen.add(signature)
-        text = json.dumps(sample, default=str, sort_keys=True)
-        logger.debug(
-            "Unfamiliar shape in %s: %s; sample: %s",
-            where,
-            ", ".join(signature[1]) or "(none)",
-            redact(text[:500]),
-        )
-
-
 class AtlassianClient:
     """Calls the backup and restore API of one organisation."""
 
@@ -247,6 +209,7 @@ class AtlassianClient:
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self.shapes = ShapeLog()
+        self._reader = ModelReader(self.shapes, profile.rules.retention)
         self.profile = profile
         self.account_id = account_id or None
         self.max_pages = MAX_PAGES
@@ -299,7 +262,7 @@ class AtlassianClient:
         reply = await self._call(
             "list_regions", "POST", self._path("storages", "regions"), kind=_Kind.READ
         )
-        raw, _ = self._items(reply, "regions")
+        raw, _ = self._reader.items(reply, "regions")
         regions: list[str] = []
         for item in raw:
             if isinstance(item, str):
@@ -346,7 +309,7 @@ class AtlassianClient:
             self._path("storages"),
             body,
             find=find,
-            parse=lambda reply: self._one(Storage, reply, "storageId", "storage"),
+            parse=lambda reply: self._reader.one(Storage, reply, "storageId", "storage"),
         )
 
     async def list_storages(
@@ -365,7 +328,7 @@ class AtlassianClient:
         reply = await self._call(
             "get_storage", "GET", self._path("storages", storage_id), kind=_Kind.READ
         )
-        return self._one(Storage, reply, "storageId", "storage")
+        return self._reader.one(Storage, reply, "storageId", "storage")
 
     # -- 5-8: policies ---------------------------------------------------------------------
 
@@ -402,7 +365,7 @@ class AtlassianClient:
             self._path("cloud", cloud_id, "policies"),
             body,
             find=find,
-            parse=lambda reply: self._one(Policy, reply, "policyId", "policy"),
+            parse=lambda reply: self._reader.one(Policy, reply, "policyId", "policy"),
         )
 
     async def list_policies(self) -> list[Policy]:
@@ -422,7 +385,7 @@ class AtlassianClient:
             kind=_Kind.READ,
             params=self.profile.policy_details_query,
         )
-        return self._one(Policy, reply, "policyId", "policy")
+        return self._reader.one(Policy, reply, "policyId", "policy")
 
     async def read_policy_page(self) -> list[Policy]:
         """One page of the policy list, read once: the start-up check of the API version."""
@@ -433,7 +396,7 @@ class AtlassianClient:
             kind=_Kind.READ,
             params={"start": "0", "pageSize": str(PAGE_SIZE)},
         )
-        return self._many(Policy, reply, "policies")
+        return self._reader.many(Policy, reply, "policies")
 
     async def activate_policy(self, policy_id: str) -> list[Backup]:
         """Activate a saved policy (v2); Atlassian answers with the backups it scheduled.
@@ -451,7 +414,7 @@ class AtlassianClient:
         )
         if reply.data is None:
             return []
-        return self._many(Backup, reply, "backups")
+        return self._reader.many(Backup, reply, "backups")
 
     async def update_policy(
         self,
@@ -481,7 +444,7 @@ class AtlassianClient:
         if reply.data is None:
             # A bare 204 is a success that simply does not echo the policy.
             return await self.get_policy(policy_id)
-        return self._one(Policy, reply, "policyId", "policy")
+        return self._reader.one(Policy, reply, "policyId", "policy")
 
     # -- 9-11: backups ---------------------------------------------------------------------
 
@@ -501,7 +464,7 @@ class AtlassianClient:
             self._path("backups"),
             {"policyId": policy_id, "cloudId": cloud_id},
             find=find,
-            parse=lambda reply: self._one(Backup, reply, "backupId", "backup"),
+            parse=lambda reply: self._reader.one(Backup, reply, "backupId", "backup"),
         )
 
     async def list_backups(
@@ -520,7 +483,7 @@ class AtlassianClient:
         reply = await self._call(
             "get_backup", "GET", self._path("backups", backup_id), kind=_Kind.READ
         )
-        return self._one(Backup, reply, "backupId", "backup")
+        return self._reader.one(Backup, reply, "backupId", "backup")
 
     # -- 12-16: exports and imports --------------------------------------------------------
 
@@ -549,7 +512,7 @@ class AtlassianClient:
             self._path("exports"),
             body,
             find=find,
-            parse=lambda reply: self._many(Export, reply, "exports"),
+            parse=lambda reply: self._reader.many(Export, reply, "exports"),
         )
 
     async def list_exports(
@@ -572,7 +535,7 @@ class AtlassianClient:
             self._path("cloud", cloud_id, "exports", export_id),
             kind=_Kind.READ,
         )
-        return self._one(Export, reply, "exportId", "export")
+        return self._reader.one(Export, reply, "exportId", "export")
 
     async def import_backups(self, items: Sequence[BackupRef]) -> list[Import]:
         body = _refs_body(items)
@@ -585,7 +548,7 @@ class AtlassianClient:
             self._path("imports"),
             body,
             find=find,
-            parse=lambda reply: self._many(Import, reply, "imports"),
+            parse=lambda reply: self._reader.many(Import, reply, "imports"),
         )
 
     async def get_import(self, *, cloud_id: str, import_id: str) -> Import:
@@ -595,7 +558,7 @@ class AtlassianClient:
             self._path("cloud", cloud_id, "imports", import_id),
             kind=_Kind.READ,
         )
-        return self._one(Import, reply, "importId", "import")
+        return self._reader.one(Import, reply, "importId", "import")
 
     # -- 17-21: restores -------------------------------------------------------------------
 
@@ -630,7 +593,7 @@ class AtlassianClient:
             self._path("cloud", dest_cloud_id, "restores"),
             body,
             find=find,
-            parse=lambda reply: self._one(Restore, reply, "restoreId", "restore"),
+            parse=lambda reply: self._reader.one(Restore, reply, "restoreId", "restore"),
         )
 
     async def revalidate_restore(
@@ -651,7 +614,7 @@ class AtlassianClient:
             self._path("cloud", dest_cloud_id, "restores", "revalidate"),
             {"restoreId": restore_id, "consent": given},
             find=find,
-            parse=lambda reply: self._one(Restore, reply, "restoreId", "restore"),
+            parse=lambda reply: self._reader.one(Restore, reply, "restoreId", "restore"),
         )
 
     async def list_restores(
@@ -675,7 +638,7 @@ class AtlassianClient:
         reply = await self._call(
             "get_restore", "GET", self._path("restores", restore_id), kind=_Kind.READ
         )
-        return self._one(Restore, reply, "restoreId", "restore")
+        return self._reader.one(Restore, reply, "restoreId", "restore")
 
     async def get_post_op_report(self, *, cloud_id: str, migration_id: str) -> str:
         """The URL of the post-operation report of a restore's migration."""
@@ -685,7 +648,7 @@ class AtlassianClient:
             self._path("cloud", cloud_id, "migration", migration_id, "postOpReport"),
             kind=_Kind.READ,
         )
-        report = self._parse(PostOpReport, reply.data, reply)
+        report = self._reader.parse(PostOpReport, reply.data, reply)
         if not report.link:
             raise reply.unexpected("The post-operation report has no URL")
         return report.link
@@ -718,7 +681,7 @@ class AtlassianClient:
         kind: _Kind,
         params: Mapping[str, str | None] | None = None,
         body: object = None,
-    ) -> _Reply:
+    ) -> Reply:
         query = {key: value for key, value in (params or {}).items() if value is not None}
         attempt = 0
         while True:
@@ -728,9 +691,9 @@ class AtlassianClient:
                 response = await self._http.request(method, path, params=query or None, json=body)
             except httpx.TransportError as exc:
                 metrics.observe_atlassian(
-                    operation, _transport_status(exc), time.perf_counter() - started
+                    operation, transport_status(exc), time.perf_counter() - started
                 )
-                failure = self._transport_error(exc, method, path)
+                failure = transport_error(exc, method, path, timeout=self.timeout)
                 not_sent = isinstance(exc, _NOT_SENT)
                 if kind is _Kind.CREATE and not not_sent:
                     raise _MaybeApplied(failure) from exc
@@ -744,14 +707,16 @@ class AtlassianClient:
             )
             logger.debug("%s %s -> %s (attempt %d)", method, path, response.status_code, attempt)
             if response.is_success:
-                return self._decode(response, method, path)
-            error = self._error_from_response(response, method, path)
+                return decode_reply(response, method, path)
+            error = error_from_response(response, method, path, clock=self.clock)
             if isinstance(error, RateLimited):
                 retry_after = error.retry_after
             elif type(error) is Unavailable:
                 if kind is _Kind.CREATE:
                     raise _MaybeApplied(error)
-                retry_after = _retry_after(response.headers.get("Retry-After"), self.clock.now())
+                retry_after = retry_after_seconds(
+                    response.headers.get("Retry-After"), self.clock.now()
+                )
             else:
                 raise error
             if attempt >= self.retry.max_attempts:
@@ -779,7 +744,7 @@ class AtlassianClient:
         body: object,
         *,
         find: Callable[[datetime], Awaitable[_T | None]],
-        parse: Callable[[_Reply], _T],
+        parse: Callable[[Reply], _T],
     ) -> _T:
         started = self.clock.now()
         try:
@@ -787,7 +752,7 @@ class AtlassianClient:
         except _MaybeApplied as uncertain:
             return await self._reconcile(uncertain.error, started, find)
         except UnexpectedResponse as unreadable:
-            if not _accepted(unreadable.status):
+            if not accepted(unreadable.status):
                 raise
             # Accepted but unreadable: the create happened, so find what it made.
             return await self._reconcile(unreadable, started, find)
@@ -830,203 +795,6 @@ class AtlassianClient:
         logger.info("Found the result of %s %s after all", error.method, error.path)
         return found
 
-    def _decode(self, response: httpx.Response, method: str, path: str) -> _Reply:
-        text = response.text
-        data: object = None
-        if text.strip():
-            try:
-                data = json.loads(text)
-            except ValueError:
-                raise UnexpectedResponse(
-                    "The answer is not JSON",
-                    method=method,
-                    path=path,
-                    status=response.status_code,
-                    body=text,
-                ) from None
-        return _Reply(method, path, response.status_code, text, data)
-
-    def _transport_error(self, exc: httpx.TransportError, method: str, path: str) -> Unavailable:
-        if isinstance(exc, httpx.TimeoutException):
-            message = f"No answer from the Atlassian API within {self.timeout:g} s"
-        elif isinstance(exc, httpx.ConnectError):
-            message = "Could not connect to the Atlassian API"
-        else:
-            message = f"The connection to the Atlassian API failed ({type(exc).__name__})"
-        return Unavailable(message, method=method, path=path)
-
-    def _error_from_response(
-        self, response: httpx.Response, method: str, path: str
-    ) -> AtlassianError:
-        status = response.status_code
-        body = response.text
-        code, detail = _service_message(body)
-
-        def said(fallback: str) -> str:
-            return detail or fallback
-
-        if status == 401:
-            return AuthError(
-                _join("The e-mail or API token was not accepted", detail),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 403:
-            # A code naming entitlement is decisive; a message counts only when it does not
-            # also blame the caller's admin rights.
-            said_entitled = "entitle" in (detail or "").lower()
-            if "entitle" in (code or "").lower() or (
-                said_entitled and "admin" not in (detail or "").lower()
-            ):
-                lead = "The organisation is not entitled to backup and restore"
-            else:
-                lead = "Not permitted: the API token's owner must be an admin of this organisation"
-            return ForbiddenError(
-                _join(lead, detail),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 404:
-            return NotFoundError(
-                said("Not found"), method=method, path=path, status=status, body=body, code=code
-            )
-        if status in (400, 422):
-            return RuleViolation(
-                said("The request was refused"),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 409:
-            return ConflictError(
-                said("Another operation is already running"),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"), self.clock.now())
-            return RateLimited(
-                _join("Too many requests", detail),
-                retry_after=retry_after,
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        if status >= 500:
-            return Unavailable(
-                _join(f"The service failed (HTTP {status})", detail),
-                method=method,
-                path=path,
-                status=status,
-                body=body,
-                code=code,
-            )
-        return UnexpectedResponse(
-            _join(f"Unexpected HTTP {status}", detail),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
-
-    def _parse(self, model: type[_ModelT], data: object, reply: _Reply) -> _ModelT:
-        if not isinstance(data, Mapping):
-            raise reply.unexpected(f"Expected a {model.__name__} object")
-        try:
-            parsed = model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or model.__name__
-            raise reply.unexpected(
-                f"A {model.__name__} could not be read ({where}: {first['msg']})"
-            ) from None
-        self._note_unknown_fields(parsed)
-        if isinstance(parsed, Backup):
-            parsed.kept_for(self.profile.rules.retention)
-        return parsed
-
-    def _note_unknown_fields(self, model: BaseModel) -> None:
-        extra = model.model_extra or {}
-        if extra:
-            self.shapes.note(type(model).__name__, extra.keys(), extra)
-        for name in _nested_model_fields(type(model)):
-            value = getattr(model, name)
-            nested = value if isinstance(value, list) else [value]
-            for item in nested:
-                if isinstance(item, BaseModel):
-                    self._note_unknown_fields(item)
-
-    def _one(self, model: type[_ModelT], reply: _Reply, id_key: str, wrapper: str) -> _ModelT:
-        data = reply.data
-        if isinstance(data, Mapping) and id_key not in data:
-            inner = data.get(wrapper)
-            if isinstance(inner, Mapping) and id_key in inner:
-                self.shapes.note(f"{model.__name__} envelope", data.keys(), list(data.keys()))
-                data = inner
-        return self._parse(model, data, reply)
-
-    def _many(self, model: type[_ModelT], reply: _Reply, key: str) -> list[_ModelT]:
-        raw, _ = self._items(reply, key)
-        return [self._parse(model, item, reply) for item in raw]
-
-    def _parse_page(
-        self,
-        model: type[_ModelT],
-        raw: list[object],
-        reply: _Reply,
-        memo: tuple[ListMemo[_ModelT] | None, str],
-    ) -> list[_ModelT]:
-        known, id_key = memo
-        if known is None:
-            return [self._parse(model, item, reply) for item in raw]
-        page: list[_ModelT] = []
-        for item in raw:
-            item_id = item.get(id_key) if isinstance(item, Mapping) else None
-            parsed = known.reuse(item_id, item)
-            if parsed is None:
-                parsed = self._parse(model, item, reply)
-                known.keep(item_id, item, parsed)
-            page.append(parsed)
-        return page
-
-    def _items(self, reply: _Reply, key: str) -> tuple[list[object], int | None]:
-        data = reply.data
-        if isinstance(data, list):
-            self.shapes.note(f"{key} list", ["<bare list>"], data[:1])
-            return data, None
-        if not isinstance(data, Mapping):
-            raise reply.unexpected(f"Expected a list of {key}")
-        for candidate in (key, "results", "values"):
-            items = data.get(candidate)
-            if isinstance(items, list):
-                break
-        else:
-            raise reply.unexpected(f"The answer holds no list of {key}")
-        unknown = set(data) - {key, "totalItems"}
-        if unknown:
-            self.shapes.note(f"{key} list", unknown, {k: data[k] for k in unknown})
-        total = data.get("totalItems", data.get("total"))
-        if isinstance(total, bool) or not isinstance(total, int | str):
-            return items, None
-        try:
-            return items, int(total)
-        except ValueError:
-            return items, None
-
     async def _list_all(
         self,
         operation: str,
@@ -1044,10 +812,10 @@ class AtlassianClient:
         for _ in range(self.max_pages):
             page_params = {**(params or {}), "start": str(start), "pageSize": str(PAGE_SIZE)}
             reply = await self._call(operation, "GET", path, kind=_Kind.READ, params=page_params)
-            raw, total = self._items(reply, key)
+            raw, total = self._reader.items(reply, key)
             if not raw:
                 break
-            page = self._parse_page(model, raw, reply, memo)
+            page = self._reader.parse_page(model, raw, reply, memo)
             fresh = [item for item in page if id_of(item) not in seen]
             if not fresh:
                 logger.warning(
@@ -1112,98 +880,6 @@ def _answered(check: FailedCheck, consents: Sequence[str]) -> bool:
     if value in _CUSTOM_GROUP_CHECKS or "custom_group" in value.lower():
         return any(consent in _CUSTOM_GROUP_CHECKS for consent in consents)
     return value.lower() in {consent.lower() for consent in consents}
-
-
-def _join(lead: str, detail: str | None) -> str:
-    if not detail or detail.strip().rstrip(".").lower() == lead.lower():
-        return lead
-    return f"{lead}: {detail}"
-
-
-def _service_message(body: str) -> tuple[str | None, str | None]:
-    """The service's error ``code`` and ``message`` from any of the shapes it may use."""
-    text = body.strip()
-    if not text:
-        return None, None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        if text.startswith("<"):
-            # An HTML error page from a proxy says nothing a user can act on.
-            return None, None
-        return None, text.splitlines()[0][:300]
-    return _code_and_message(data)
-
-
-def _code_and_message(data: object) -> tuple[str | None, str | None]:
-    if isinstance(data, str):
-        return None, data or None
-    if not isinstance(data, Mapping):
-        return None, None
-    code = _first_text(data, ("code", "errorCode", "key"))
-    message = _first_text(data, ("message", "errorMessage", "detail", "title", "error_description"))
-    errors = data.get("errors")
-    if isinstance(errors, list) and errors:
-        parts = [_code_and_message(item) for item in errors]
-        codes = [part_code for part_code, _ in parts if part_code]
-        messages = [part_message for _, part_message in parts if part_message]
-        code = code or (codes[0] if codes else None)
-        if messages:
-            message = "; ".join(messages) if not message else f"{message}: {'; '.join(messages)}"
-    nested = data.get("error")
-    if isinstance(nested, Mapping):
-        nested_code, nested_message = _code_and_message(nested)
-        code = code or nested_code
-        message = message or nested_message
-    elif isinstance(nested, str) and nested:
-        if message is None:
-            message = nested
-        else:
-            code = code or nested
-    return code, message
-
-
-def _first_text(data: Mapping[str, object], keys: Iterable[str]) -> str | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-    return None
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, (ensure_utc(when) - ensure_utc(now)).total_seconds())
-
-
-@functools.cache
-def _nested_model_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    """The fields of ``model`` whose values may be models themselves (or lists of them).
-
-    Unknown fields are looked for in every item of every list, every cycle: walking only
-    the fields that can nest spares reading each plain field of thousands of items.
-    """
-    return tuple(
-        name for name, field in model.model_fields.items() if _may_hold_model(field.annotation)
-    )
-
-
-def _may_hold_model(annotation: object) -> bool:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return True
-    return any(_may_hold_model(argument) for argument in get_args(annotation))
 
 
 __all__ = [
