@@ -22,6 +22,7 @@ from bot.slack import restore_blocks as rb
 from bot.slack import restore_handlers
 from bot.slack.card_clicks import CardClick, card_click
 from tests.fixtures.bot_harness import ADMIN, APPROVER, BotHarness
+from tests.fixtures.redis_server import RedisServer
 from tests.test_restore_flow import audit_entries, private_text, requested, session, the_card
 
 CARD_TS = "1733000000.000100"
@@ -186,4 +187,36 @@ async def test_a_click_beyond_the_queues_room_is_not_acknowledged(
     again = await harness.driver.click(the_card(harness), rb.ACTION_START, user=APPROVER)
     assert again.status == 200
     await harness.settle()
+    assert (await session(harness, session_id)).state is SessionState.RUNNING
+
+
+async def test_under_a_sustained_storm_acknowledgements_slow_to_the_pace_of_the_work(
+    bot_harness: BotHarness, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the pace a click is acknowledged once there is room, or a moment later; past
+    the cap it is turned away. Redis frozen holds the one worker on the first click."""
+    harness = bot_harness
+    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    card = the_card(harness)
+    monkeypatch.setattr(restore_handlers, "MAX_CONCURRENT_CLICKS", 1)
+    monkeypatch.setattr(restore_handlers, "QUEUE_PACE", 2)
+    monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 3)
+    monkeypatch.setattr(restore_handlers, "ROOM_WAIT_SECONDS", 0.3)
+
+    redis_server.pause()
+    try:
+        first = await harness.driver.click(card, rb.ACTION_START, user=APPROVER)  # worked
+        queued = [await harness.driver.click(card, rb.ACTION_START, user=ADMIN) for _ in "ab"]
+        paced = await harness.driver.click(card, rb.ACTION_START, user=ADMIN)
+        refused = await harness.driver.click(card, rb.ACTION_START, user=ADMIN)
+    finally:
+        redis_server.resume()
+    await harness.settle()
+
+    assert [r.status for r in (first, *queued, paced)] == [200] * 4
+    assert max(r.elapsed for r in (first, *queued)) < 0.3
+    assert paced.elapsed >= 0.3  # waited for room that did not come, then was taken
+    assert refused.status == 503
+    starts = [e for e in await audit_entries(harness) if e["action"] == "start"]
+    assert len(starts) == 4
     assert (await session(harness, session_id)).state is SessionState.RUNNING

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -93,18 +94,14 @@ def error_from_response(
     body = response.text
     code, detail = _service_message(body)
 
+    def error(kind: type[AtlassianError], lead: str, **extra: Any) -> AtlassianError:
+        return kind(lead, method=method, path=path, status=status, body=body, code=code, **extra)
+
     def said(fallback: str) -> str:
         return detail or fallback
 
     if status == 401:
-        return AuthError(
-            _join("The e-mail or API token was not accepted", detail),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
+        return error(AuthError, _join("The e-mail or API token was not accepted", detail))
     if status == 403:
         # A code naming entitlement is decisive; a message counts only when it does not
         # also blame the caller's admin rights.
@@ -115,64 +112,19 @@ def error_from_response(
             lead = "The organisation is not entitled to backup and restore"
         else:
             lead = "Not permitted: the API token's owner must be an admin of this organisation"
-        return ForbiddenError(
-            _join(lead, detail),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
+        return error(ForbiddenError, _join(lead, detail))
     if status == 404:
-        return NotFoundError(
-            said("Not found"), method=method, path=path, status=status, body=body, code=code
-        )
+        return error(NotFoundError, said("Not found"))
     if status in (400, 422):
-        return RuleViolation(
-            said("The request was refused"),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
+        return error(RuleViolation, said("The request was refused"))
     if status == 409:
-        return ConflictError(
-            said("Another operation is already running"),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
+        return error(ConflictError, said("Another operation is already running"))
     if status == 429:
         retry_after = retry_after_seconds(response.headers.get("Retry-After"), clock.now())
-        return RateLimited(
-            _join("Too many requests", detail),
-            retry_after=retry_after,
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
+        return error(RateLimited, _join("Too many requests", detail), retry_after=retry_after)
     if status >= 500:
-        return Unavailable(
-            _join(f"The service failed (HTTP {status})", detail),
-            method=method,
-            path=path,
-            status=status,
-            body=body,
-            code=code,
-        )
-    return UnexpectedResponse(
-        _join(f"Unexpected HTTP {status}", detail),
-        method=method,
-        path=path,
-        status=status,
-        body=body,
-        code=code,
-    )
+        return error(Unavailable, _join(f"The service failed (HTTP {status})", detail))
+    return error(UnexpectedResponse, _join(f"Unexpected HTTP {status}", detail))
 
 
 def _join(lead: str, detail: str | None) -> str:

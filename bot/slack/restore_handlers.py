@@ -13,11 +13,13 @@ restore.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -53,10 +55,18 @@ ClickWork = Callable[[str, str, str, ClickOrigin], Awaitable[ClickResult]]
 
 #: Clicks whose post-ack work may run at once (see ``RestoreHandlers.take``).
 MAX_CONCURRENT_CLICKS = 32
+#: Beyond this many waiting clicks a new one is acknowledged only once the queue is shorter
+#: again, or ``ROOM_WAIT_SECONDS`` later (well inside Slack's 3 s): under a sustained storm
+#: the acknowledgements slow to the pace the clicks are worked at, instead of the queue
+#: growing for as long as the storm lasts.
+QUEUE_PACE = 256
+ROOM_WAIT_SECONDS = 1.0
 #: Acknowledged clicks that may wait for a worker, a few megabytes of them; a click beyond
 #: them is not acknowledged (Slack tells the clicker the app did not answer, and they can
-#: press again), so a storm can never grow the process without bound.
+#: press again), so nothing can grow the process without bound.
 MAX_QUEUED_CLICKS = 10_000
+#: Clicks turned away are logged together, once a minute at most.
+TURNED_AWAY_LOG_EVERY = timedelta(minutes=1)
 
 
 class RestoreHandlers:
@@ -69,7 +79,11 @@ class RestoreHandlers:
         self._workflow = workflow
         self._slack = slack
         self._queued: deque[tuple[CardClick, RequestScope]] = deque()
+        self._room = asyncio.Event()
+        self._room.set()
         self._workers = 0
+        self._turned_away = 0
+        self._turned_away_logged: datetime | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._refusals_told = AnswerWindow(services.clock)
 
@@ -123,8 +137,8 @@ class RestoreHandlers:
         """A card button through Bolt (Socket Mode; over HTTP, ``take`` is called without
         Bolt): acknowledged, queued, and the listener done. The click is counted in the
         metrics when its work is, not when this returns."""
-        if self.full:
-            log.warning("%d clicks are waiting already; this one is not acknowledged", self.queued)
+        if not await self.room():
+            self.turn_away()
             return
         await ack()
         scope = current_request()
@@ -141,8 +155,30 @@ class RestoreHandlers:
         """Whether another click must not be acknowledged (``MAX_QUEUED_CLICKS`` wait)."""
         return len(self._queued) >= MAX_QUEUED_CLICKS
 
+    async def room(self) -> bool:
+        """Whether another click may be acknowledged and queued, once there is room: at
+        once while fewer than ``QUEUE_PACE`` wait, else when the workers made some (at most
+        ``ROOM_WAIT_SECONDS`` later); False when ``MAX_QUEUED_CLICKS`` still wait then."""
+        if len(self._queued) >= QUEUE_PACE:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), ROOM_WAIT_SECONDS)
+        return not self.full
+
+    def turn_away(self) -> None:
+        """Note a click not acknowledged for want of room; say so in the log now and then."""
+        self._turned_away += 1
+        now = self._services.clock.now()
+        last = self._turned_away_logged
+        if last is None or now - last >= TURNED_AWAY_LOG_EVERY:
+            log.warning(
+                "%d restore card clicks were not acknowledged: %d clicks are waiting already",
+                self._turned_away,
+                len(self._queued),
+            )
+            self._turned_away, self._turned_away_logged = 0, now
+
     def take(self, click: CardClick, scope: RequestScope | None = None) -> None:
-        """An acknowledged click, queued for the next free worker (check ``full`` first).
+        """An acknowledged click, queued for the next free worker (once ``room`` said so).
 
         At most ``MAX_CONCURRENT_CLICKS`` workers run at once, each taking clicks in the
         order they came: a storm of clicks on one card waits its turn as small records,
@@ -151,6 +187,8 @@ class RestoreHandlers:
         """
         self._services.pending.begin()
         self._queued.append((click, scope or new_scope(RequestKind.ACTION, _name(click))))
+        if len(self._queued) >= QUEUE_PACE:
+            self._room.clear()
         if self._workers < MAX_CONCURRENT_CLICKS:
             self._workers += 1
             self._keep(self._work())
@@ -164,6 +202,8 @@ class RestoreHandlers:
         try:
             while self._queued:
                 click, scope = self._queued.popleft()
+                if len(self._queued) < QUEUE_PACE:
+                    self._room.set()
                 token = enter_request(scope)
                 settling: _Settling | None = None
                 try:

@@ -245,8 +245,9 @@ def signature_problem(verifier: SignatureVerifier, body: bytes, headers: Mapping
 class CardClicks(Protocol):
     """Where an acknowledged restore card click goes (``RestoreHandlers``)."""
 
-    @property
-    def full(self) -> bool: ...
+    async def room(self) -> bool: ...
+
+    def turn_away(self) -> None: ...
 
     def take(self, click: CardClick, scope: RequestScope | None = None) -> None: ...
 
@@ -288,8 +289,8 @@ def http_application(
             return await to_aiohttp_response(await app.async_dispatch(bolt_request))
         assert click is not None
         assert card_clicks is not None
-        if card_clicks.full:
-            log.warning("too many clicks are waiting; one is answered 503")
+        if not await card_clicks.room():
+            card_clicks.turn_away()
             return web.json_response({"error": "busy"}, status=503)
         card_clicks.take(click)
         # Timed like Bolt's dispatch of any other request: from its parsing to its ack.
