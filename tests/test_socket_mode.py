@@ -27,9 +27,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.localslack.driver import NOT_ACKNOWLEDGED
 from bot.localslack.web_api import SOCKET_ACK_DEADLINE
+from bot.messages import restore as restore_words
 from bot.observability import metrics
 from bot.simulator.seed import ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP
 from bot.slack import restore_blocks as rb
+from bot.slack import restore_handlers
 from bot.slack.app import build_app
 from bot.slack.serve import make_web_client, run_socket_mode
 from tests.fixtures.bot_harness import ADMIN, APPROVER, CHANNEL, BotHarness, HarnessFactory
@@ -347,6 +349,33 @@ async def test_a_storm_of_clicks_over_the_socket_is_queued_worked_and_counted_on
     assert len(creates) == 1
     audit = await harness.services.redis.xrange(harness.services.sessions.audit_stream_key)
     assert sum(fields["action"] == "start" for _id, fields in audit) == 30
+
+
+async def test_a_click_over_the_socket_with_no_room_is_acknowledged_and_told_to_press_again(
+    make_bot_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not left unacknowledged (Bolt would answer it as a button it does not know): told,
+    privately, that it was not taken; nothing decided, nothing audited, and counted."""
+    harness = await make_bot_harness()
+    async with socket_mode_bot(harness) as driver:
+        await driver.slash(
+            "/restore", f"start {JIRA_COMPLETE_BACKUP} to=acme-sandbox", user=ADMIN, channel=CHANNEL
+        )
+        await harness.settle()
+        (card,) = harness.slack.messages(CHANNEL)
+        monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 0)
+        turned_away = metrics.REGISTRY.get_sample_value("backup_bot_card_clicks_turned_away_total")
+        clicked = await driver.click(card, rb.ACTION_START, user=APPROVER)
+        assert clicked.status == 200
+        await harness.settle()
+    assert clicked.response_url is not None
+    told = [post.text for post in harness.slack.responses(clicked.response_url)]
+    assert told == [restore_words.click_turned_away()]
+    assert metrics.REGISTRY.get_sample_value("backup_bot_card_clicks_turned_away_total") == (
+        (turned_away or 0.0) + 1
+    )
+    audit = await harness.services.redis.xrange(harness.services.sessions.audit_stream_key)
+    assert not [fields for _id, fields in audit if fields["action"] == "start"]
 
 
 async def test_the_bot_moves_to_a_new_socket_when_slack_asks(

@@ -58,6 +58,13 @@ def click_unknown_button() -> str:
     return "The bot does not know that button, so nothing was changed; use the buttons on the card."
 
 
+def click_turned_away() -> str:
+    return (
+        "The bot has too many clicks to work through right now, so this one was not taken "
+        "and nothing was changed; press the button again in a moment."
+    )
+
+
 def form_pick_a_backup() -> str:
     return "Pick one of the backups this form lists."
 
@@ -659,6 +666,7 @@ __all__ = [
     "check_text",
     "click_not_on_its_card",
     "click_reply",
+    "click_turned_away",
     "click_unknown_button",
     "consent_without_checks",
     "decide_before",

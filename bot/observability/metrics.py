@@ -93,6 +93,18 @@ _ACKS: Final = {kind: ACK_SECONDS.labels(kind.value) for kind in RequestKind}
 _COUNTED: Final[dict[tuple[RequestKind, str, Outcome], Counter]] = {}
 
 
+CLICKS_TURNED_AWAY: Final = Counter(
+    "backup_bot_card_clicks_turned_away",
+    "Restore card clicks not taken because too many were waiting for the bot's workers "
+    "(answered 503 over HTTP, told to press again over Socket Mode); nothing was decided.",
+    registry=REGISTRY,
+)
+
+
+def count_turned_away() -> None:
+    CLICKS_TURNED_AWAY.inc()
+
+
 def observe_ack(kind: RequestKind, seconds: float) -> None:
     _ACKS[kind].observe(seconds)
 

@@ -62,8 +62,8 @@ MAX_CONCURRENT_CLICKS = 32
 QUEUE_PACE = 256
 ROOM_WAIT_SECONDS = 1.0
 #: Acknowledged clicks that may wait for a worker, a few megabytes of them; a click beyond
-#: them is not acknowledged (Slack tells the clicker the app did not answer, and they can
-#: press again), so nothing can grow the process without bound.
+#: them is not taken (over HTTP a 503, so Slack tells the clicker the app did not answer;
+#: over Socket Mode a private "press again"), so nothing can grow the process without bound.
 MAX_QUEUED_CLICKS = 10_000
 #: Clicks turned away are logged together, once a minute at most.
 TURNED_AWAY_LOG_EVERY = timedelta(minutes=1)
@@ -138,7 +138,17 @@ class RestoreHandlers:
         Bolt): acknowledged, queued, and the listener done. The click is counted in the
         metrics when its work is, not when this returns."""
         if not await self.room():
+            # Acknowledged and told, not left unacknowledged: Bolt would hand a click it
+            # never saw acknowledged to the unhandled-request answer ("not a button").
+            await ack()
             self.turn_away()
+            click = from_bolt(body, action)
+            reply = reply_at(
+                click.response_url,
+                self._slack,
+                Invocation(user_id=click.user, channel_id=click.channel),
+            )
+            await reply(blocks.error_message(rt.click_turned_away(), trusted=True))
             return
         await ack()
         scope = current_request()
@@ -165,13 +175,16 @@ class RestoreHandlers:
         return not self.full
 
     def turn_away(self) -> None:
-        """Note a click not acknowledged for want of room; say so in the log now and then."""
+        """Note a click not taken for want of room: counted in the metrics, and in the log
+        at once, then at most once a minute (on the next one turned away, with the count
+        since the line before)."""
+        metrics.count_turned_away()
         self._turned_away += 1
         now = self._services.clock.now()
         last = self._turned_away_logged
         if last is None or now - last >= TURNED_AWAY_LOG_EVERY:
             log.warning(
-                "%d restore card clicks were not acknowledged: %d clicks are waiting already",
+                "%d restore card clicks were not taken: %d clicks are waiting already",
                 self._turned_away,
                 len(self._queued),
             )
