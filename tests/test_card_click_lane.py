@@ -21,7 +21,7 @@ from bot.simulator.seed import JIRA_COMPLETE_BACKUP
 from bot.slack import restore_blocks as rb
 from bot.slack import restore_handlers
 from bot.slack.card_clicks import CardClick, card_click
-from tests.fixtures.bot_harness import ADMIN, APPROVER, BotHarness
+from tests.fixtures.bot_harness import ADMIN, APPROVER, BotHarness, HarnessFactory
 from tests.fixtures.redis_server import RedisServer
 from tests.test_restore_flow import audit_entries, private_text, requested, session, the_card
 
@@ -169,54 +169,61 @@ async def test_a_click_whose_answer_cannot_reach_slack_does_not_stop_the_clicks_
     assert {entry["outcome"] for entry in refused} == {"refused"}
 
 
-async def test_a_click_beyond_the_queues_room_is_not_acknowledged(
-    bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+def few_places(monkeypatch: pytest.MonkeyPatch, places: int, wait: float) -> None:
+    """One worker and ``places`` places for waiting clicks, in bots built from now on."""
+    monkeypatch.setattr(restore_handlers, "MAX_CONCURRENT_CLICKS", 1)
+    monkeypatch.setattr(restore_handlers, "QUEUE_PLACES", places)
+    monkeypatch.setattr(restore_handlers, "PLACE_WAIT_SECONDS", wait)
+
+
+async def test_clicks_beyond_the_places_are_turned_away_and_leave_no_trace(
+    make_bot_harness: HarnessFactory, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Slack tells the clicker the app did not answer, and they can press again; the bot
-    keeps no record of a press it did not take."""
-    harness = bot_harness
-    session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
-    monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 0)
-    response = await harness.driver.click(the_card(harness), rb.ACTION_START, user=APPROVER)
-    assert response.status == 503
-    await harness.settle()
-    assert not [e for e in await audit_entries(harness) if e["action"] == "start"]
-    assert (await session(harness, session_id)).state is SessionState.AWAITING_START
-
-    monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 10)
-    again = await harness.driver.click(the_card(harness), rb.ACTION_START, user=APPROVER)
-    assert again.status == 200
-    await harness.settle()
-    assert (await session(harness, session_id)).state is SessionState.RUNNING
-
-
-async def test_under_a_sustained_storm_acknowledgements_slow_to_the_pace_of_the_work(
-    bot_harness: BotHarness, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past the pace a click is acknowledged once there is room, or a moment later; past
-    the cap it is turned away. Redis frozen holds the one worker on the first click."""
-    harness = bot_harness
+    """Twelve clicks at once while the one worker is held (Redis frozen) on the first: it and
+    the two that found a place are taken; the nine others get a 503 (Slack tells their
+    clickers the app did not answer) and nothing of them is kept."""
+    few_places(monkeypatch, places=2, wait=0.3)
+    harness = await make_bot_harness()
     session_id = await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
     card = the_card(harness)
-    monkeypatch.setattr(restore_handlers, "MAX_CONCURRENT_CLICKS", 1)
-    monkeypatch.setattr(restore_handlers, "QUEUE_PACE", 2)
-    monkeypatch.setattr(restore_handlers, "MAX_QUEUED_CLICKS", 3)
-    monkeypatch.setattr(restore_handlers, "ROOM_WAIT_SECONDS", 0.3)
-
+    first = await harness.driver.click(card, rb.ACTION_START, user=APPROVER)
     redis_server.pause()
     try:
-        first = await harness.driver.click(card, rb.ACTION_START, user=APPROVER)  # worked
-        queued = [await harness.driver.click(card, rb.ACTION_START, user=ADMIN) for _ in "ab"]
-        paced = await harness.driver.click(card, rb.ACTION_START, user=ADMIN)
-        refused = await harness.driver.click(card, rb.ACTION_START, user=ADMIN)
+        storm = await asyncio.gather(
+            *(harness.driver.click(card, rb.ACTION_START, user=ADMIN) for _ in range(11))
+        )
     finally:
         redis_server.resume()
     await harness.settle()
 
-    assert [r.status for r in (first, *queued, paced)] == [200] * 4
-    assert max(r.elapsed for r in (first, *queued)) < 0.3
-    assert paced.elapsed >= 0.3  # waited for room that did not come, then was taken
-    assert refused.status == 503
+    statuses = sorted(response.status for response in (first, *storm))
+    assert statuses == [200] * 3 + [503] * 9
     starts = [e for e in await audit_entries(harness) if e["action"] == "start"]
-    assert len(starts) == 4
+    assert len(starts) == 3
     assert (await session(harness, session_id)).state is SessionState.RUNNING
+
+
+async def test_a_click_waiting_for_a_place_is_taken_as_soon_as_a_worker_frees_one(
+    make_bot_harness: HarnessFactory, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acknowledgement waits for the workers, not for the whole wait: a client that waits
+    for its answers is slowed to the workers' pace, and its clicks are all taken."""
+    few_places(monkeypatch, places=1, wait=5.0)
+    harness = await make_bot_harness()
+    await requested(harness, JIRA_COMPLETE_BACKUP, "acme-sandbox")
+    card = the_card(harness)
+    redis_server.pause()
+    try:
+        held = await harness.driver.click(card, rb.ACTION_START, user=APPROVER)  # worked
+        queued = await harness.driver.click(card, rb.ACTION_START, user=ADMIN)  # the place
+        waiting = asyncio.ensure_future(harness.driver.click(card, rb.ACTION_START, user=ADMIN))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+    finally:
+        redis_server.resume()
+    paced = await waiting
+    await harness.settle()
+    assert [r.status for r in (held, queued, paced)] == [200, 200, 200]
+    assert 0.5 <= paced.elapsed < 5.0
+    starts = [e for e in await audit_entries(harness) if e["action"] == "start"]
+    assert len(starts) == 3

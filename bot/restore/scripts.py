@@ -187,6 +187,8 @@ end
 # one round trip. Every key any of them may write is touched before the first of them
 # writes (see ``reach``), so a batch that meets a moving Cluster slot writes nothing.
 DECIDE_EACH: Final = r"""
+local REFUSED_BY_REDIS = as_set({'READONLY', 'OOM', 'MISCONF', 'NOREPLICAS', 'MASTERDOWN',
+                                 'LOADING', 'BUSY', 'TRYAGAIN', 'CLUSTERDOWN'})
 local shared = p
 local batch = {}
 for i = 2, #ARGV do
@@ -205,14 +207,15 @@ for i, own in ipairs(batch) do
   local decided, answer = pcall(decide)
   if decided then
     answers[i] = answer
-  elseif type(answer) == 'string' and string.find(answer, '^[A-Z]+ ') then
-    -- Redis itself refused a command (READONLY on a primary demoted by a failover, OOM,
-    -- MISCONF...): the script answers with that error, as a script of its own would, so
-    -- the client reacts to it as such (a Sentinel client reconnects to the new primary).
+  elseif i == 1 and type(answer) == 'string' and REFUSED_BY_REDIS[string.match(answer, '^%u+')] then
+    -- Redis itself refused the batch's first write (READONLY on a primary demoted by a
+    -- failover, OOM, MISCONF...): nothing is written yet, and the script answers with that
+    -- error, as a script of its own would, so the client reacts to it as such (a Sentinel
+    -- client reconnects to the new primary) and every decision of the batch is asked again.
     return redis.error_reply(answer)
   else
-    -- A decision this script could not make (a session that no longer reads, say) fails
-    -- alone, as it would have in a script of its own: {'error', why} in its place.
+    -- A decision this script could not make fails alone, as it would have in a script of
+    -- its own: {'error', why} in its place, the decisions before it made and answered.
     answers[i] = {'error', tostring(answer)}
   end
 end

@@ -13,13 +13,12 @@ restore.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -55,18 +54,17 @@ ClickWork = Callable[[str, str, str, ClickOrigin], Awaitable[ClickResult]]
 
 #: Clicks whose post-ack work may run at once (see ``RestoreHandlers.take``).
 MAX_CONCURRENT_CLICKS = 32
-#: Beyond this many waiting clicks a new one is acknowledged only once the queue is shorter
-#: again, or ``ROOM_WAIT_SECONDS`` later (well inside Slack's 3 s): under a sustained storm
-#: the acknowledgements slow to the pace the clicks are worked at, instead of the queue
-#: growing for as long as the storm lasts.
-QUEUE_PACE = 256
-ROOM_WAIT_SECONDS = 1.0
-#: Acknowledged clicks that may wait for a worker, a few megabytes of them; a click beyond
-#: them is not taken (over HTTP a 503, so Slack tells the clicker the app did not answer;
-#: over Socket Mode a private "press again"), so nothing can grow the process without bound.
-MAX_QUEUED_CLICKS = 10_000
+#: Places in the queue of acknowledged clicks waiting for a worker: a click is acknowledged
+#: once it has one. With none free it waits for one (workers free a place with every click
+#: they take up) at most ``PLACE_WAIT_SECONDS``, well inside Slack's 3 s, and is otherwise
+#: not taken: over HTTP a 503, so Slack tells the clicker the app did not answer; over
+#: Socket Mode a private "press again". A client that waits for its answers before sending
+#: more (a load generator) is slowed to the workers' pace; a storm of separate clicks beyond
+#: it is turned away instead of growing the process without bound.
+QUEUE_PLACES = 1_000
+PLACE_WAIT_SECONDS = 1.0
 #: Clicks turned away are logged together, once a minute at most.
-TURNED_AWAY_LOG_EVERY = timedelta(minutes=1)
+TURNED_AWAY_LOG_EVERY_SECONDS = 60.0
 
 
 class RestoreHandlers:
@@ -79,11 +77,10 @@ class RestoreHandlers:
         self._workflow = workflow
         self._slack = slack
         self._queued: deque[tuple[CardClick, RequestScope]] = deque()
-        self._room = asyncio.Event()
-        self._room.set()
+        self._places = asyncio.Semaphore(QUEUE_PLACES)
         self._workers = 0
         self._turned_away = 0
-        self._turned_away_logged: datetime | None = None
+        self._turned_away_logged: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._refusals_told = AnswerWindow(services.clock)
 
@@ -137,18 +134,16 @@ class RestoreHandlers:
         """A card button through Bolt (Socket Mode; over HTTP, ``take`` is called without
         Bolt): acknowledged, queued, and the listener done. The click is counted in the
         metrics when its work is, not when this returns."""
-        if not await self.room():
+        if not await self.place():
             # Acknowledged and told, not left unacknowledged: Bolt would hand a click it
             # never saw acknowledged to the unhandled-request answer ("not a button").
             await ack()
+            scope = current_request()
+            if scope is not None:
+                scope.counted = True  # counted as turned away, as over HTTP
             self.turn_away()
-            click = from_bolt(body, action)
-            reply = reply_at(
-                click.response_url,
-                self._slack,
-                Invocation(user_id=click.user, channel_id=click.channel),
-            )
-            await reply(blocks.error_message(rt.click_turned_away(), trusted=True))
+            async with self._services.pending.track():
+                await self._tell_turned_away(from_bolt(body, action))
             return
         await ack()
         scope = current_request()
@@ -156,42 +151,53 @@ class RestoreHandlers:
             scope.counted = True  # not by Bolt's completion handler: the worker counts it
         self.take(from_bolt(body, action), scope)
 
+    async def _tell_turned_away(self, click: CardClick) -> None:
+        said = rt.click_turned_away()
+        if not self._refusals_told.first_in_window(
+            click.user, click.session_id, click.action_id, said
+        ):
+            return  # told just now: pressing on does not earn a post each time
+        reply = reply_at(
+            click.response_url,
+            self._slack,
+            Invocation(user_id=click.user, channel_id=click.channel),
+        )
+        await reply(blocks.error_message(said, trusted=True))
+
     @property
     def queued(self) -> int:
         return len(self._queued)
 
-    @property
-    def full(self) -> bool:
-        """Whether another click must not be acknowledged (``MAX_QUEUED_CLICKS`` wait)."""
-        return len(self._queued) >= MAX_QUEUED_CLICKS
-
-    async def room(self) -> bool:
-        """Whether another click may be acknowledged and queued, once there is room: at
-        once while fewer than ``QUEUE_PACE`` wait, else when the workers made some (at most
-        ``ROOM_WAIT_SECONDS`` later); False when ``MAX_QUEUED_CLICKS`` still wait then."""
-        if len(self._queued) >= QUEUE_PACE:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), ROOM_WAIT_SECONDS)
-        return not self.full
+    async def place(self) -> bool:
+        """A place in the queue for one more click, at once or as soon as a worker frees one
+        (at most ``PLACE_WAIT_SECONDS`` later); False if none came. ``take`` fills it."""
+        if not self._places.locked():
+            await self._places.acquire()  # a free place: taken without waiting
+            return True
+        try:
+            await asyncio.wait_for(self._places.acquire(), PLACE_WAIT_SECONDS)
+        except TimeoutError:
+            return False
+        return True
 
     def turn_away(self) -> None:
-        """Note a click not taken for want of room: counted in the metrics, and in the log
-        at once, then at most once a minute (on the next one turned away, with the count
+        """Note a click not taken for want of a place: counted in the metrics, and in the
+        log at once, then at most once a minute (on the next one turned away, with the count
         since the line before)."""
         metrics.count_turned_away()
         self._turned_away += 1
-        now = self._services.clock.now()
+        now = time.monotonic()
         last = self._turned_away_logged
-        if last is None or now - last >= TURNED_AWAY_LOG_EVERY:
+        if last is None or now - last >= TURNED_AWAY_LOG_EVERY_SECONDS:
             log.warning(
-                "%d restore card clicks were not taken: %d clicks are waiting already",
+                "%d restore card clicks were not taken: all %d places for waiting clicks are full",
                 self._turned_away,
-                len(self._queued),
+                QUEUE_PLACES,
             )
             self._turned_away, self._turned_away_logged = 0, now
 
     def take(self, click: CardClick, scope: RequestScope | None = None) -> None:
-        """An acknowledged click, queued for the next free worker (once ``room`` said so).
+        """An acknowledged click, queued in the place ``place`` gave it for the next free worker.
 
         At most ``MAX_CONCURRENT_CLICKS`` workers run at once, each taking clicks in the
         order they came: a storm of clicks on one card waits its turn as small records,
@@ -200,8 +206,6 @@ class RestoreHandlers:
         """
         self._services.pending.begin()
         self._queued.append((click, scope or new_scope(RequestKind.ACTION, _name(click))))
-        if len(self._queued) >= QUEUE_PACE:
-            self._room.clear()
         if self._workers < MAX_CONCURRENT_CLICKS:
             self._workers += 1
             self._keep(self._work())
@@ -215,27 +219,31 @@ class RestoreHandlers:
         try:
             while self._queued:
                 click, scope = self._queued.popleft()
-                if len(self._queued) < QUEUE_PACE:
-                    self._room.set()
-                token = enter_request(scope)
-                settling: _Settling | None = None
-                try:
-                    settling = await self._handle(click)
-                except Exception:  # one click's failure must not stop the clicks behind it
-                    note_outcome(Outcome.ERROR)
-                    log.exception("a restore card click failed after its acknowledgement")
-                finally:
-                    close_request(token)
-                    if settling is None:
-                        # Counted once its work is done, whichever way it came.
-                        metrics.count_request(scope.kind, scope.name, scope.outcome)
-                    else:
-                        # Its settling counts as pending before the click stops counting,
-                        # so a shutdown's drain never sees nothing pending in between.
-                        self._settle_later(settling, scope)
-                    self._services.pending.end()
+                self._places.release()
+                await self._work_one(click, scope)
         finally:
             self._workers -= 1
+
+    async def _work_one(self, click: CardClick, scope: RequestScope) -> None:
+        token = enter_request(scope)
+        settling: _Settling | None = None
+        try:
+            settling = await self._handle(click)
+        except Exception:  # one click's failure must not stop the clicks behind it
+            note_outcome(Outcome.ERROR)
+            log.exception("a restore card click failed after its acknowledgement")
+        finally:
+            try:
+                close_request(token)
+                if settling is None:
+                    # Counted once its work is done, whichever way it came.
+                    metrics.count_request(scope.kind, scope.name, scope.outcome)
+                else:
+                    # Its settling counts as pending before the click stops counting, so a
+                    # shutdown's drain never sees nothing pending in between.
+                    self._settle_later(settling, scope)
+            finally:
+                self._services.pending.end()
 
     async def _handle(self, click: CardClick) -> _Settling | None:
         """Work one click and tell the clicker; what is left to settle, if Redis did not
@@ -297,8 +305,8 @@ class RestoreHandlers:
         """Told first, settled after, outside the worker: settling may take a minute of
         waiting for Redis, and the clicks queued behind this one must not wait for it."""
         pending = self._services.pending
-        pending.begin()
         task = asyncio.get_running_loop().create_task(self._settle(settling, scope))
+        pending.begin()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         # Even a task cancelled before it ever ran gives its place back.

@@ -245,7 +245,7 @@ def signature_problem(verifier: SignatureVerifier, body: bytes, headers: Mapping
 class CardClicks(Protocol):
     """Where an acknowledged restore card click goes (``RestoreHandlers``)."""
 
-    async def room(self) -> bool: ...
+    async def place(self) -> bool: ...
 
     def turn_away(self) -> None: ...
 
@@ -289,7 +289,7 @@ def http_application(
             return await to_aiohttp_response(await app.async_dispatch(bolt_request))
         assert click is not None
         assert card_clicks is not None
-        if not await card_clicks.room():
+        if not await card_clicks.place():
             card_clicks.turn_away()
             return web.json_response({"error": "busy"}, status=503)
         card_clicks.take(click)
