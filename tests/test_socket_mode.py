@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.localslack import SlackDriver, SlackWebApi
 from bot.localslack.driver import NOT_ACKNOWLEDGED
 from bot.localslack.web_api import SOCKET_ACK_DEADLINE
+from bot.localslack.web_api import Message as SlackMessage
 from bot.messages import restore as restore_words
 from bot.observability import metrics
 from bot.simulator.seed import ACME_JIRA_POLICY, JIRA_COMPLETE_BACKUP
@@ -310,6 +311,17 @@ async def test_a_button_click_over_the_socket_starts_the_restore(
     assert [d.type for d in harness.slack.socket_deliveries] == ["slash_commands", "interactive"]
 
 
+async def card_requested_over_the_socket(harness: BotHarness, driver: SlackDriver) -> SlackMessage:
+    """The card of a restore an admin requested over the socket."""
+    requested = await driver.slash(
+        "/restore", f"start {JIRA_COMPLETE_BACKUP} to=acme-sandbox", user=ADMIN, channel=CHANNEL
+    )
+    assert requested.status == 200
+    await harness.settle()
+    (card,) = harness.slack.messages(CHANNEL)
+    return card
+
+
 def start_clicks_counted() -> float:
     """Start clicks the metrics have counted so far, whatever their outcome."""
     return sum(
@@ -329,11 +341,7 @@ async def test_a_storm_of_clicks_over_the_socket_is_queued_worked_and_counted_on
     them for the same workers: one create, every press audited, each counted once."""
     harness = await make_bot_harness()
     async with socket_mode_bot(harness) as driver:
-        await driver.slash(
-            "/restore", f"start {JIRA_COMPLETE_BACKUP} to=acme-sandbox", user=ADMIN, channel=CHANNEL
-        )
-        await harness.settle()
-        (card,) = harness.slack.messages(CHANNEL)
+        card = await card_requested_over_the_socket(harness, driver)
         counted = start_clicks_counted()
         clicks = await asyncio.gather(
             *(driver.click(card, rb.ACTION_START, user=APPROVER) for _ in range(30))
@@ -360,11 +368,7 @@ async def test_a_click_over_the_socket_with_no_room_is_acknowledged_and_told_to_
     monkeypatch.setattr(restore_handlers, "PLACE_WAIT_SECONDS", 0.1)
     harness = await make_bot_harness()
     async with socket_mode_bot(harness) as driver:
-        await driver.slash(
-            "/restore", f"start {JIRA_COMPLETE_BACKUP} to=acme-sandbox", user=ADMIN, channel=CHANNEL
-        )
-        await harness.settle()
-        (card,) = harness.slack.messages(CHANNEL)
+        card = await card_requested_over_the_socket(harness, driver)
         turned_away = metrics.REGISTRY.get_sample_value("backup_bot_card_clicks_turned_away_total")
         counted = start_clicks_counted()
         clicks = [await driver.click(card, rb.ACTION_START, user=APPROVER) for _ in "ab"]
