@@ -113,8 +113,9 @@ def count_request(kind: RequestKind, name: str, outcome: Outcome) -> None:
     key = (kind, name, outcome)
     counter = _COUNTED.get(key)
     if counter is None:
-        counter = SLACK_REQUESTS.labels(kind.value, _REQUEST_NAMES[kind](name), outcome.value)
-        if name == _REQUEST_NAMES[kind](name):
+        label = _REQUEST_NAMES[kind](name)
+        counter = SLACK_REQUESTS.labels(kind.value, label, outcome.value)
+        if label == name:
             _COUNTED[key] = counter  # names beyond the bound stay uncached: "other" is shared
     counter.inc()
 

@@ -54,12 +54,12 @@ def body_text(request: web.Request, body: bytes) -> str:
 
 
 def to_bolt_request(
-    request: web.Request, body: bytes, parsed: dict[str, Any] | None = None
+    request: web.Request, text: str, parsed: dict[str, Any] | None = None
 ) -> AsyncBoltRequest:
-    """The Bolt request for an aiohttp request whose ``body`` was already read (and, when
-    given, already parsed into ``parsed``)."""
+    """The Bolt request for an aiohttp request whose body was already read as ``text``
+    (``body_text``) and, when given, already parsed into ``parsed``."""
     return ParsedBoltRequest(
-        body=body_text(request, body),
+        body=text,
         query=request.query_string,
         headers=request.headers,
         parsed=parsed,

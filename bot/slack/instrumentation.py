@@ -48,6 +48,12 @@ _VIEW_TYPES = frozenset({"view_submission", "view_closed"})
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z][a-z])")
 
 
+def action_name(action_id: str) -> str:
+    """A click's bounded name: its action id up to the first ``:`` (the consent buttons
+    carry the check after it)."""
+    return action_id.partition(":")[0] or "unknown"
+
+
 def classify(body: object) -> tuple[RequestKind, str]:
     """The kind of a Slack request and its bounded name, from its parsed body."""
     if not isinstance(body, dict):
@@ -58,7 +64,7 @@ def classify(body: object) -> tuple[RequestKind, str]:
     if kind == "block_actions":
         actions = body.get("actions") or [{}]
         action_id = str(actions[0].get("action_id", "")) if isinstance(actions[0], dict) else ""
-        return RequestKind.ACTION, action_id.partition(":")[0] or "unknown"
+        return RequestKind.ACTION, action_name(action_id)
     if kind in _VIEW_TYPES:
         view = body.get("view") or {}
         return RequestKind.VIEW, str(view.get("callback_id", "") or "unknown")
@@ -122,4 +128,4 @@ class InstrumentedApp(AsyncApp):
         return response
 
 
-__all__ = ["InstrumentedApp", "classify", "name_command"]
+__all__ = ["InstrumentedApp", "action_name", "classify", "name_command"]

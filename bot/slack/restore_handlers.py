@@ -47,6 +47,7 @@ from bot.slack import restore_blocks as rb
 from bot.slack.answer_window import AnswerWindow
 from bot.slack.card_clicks import CardClick, from_bolt
 from bot.slack.handlers import Invocation, Reply, reply_at, run_reporting_failures
+from bot.slack.instrumentation import action_name
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,6 @@ class RestoreHandlers:
             scope = current_request()
             if scope is not None:
                 scope.counted = True  # counted as turned away, as over HTTP
-            self.turn_away()
             async with self._services.pending.track():
                 await self._tell_turned_away(from_bolt(body, action))
             return
@@ -164,23 +164,21 @@ class RestoreHandlers:
         )
         await reply(blocks.error_message(said, trusted=True))
 
-    @property
-    def queued(self) -> int:
-        return len(self._queued)
-
     async def place(self) -> bool:
         """A place in the queue for one more click, at once or as soon as a worker frees one
-        (at most ``PLACE_WAIT_SECONDS`` later); False if none came. ``take`` fills it."""
+        (at most ``PLACE_WAIT_SECONDS`` later); ``take`` fills it. False if none came: the
+        click is then turned away (``_turn_away``)."""
         if not self._places.locked():
             await self._places.acquire()  # a free place: taken without waiting
             return True
         try:
             await asyncio.wait_for(self._places.acquire(), PLACE_WAIT_SECONDS)
         except TimeoutError:
+            self._turn_away()
             return False
         return True
 
-    def turn_away(self) -> None:
+    def _turn_away(self) -> None:
         """Note a click not taken for want of a place: counted in the metrics, and in the
         log at once, then at most once a minute (on the next one turned away, with the count
         since the line before)."""
@@ -205,15 +203,18 @@ class RestoreHandlers:
         click that found it full would fail). Shutdown lets queued clicks finish too.
         """
         self._services.pending.begin()
-        self._queued.append((click, scope or new_scope(RequestKind.ACTION, _name(click))))
+        self._queued.append(
+            (click, scope or new_scope(RequestKind.ACTION, action_name(click.action_id)))
+        )
         if self._workers < MAX_CONCURRENT_CLICKS:
             self._workers += 1
             self._keep(self._work())
 
-    def _keep(self, work: Coroutine[Any, Any, None]) -> None:
+    def _keep(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _work(self) -> None:
         try:
@@ -305,10 +306,8 @@ class RestoreHandlers:
         """Told first, settled after, outside the worker: settling may take a minute of
         waiting for Redis, and the clicks queued behind this one must not wait for it."""
         pending = self._services.pending
-        task = asyncio.get_running_loop().create_task(self._settle(settling, scope))
+        task = self._keep(self._settle(settling, scope))
         pending.begin()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         # Even a task cancelled before it ever ran gives its place back.
         task.add_done_callback(lambda _task: pending.end())
 
@@ -340,11 +339,6 @@ class _Settling:
     what: str
     reply: Reply
     checking: Checking
-
-
-def _name(click: CardClick) -> str:
-    """The click's name in the metrics, as ``instrumentation.classify`` names it."""
-    return click.action_id.partition(":")[0] or "unknown"
 
 
 __all__ = ["RestoreHandlers"]

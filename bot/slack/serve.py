@@ -247,8 +247,6 @@ class CardClicks(Protocol):
 
     async def place(self) -> bool: ...
 
-    def turn_away(self) -> None: ...
-
     def take(self, click: CardClick, scope: RequestScope | None = None) -> None: ...
 
 
@@ -278,9 +276,10 @@ def http_application(
         try:
             # Parsing the body builds the request: broken JSON (or bytes that are no text)
             # raises ValueError, a payload that is a list or a string AttributeError.
-            payload = parse_body(body_text(request, body), request.content_type)
+            text = body_text(request, body)
+            payload = parse_body(text, request.content_type)
             click = card_click(payload) if card_clicks is not None else None
-            bolt_request = None if click is not None else to_bolt_request(request, body, payload)
+            bolt_request = None if click is not None else to_bolt_request(request, text, payload)
         except (ValueError, AttributeError):
             # Signed, so from Slack or someone holding the secret; still never a traceback.
             log.warning("refused a signed body that is not a Slack payload from %s", request.remote)
@@ -289,8 +288,7 @@ def http_application(
             return await to_aiohttp_response(await app.async_dispatch(bolt_request))
         assert click is not None
         assert card_clicks is not None
-        if not await card_clicks.place():
-            card_clicks.turn_away()
+        if not await card_clicks.place():  # turned away, and counted as such
             return web.json_response({"error": "busy"}, status=503)
         card_clicks.take(click)
         # Timed like Bolt's dispatch of any other request: from its parsing to its ack.
