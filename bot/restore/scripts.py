@@ -194,10 +194,14 @@ local batch = {}
 for i = 2, #ARGV do
   batch[i - 1] = setmetatable(cjson.decode(ARGV[i]), {__index = shared})
 end
+-- Nothing is written yet, so each session is read once however many decisions it has.
+local before = {}
 for _, own in ipairs(batch) do
   p = own
   use_request()
-  reach({p.session_id}, restore_of(load(p.session_id)), as_table(p.updates).restore_id)
+  local id = p.session_id
+  if before[id] == nil then before[id] = load(id) or false end
+  reach({id}, restore_of(before[id]), as_table(p.updates).restore_id)
 end
 REACHED = true
 local answers = {}
